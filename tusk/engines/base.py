@@ -1,0 +1,254 @@
+"""The engine protocol and the pieces every adapter shares (statement splitting, rows → Arrow)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+from tusk.catalog import Catalog
+from tusk.engines.result import QueryResult
+
+LoadMode = Literal["create", "append", "replace"]
+Params = Sequence[Any] | dict[str, Any] | None
+
+DEFAULT_LIMIT = 1000
+CONNECT_TIMEOUT_S = 4  # unreachable hosts fail well inside 5 s
+
+
+@runtime_checkable
+class Connection(Protocol):
+    """An open session on one engine."""
+
+    def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
+        """Run SQL (one or more statements); the last statement's first `limit` rows come back."""
+        ...
+
+    def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
+        """Stream a statement's whole result as Arrow record batches."""
+        ...
+
+    def load_arrow(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch] | pa.Table,
+        *,
+        mode: LoadMode = "create",
+        schema: str | None = None,
+    ) -> int:
+        """Bulk-load Arrow data into `table`; returns the number of rows written."""
+        ...
+
+    def cancel(self) -> None:
+        """Cancel the running statement; safe to call from another thread."""
+        ...
+
+    def catalog(self) -> Catalog:
+        """Schemas, tables, views, columns with PK/FK."""
+        ...
+
+    def close(self) -> None:
+        """Close the session."""
+        ...
+
+
+class Engine(Protocol):
+    """A configured database: knows how to open connections."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    supports_cancel: ClassVar[bool]
+    paramstyle: ClassVar[str]  # DB-API paramstyle of `execute`'s params
+
+    def connect(self) -> Connection:
+        """Open a connection; raises ConnectionFailed within CONNECT_TIMEOUT_S."""
+        ...
+
+
+# --- statement splitting -------------------------------------------------------------------
+
+_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script on top-level semicolons, respecting quotes, dollar quotes and comments."""
+    statements: list[str] = []
+    start = 0
+    i = 0
+    n = len(sql)
+    while i < n:
+        c = sql[i]
+        if c in ("'", '"', "`"):
+            j = i + 1
+            while j < n:
+                if sql[j] == c:
+                    if j + 1 < n and sql[j + 1] == c:  # doubled quote inside a literal
+                        j += 2
+                        continue
+                    break
+                j += 1
+            i = j + 1
+            continue
+        if c == "-" and sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if c == "/" and sql.startswith("/*", i):
+            depth, j = 1, i + 2
+            while j < n and depth:
+                if sql.startswith("/*", j):
+                    depth, j = depth + 1, j + 2
+                elif sql.startswith("*/", j):
+                    depth, j = depth - 1, j + 2
+                else:
+                    j += 1
+            i = j
+            continue
+        if c == "$":
+            m = _DOLLAR_TAG.match(sql, i)
+            if m and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+                end = sql.find(m.group(0), m.end())
+                i = n if end < 0 else end + len(m.group(0))
+                continue
+        if c == ";":
+            statements.append(sql[start:i])
+            start = i + 1
+        i += 1
+    statements.append(sql[start:])
+    return [s.strip() for s in statements if _has_code(s)]
+
+
+def _has_code(sql: str) -> bool:
+    """True when the text holds something besides whitespace and comments."""
+    return bool(strip_leading_comments(sql))
+
+
+def strip_leading_comments(sql: str) -> str:
+    """The statement without leading whitespace and comments."""
+    s = sql.lstrip()
+    while True:
+        if s.startswith("--"):
+            j = s.find("\n")
+            s = "" if j < 0 else s[j + 1 :].lstrip()
+        elif s.startswith("/*"):
+            j = s.find("*/")
+            s = "" if j < 0 else s[j + 2 :].lstrip()
+        else:
+            return s
+
+
+def first_keyword(sql: str) -> str:
+    """The statement's first word, upper-cased ("SELECT", "WITH", "INSERT", …)."""
+    m = re.match(r"\(*\s*([A-Za-z]+)", strip_leading_comments(sql))
+    return m.group(1).upper() if m else ""
+
+
+# --- rows → Arrow ------------------------------------------------------------------------------
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, dt.date | dt.datetime | dt.time):
+        return v.isoformat()
+    if isinstance(v, uuid.UUID | dt.timedelta):
+        return str(v)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v).hex()
+    return str(v)
+
+
+def to_text(v: Any) -> str | None:
+    """A value as display text (JSON for containers), None stays None."""
+    if v is None:
+        return None
+    if isinstance(v, dict | list | tuple):
+        return json.dumps(v, default=_jsonable)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return bytes(v).hex()
+    return str(v)
+
+
+def column_to_arrow(values: list[Any], type_: pa.DataType | None = None) -> pa.Array:
+    """Build one Arrow column, inferring the type; mixed or exotic values become text."""
+    if type_ is not None:
+        try:
+            return pa.array(values, type=type_)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+            pass
+    if any(isinstance(v, dict) for v in values):
+        return pa.array([to_text(v) for v in values], type=pa.string())
+    try:
+        arr = pa.array(values)
+        if pa.types.is_null(arr.type) and type_ is not None:
+            return pa.nulls(len(values), type=type_)
+        return arr
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        return pa.array([to_text(v) for v in values], type=pa.string())
+
+
+def rows_to_arrow(
+    names: Sequence[str], rows: Sequence[Sequence[Any]], types: Sequence[pa.DataType | None] | None
+) -> pa.Table:
+    """Turn DB-API rows into an Arrow table; duplicate column names get a suffix."""
+    seen: dict[str, int] = {}
+    unique: list[str] = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            unique.append(f"{name}_{seen[name]}")
+        else:
+            seen[name] = 0
+            unique.append(name)
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    arrays = [column_to_arrow(list(col), types[i] if types else None) for i, col in enumerate(cols)]
+    return pa.Table.from_arrays(arrays, names=unique)
+
+
+def dedupe_names(table: pa.Table) -> pa.Table:
+    """Rename duplicate column names (a, a → a, a_1) so the table is safe to display."""
+    names = table.column_names
+    if len(set(names)) == len(names):
+        return table
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            out.append(f"{name}_{seen[name]}")
+        else:
+            seen[name] = 0
+            out.append(name)
+    return table.rename_columns(out)
+
+
+def as_batches(data: Iterable[pa.RecordBatch] | pa.Table) -> pa.RecordBatchReader:
+    """Normalise a table or an iterable of batches into one RecordBatchReader."""
+    if isinstance(data, pa.Table):
+        return pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    if isinstance(data, pa.RecordBatchReader):
+        return data
+    it = iter(data)
+    try:
+        first = next(it)
+    except StopIteration:
+        raise ValueError("no data to load: the input has no batches") from None
+
+    def chain() -> Iterator[pa.RecordBatch]:
+        yield first
+        yield from it
+
+    return pa.RecordBatchReader.from_batches(first.schema, chain())
+
+
+def quote_ident(name: str) -> str:
+    """Quote an identifier the SQL-standard way (for engines whose driver has no helper)."""
+    if "\x00" in name:
+        raise ValueError("identifier contains a NUL character")
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,257 @@
+"""DataFusion adapter: an in-process session, optionally over a folder of Parquet/CSV/JSON files.
+
+DataFusion has no way to interrupt a query from another thread. Tusk reads results batch by
+batch on a worker thread: `cancel` returns control at once and the plan is dropped at its next
+batch. A plan that buffers everything (a big sort or aggregate) keeps computing in the
+background until it yields its first batch — the connection stays usable meanwhile.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+from datafusion import SessionConfig, SessionContext
+
+from tusk.catalog import Catalog, CatalogBuilder
+from tusk.engines.base import (
+    LoadMode,
+    Params,
+    as_batches,
+    dedupe_names,
+    first_keyword,
+    quote_ident,
+    split_statements,
+)
+from tusk.engines.result import QueryResult, empty_table
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+
+_FILE_READERS = {".parquet": "register_parquet", ".csv": "register_csv", ".json": "register_json"}
+_POLL_S = 0.05
+_DONE = object()
+
+
+def _error(exc: BaseException) -> QueryFailed:
+    return QueryFailed(str(exc).strip() or type(exc).__name__)
+
+
+class DataFusionConnection:
+    """A DataFusion SessionContext."""
+
+    def __init__(self, ctx: SessionContext) -> None:
+        self._ctx = ctx
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def raw(self) -> SessionContext:
+        """The SessionContext, for library code (cluster, analytics)."""
+        return self._ctx
+
+    def _dataframe(self, sql: str, params: Params) -> Any:
+        if params is None:
+            return self._ctx.sql(sql)
+        if isinstance(params, dict):
+            return self._ctx.sql(sql, param_values=dict(params))
+        return self._ctx.sql(sql, param_values={str(i + 1): v for i, v in enumerate(params)})
+
+    def _batches(self, df: Any) -> Iterator[pa.RecordBatch]:
+        """Pull batches on a worker thread so the caller can give up on cancel."""
+        q: queue.Queue[Any] = queue.Queue(maxsize=4)
+        stop = threading.Event()
+
+        def pump() -> None:
+            try:
+                for batch in df.execute_stream():
+                    if stop.is_set():
+                        return  # dropping the stream stops DataFusion's tasks
+                    q.put(batch.to_pyarrow())
+                q.put(_DONE)
+            except BaseException as exc:  # noqa: BLE001 - DataFusion panics are BaseException
+                q.put(exc)
+
+        worker = threading.Thread(target=pump, name="tusk-datafusion", daemon=True)
+        worker.start()
+        try:
+            while True:
+                if self._cancel.is_set():
+                    raise QueryCancelled("The query was cancelled.")
+                try:
+                    item = q.get(timeout=_POLL_S)
+                except queue.Empty:
+                    continue
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise _error(item)
+                yield item
+        finally:
+            stop.set()
+            while True:  # unblock the worker if it waits on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    break
+
+    def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
+        """Run statements in order; read the last one's batches up to limit + 1 rows."""
+        start = time.perf_counter()
+        statements = split_statements(sql)
+        if not statements:
+            raise QueryFailed("There is no SQL to run.", "Empty query")
+        self._cancel.clear()
+        with self._lock:
+            try:
+                for stmt in statements[:-1]:
+                    for _ in self._batches(self._dataframe(stmt, None)):
+                        pass
+                df = self._dataframe(statements[-1], params)
+            except (QueryCancelled, QueryFailed):
+                raise
+            except Exception as exc:  # noqa: BLE001 - DataFusion raises plain exceptions
+                raise _error(exc) from None
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            schema = df.schema()
+            for batch in self._batches(df):
+                batches.append(batch)
+                rows += batch.num_rows
+                if limit is not None and rows > limit:
+                    break
+        table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+        truncated = limit is not None and table.num_rows > limit
+        if truncated:
+            table = table.slice(0, limit)
+        affected = None
+        kw = first_keyword(statements[-1])
+        if kw in ("INSERT", "UPDATE", "DELETE") and table.column_names == ["count"]:
+            affected = int(table.column(0)[0].as_py()) if table.num_rows else 0
+        elif kw in ("CREATE", "DROP") and table.num_columns == 0:
+            table = empty_table()
+        return QueryResult(
+            dedupe_names(table), truncated, time.perf_counter() - start, sql, affected
+        )
+
+    def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
+        """Stream the full result batch by batch."""
+        self._cancel.clear()
+        try:
+            df = self._dataframe(sql, params)
+        except Exception as exc:  # noqa: BLE001
+            raise _error(exc) from None
+        yield from self._batches(df)
+
+    def load_arrow(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch] | pa.Table,
+        *,
+        mode: LoadMode = "create",
+        schema: str | None = None,
+    ) -> int:
+        """Register Arrow data as an in-memory table (append inserts into it)."""
+        if mode not in ("create", "append", "replace"):
+            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        data = pa.Table.from_batches(list(as_batches(batches)))
+        with self._lock:
+            exists = self._ctx.table_exist(table)
+            if mode == "create" and exists:
+                raise QueryFailed(f"Table {table!r} already exists.", "Load failed")
+            if mode == "append" and exists:
+                tmp = f"__tusk_append_{id(data)}"
+                self._ctx.register_record_batches(tmp, [data.to_batches()])
+                try:
+                    self._ctx.sql(
+                        f"INSERT INTO {quote_ident(table)} SELECT * FROM {quote_ident(tmp)}"
+                    ).collect()
+                except Exception as exc:  # noqa: BLE001
+                    raise QueryFailed(str(exc), "Load failed") from None
+                finally:
+                    self._ctx.deregister_table(tmp)
+                return data.num_rows
+            if exists:
+                self._ctx.deregister_table(table)
+            self._ctx.register_record_batches(table, [data.to_batches()])
+        return data.num_rows
+
+    def cancel(self) -> None:
+        """Stop waiting for the running query and drop its plan at the next batch."""
+        self._cancel.set()
+
+    def catalog(self) -> Catalog:
+        """Tables and columns from DataFusion's information_schema (it records no keys)."""
+        b = CatalogBuilder()
+        with self._lock:
+            try:
+                tables = self._ctx.sql(
+                    "select table_schema, table_name, table_type from information_schema.tables "
+                    "where table_schema <> 'information_schema' order by 1, 2"
+                ).to_pylist()
+                cols = self._ctx.sql(
+                    "select table_schema, table_name, column_name, data_type, is_nullable "
+                    "from information_schema.columns "
+                    "where table_schema <> 'information_schema' "
+                    "order by table_schema, table_name, ordinal_position"
+                ).to_pylist()
+            except Exception as exc:  # noqa: BLE001
+                raise _error(exc) from None
+        kinds = {}
+        for t in tables:
+            kind = "view" if t["table_type"] == "VIEW" else "table"
+            kinds[(t["table_schema"], t["table_name"])] = kind
+            b.add_column(t["table_schema"], t["table_name"], kind, None, None)
+        for c in cols:
+            key = (c["table_schema"], c["table_name"])
+            b.add_column(
+                key[0],
+                key[1],
+                kinds.get(key, "table"),
+                c["column_name"],
+                c["data_type"],
+                c["is_nullable"] == "YES",
+            )
+        return b.build()
+
+    def close(self) -> None:
+        """Drop the session (DataFusion frees it with the object)."""
+        self._cancel.set()
+
+
+class DataFusionEngine:
+    """Apache DataFusion in process; `path` may name a folder of data files to expose."""
+
+    name: ClassVar[str] = "datafusion"
+    label: ClassVar[str] = "DataFusion"
+    supports_cancel: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "numeric_dollar"  # $1, $2 … (or $name with a dict)
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+
+    def connect(self) -> DataFusionConnection:
+        """A new session with information_schema on; files in `path` become tables."""
+        ctx = SessionContext(SessionConfig().with_information_schema(True))
+        if self.spec.path and self.spec.path != ":memory:":
+            folder = Path(self.spec.path).expanduser()
+            if not folder.is_dir():
+                raise ConnectionFailed(
+                    f"{folder} is not a folder: DataFusion connections point at a folder of "
+                    "Parquet, CSV or JSON files.",
+                    "Cannot open folder",
+                )
+            for file in sorted(folder.iterdir()):
+                reader = _FILE_READERS.get(file.suffix.lower())
+                if reader and file.is_file():
+                    try:
+                        getattr(ctx, reader)(file.stem, str(file))
+                    except Exception as exc:  # noqa: BLE001
+                        raise ConnectionFailed(
+                            f"Could not read {file.name}: {exc}", "Cannot read file"
+                        ) from None
+        return DataFusionConnection(ctx)

@@ -1,0 +1,423 @@
+"""PostgreSQL adapter: psycopg 3 for interactive work, DuckDB's postgres scanner for bulk Arrow."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
+
+import psycopg
+import psycopg.conninfo
+import pyarrow as pa
+from psycopg import sql as pgsql
+
+from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.base import (
+    CONNECT_TIMEOUT_S,
+    LoadMode,
+    Params,
+    as_batches,
+    first_keyword,
+    quote_ident,
+    rows_to_arrow,
+    split_statements,
+)
+from tusk.engines.result import QueryResult, empty_table
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+
+_ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
+_STREAM_BATCH = 50_000
+_cursor_ids = itertools.count()
+
+# Arrow types for the common PostgreSQL type OIDs; anything else is inferred from the values.
+_OID_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int16(),
+    23: pa.int32(),
+    26: pa.int64(),
+    700: pa.float32(),
+    701: pa.float64(),
+    25: pa.string(),
+    1042: pa.string(),
+    1043: pa.string(),
+    19: pa.string(),
+    18: pa.string(),
+    1082: pa.date32(),
+    1083: pa.time64("us"),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+    1186: pa.duration("us"),
+    17: pa.binary(),
+    2950: pa.string(),
+    114: pa.string(),
+    3802: pa.string(),
+}
+_TEXT_OIDS = {2950}  # uuid → text
+_JSON_OIDS = {114, 3802}
+
+
+def _convert(rows: list[tuple], description: Any) -> pa.Table:
+    """psycopg rows → Arrow, with types taken from the result's type OIDs."""
+    names = [d.name for d in description]
+    types = [_OID_TYPES.get(d.type_code) for d in description]
+    special = [i for i, d in enumerate(description) if d.type_code in _TEXT_OIDS | _JSON_OIDS]
+    if special and rows:
+        fixed = []
+        for row in rows:
+            r = list(row)
+            for i in special:
+                v = r[i]
+                if v is not None:
+                    r[i] = json.dumps(v) if description[i].type_code in _JSON_OIDS else str(v)
+            fixed.append(r)
+        rows = fixed
+    return rows_to_arrow(names, rows, types)
+
+
+def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCancelled:
+    """Map a psycopg error to a Tusk error carrying the server's message and position."""
+    if isinstance(exc, psycopg.errors.QueryCanceled):
+        msg = str(exc).strip()
+        if "statement timeout" in msg:
+            return QueryFailed(msg, "Statement timeout")
+        return QueryCancelled("The query was cancelled.")
+    msg = _scrub(str(exc).strip() or type(exc).__name__, secret)
+    pos = None
+    diag = getattr(exc, "diag", None)
+    if diag is not None and diag.statement_position:
+        try:
+            pos = int(diag.statement_position)
+        except ValueError:
+            pos = None
+    return QueryFailed(msg, position=pos)
+
+
+def _scrub(message: str, secret: str | None) -> str:
+    """Remove a password from a message, should a driver ever echo it."""
+    if secret:
+        return message.replace(secret, "********")
+    return message
+
+
+class PostgresConnection:
+    """One psycopg connection in autocommit mode; `cancel` is safe from any thread."""
+
+    def __init__(self, conn: psycopg.Connection, conninfo: str, secret: str | None) -> None:
+        self._conn = conn
+        self._conninfo = conninfo  # kept in memory only, for the bulk (DuckDB scanner) path
+        self._secret = secret
+        self._lock = threading.Lock()
+
+    @property
+    def raw(self) -> psycopg.Connection:
+        """The psycopg connection, for tusk.admin."""
+        return self._conn
+
+    def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
+        """Run statements in order; a row-returning last statement is read through a
+        server-side cursor so only limit + 1 rows ever leave the server."""
+        start = time.perf_counter()
+        statements = split_statements(sql)
+        if not statements:
+            raise QueryFailed("There is no SQL to run.", "Empty query")
+        with self._lock:
+            offset = 0
+            try:
+                for stmt in statements[:-1]:
+                    offset = sql.find(stmt, offset)
+                    with self._conn.cursor() as cur:
+                        cur.execute(stmt)
+                    offset += len(stmt)
+                last = statements[-1]
+                offset = sql.find(last, offset)
+                if limit is not None and first_keyword(last) in _ROW_RETURNING:
+                    try:
+                        table, truncated = self._first_rows(last, params, limit)
+                    except _NotDeclarable:
+                        pass  # fall through to a plain cursor
+                    else:
+                        return QueryResult(table, truncated, time.perf_counter() - start, sql)
+                return self._plain(last, params, limit, sql, start)
+            except psycopg.Error as exc:
+                err = _error(exc, self._secret)
+                if isinstance(err, QueryFailed) and err.position is not None and offset > 0:
+                    err.position += offset
+                raise err from None
+
+    def _first_rows(self, stmt: str, params: Params, limit: int) -> tuple[pa.Table, bool]:
+        """Fetch limit + 1 rows with a named cursor; _NotDeclarable if DECLARE refuses it."""
+        name = f"tusk_{next(_cursor_ids)}"
+        with self._conn.transaction():
+            cur = self._conn.cursor(name=name)
+            try:
+                try:
+                    cur.execute(stmt, params)
+                except (psycopg.errors.FeatureNotSupported, psycopg.errors.SyntaxError):
+                    # e.g. SELECT … INTO, or a data-modifying WITH: DECLARE refuses these
+                    # at parse time, before anything ran, so running it plainly is safe.
+                    raise _NotDeclarable() from None
+                rows = cur.fetchmany(limit + 1)
+                description = cur.description
+            finally:
+                cur.close()
+        truncated = len(rows) > limit
+        return _convert(rows[:limit], description), truncated
+
+    def _plain(
+        self, stmt: str, params: Params, limit: int | None, script: str, start: float
+    ) -> QueryResult:
+        with self._conn.cursor() as cur:
+            cur.execute(stmt, params)
+            if cur.description is None:
+                affected = cur.rowcount if cur.rowcount >= 0 else None
+                return QueryResult(
+                    empty_table(), False, time.perf_counter() - start, script, affected
+                )
+            rows = cur.fetchmany(limit + 1) if limit is not None else cur.fetchall()
+            table = _convert(rows[:limit] if limit is not None else rows, cur.description)
+            affected = cur.rowcount if first_keyword(stmt) not in _ROW_RETURNING else None
+            truncated = limit is not None and len(rows) > limit
+        return QueryResult(table, truncated, time.perf_counter() - start, script, affected)
+
+    def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
+        """Stream a full result via DuckDB's postgres scanner (binary COPY, Arrow out);
+        falls back to a server-side cursor for types the scanner cannot read."""
+        from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
+
+        query = sql.strip().rstrip(";")
+        if params is not None:
+            with psycopg.ClientCursor(self._conn) as cc:
+                query = cc.mogrify(query, params)
+        duck = open_duckdb(None, ["postgres_scanner"])
+        try:
+            try:
+                duck.execute(
+                    "ATTACH " + _literal(self._conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
+                )
+                duck.execute("SELECT * FROM postgres_query('pg', " + _literal(query) + ")")
+                reader = duck.to_arrow_reader(100_000)
+            except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
+                if _is_user_error(exc):
+                    raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                duck.close()
+                duck = None
+                yield from self._stream_cursor(sql, params)
+                return
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except Exception as exc:  # noqa: BLE001
+                    raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                yield batch
+        finally:
+            if duck is not None:
+                duck.close()
+
+    def _stream_cursor(self, sql: str, params: Params) -> Iterator[pa.RecordBatch]:
+        """Server-side cursor fetch in 50,000-row batches (the fallback bulk path)."""
+        schema: pa.Schema | None = None
+        with self._lock:
+            try:
+                with (
+                    self._conn.transaction(),
+                    self._conn.cursor(name=f"tusk_{next(_cursor_ids)}") as cur,
+                ):
+                    cur.execute(sql, params)
+                    while True:
+                        rows = cur.fetchmany(_STREAM_BATCH)
+                        if not rows:
+                            return
+                        table = _convert(rows, cur.description)
+                        if schema is None:
+                            schema = table.schema
+                        elif table.schema != schema:
+                            table = table.cast(schema, safe=False)
+                        yield from table.to_batches()
+            except psycopg.Error as exc:
+                raise _error(exc, self._secret) from None
+
+    def load_arrow(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch] | pa.Table,
+        *,
+        mode: LoadMode = "create",
+        schema: str | None = None,
+    ) -> int:
+        """Bulk-load through DuckDB's postgres scanner (binary COPY), in one transaction."""
+        from tusk.engines.duckdb import open_duckdb
+
+        if mode not in ("create", "append", "replace"):
+            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        reader = as_batches(batches)
+        target = "pg." + quote_ident(schema or "public") + "." + quote_ident(table)
+        duck = open_duckdb(None, ["postgres_scanner"])
+        try:
+            duck.execute("ATTACH " + _literal(self._conninfo) + " AS pg (TYPE postgres)")
+            duck.register("__tusk_src", reader)
+            duck.execute("BEGIN")
+            if mode == "replace":
+                duck.execute(f"DROP TABLE IF EXISTS {target}")
+            if mode in ("create", "replace"):
+                duck.execute(f"CREATE TABLE {target} AS SELECT * FROM __tusk_src")
+            else:
+                duck.execute(f"INSERT INTO {target} SELECT * FROM __tusk_src")
+            row = duck.fetchone()
+            duck.execute("COMMIT")
+        except Exception as exc:  # noqa: BLE001 - DuckDB/PG errors surface as one message
+            raise QueryFailed(_scrub(str(exc), self._secret), "Load failed") from None
+        finally:
+            duck.close()
+        return int(row[0]) if row else 0
+
+    def cancel(self) -> None:
+        """Ask the server to cancel the running statement (safe from another thread)."""
+        # psycopg.Error here means nothing was running, or the server already finished.
+        with contextlib.suppress(psycopg.Error):
+            self._conn.cancel_safe(timeout=CONNECT_TIMEOUT_S)
+
+    def catalog(self) -> Catalog:
+        """Two catalog queries: columns of every relation, then PK/FK constraints."""
+        with self._lock:
+            try:
+                with self._conn.cursor() as cur:
+                    cols = cur.execute(_CATALOG_COLUMNS).fetchall()
+                    cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
+            except psycopg.Error as exc:
+                raise _error(exc, self._secret) from None
+        b = CatalogBuilder()
+        for schema, table, kind, col, type_, nullable, default in cols:
+            b.add_column(schema, table, kind, col, type_, nullable, default)
+        for schema, table, contype, name, columns, ref_schema, ref_table, ref_columns in cons:
+            if contype == "p":
+                b.set_primary_key(schema, table, tuple(columns))
+            else:
+                b.add_foreign_key(
+                    schema,
+                    table,
+                    ForeignKey(tuple(columns), ref_schema, ref_table, tuple(ref_columns), name),
+                )
+        return b.build()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+
+class _NotDeclarable(Exception):
+    pass
+
+
+def _literal(text: str) -> str:
+    """A DuckDB string literal (single quotes doubled; DuckDB has no backslash escapes)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _is_user_error(exc: Exception) -> bool:
+    """True when PostgreSQL itself rejected the query (so the fallback would fail the same)."""
+    text = str(exc)
+    return "Failed to prepare COPY" in text or "ERROR:" in text
+
+
+_CATALOG_COLUMNS = """
+select n.nspname, c.relname,
+       case when c.relkind in ('v', 'm') then 'view' else 'table' end,
+       a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
+       pg_get_expr(d.adbin, d.adrelid)
+from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+where c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and not c.relispartition
+  and n.nspname not in ('pg_catalog', 'information_schema')
+  and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'
+order by n.nspname, c.relname, a.attnum
+"""
+
+_CATALOG_CONSTRAINTS = """
+select n.nspname, c.relname, k.contype, k.conname,
+       array(select a.attname from unnest(k.conkey) with ordinality u(num, ord)
+             join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num
+             order by u.ord)::text[],
+       fn.nspname, fc.relname,
+       array(select a.attname from unnest(k.confkey) with ordinality u(num, ord)
+             join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.num
+             order by u.ord)::text[]
+from pg_constraint k
+join pg_class c on c.oid = k.conrelid
+join pg_namespace n on n.oid = c.relnamespace
+left join pg_class fc on fc.oid = k.confrelid
+left join pg_namespace fn on fn.oid = fc.relnamespace
+where k.contype in ('p', 'f')
+  and n.nspname not in ('pg_catalog', 'information_schema')
+order by n.nspname, c.relname, k.conname
+"""
+
+
+class PostgresEngine:
+    """PostgreSQL over psycopg 3."""
+
+    name: ClassVar[str] = "postgres"
+    label: ClassVar[str] = "PostgreSQL"
+    supports_cancel: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "format"
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+
+    def conninfo(self) -> str:
+        """A libpq connection string (holds the password: never log or show it)."""
+        s = self.spec
+        params: dict[str, Any] = {
+            "host": s.host or "localhost",
+            "port": s.port or 5432,
+            "dbname": s.database or "postgres",
+            "user": s.user or "postgres",
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "tusk",
+        }
+        secret = s.secret()
+        if secret:
+            params["password"] = secret
+        params.update(s.options)
+        return psycopg.conninfo.make_conninfo(**params)
+
+    def connect(self) -> PostgresConnection:
+        """Connect in autocommit mode; refusals and timeouts become ConnectionFailed."""
+        info = self.conninfo()
+        secret = self.spec.secret()
+        try:
+            conn = psycopg.connect(info, autocommit=True)
+        except psycopg.Error as exc:
+            raise ConnectionFailed(_connect_message(exc, self.spec, secret)) from None
+        return PostgresConnection(conn, info, secret)
+
+
+def _connect_message(exc: Exception, spec: ConnectionSpec, secret: str | None) -> str:
+    """The server's reason, plus a hint of what to check."""
+    text = _scrub(str(exc).strip(), secret)
+    where = f"{spec.host or 'localhost'}:{spec.port or 5432}"
+    low = text.lower()
+    if "timeout" in low or "timed out" in low:
+        return (
+            f"No answer from {where} within {CONNECT_TIMEOUT_S} s — is the host reachable? ({text})"
+        )
+    if "refused" in low:
+        return f"Connection refused by {where} — is the server running? ({text})"
+    if "password authentication failed" in low:
+        return f"Wrong user name or password for {where}. ({text})"
+    return text
+
+
+def identifier(*names: str) -> pgsql.Identifier:
+    """A (qualified) identifier quoted by psycopg, for generated SQL."""
+    return pgsql.Identifier(*names)

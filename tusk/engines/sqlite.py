@@ -1,0 +1,245 @@
+"""SQLite adapter: the standard library's sqlite3, lazily stepped so only limit + 1 rows are read."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pyarrow as pa
+
+from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.base import (
+    CONNECT_TIMEOUT_S,
+    LoadMode,
+    Params,
+    as_batches,
+    quote_ident,
+    rows_to_arrow,
+    split_statements,
+)
+from tusk.engines.result import QueryResult, empty_table
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+
+_STREAM_BATCH = 50_000
+
+
+def sqlite_error(exc: Exception) -> QueryFailed | QueryCancelled:
+    """Map a sqlite3 exception to a Tusk error."""
+    msg = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and msg == "interrupted":
+        return QueryCancelled("The query was cancelled.")
+    return QueryFailed(msg or type(exc).__name__)
+
+
+def _arrow_type_to_sqlite(t: pa.DataType) -> str:
+    if pa.types.is_integer(t) or pa.types.is_boolean(t):
+        return "INTEGER"
+    if pa.types.is_floating(t) or pa.types.is_decimal(t):
+        return "REAL"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return "BLOB"
+    return "TEXT"
+
+
+def _sqlite_value(v: object) -> object:
+    """Arrow's Python values that sqlite3 cannot bind become text."""
+    if v is None or isinstance(v, int | float | str | bytes):
+        return v
+    return str(v)
+
+
+class SQLiteConnection:
+    """One SQLite connection, shareable across threads so `cancel` can interrupt it."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con = con
+        self._lock = threading.Lock()
+
+    def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
+        """Run the statements in order; the last one's rows are stepped only to limit + 1."""
+        start = time.perf_counter()
+        statements = split_statements(sql)
+        if not statements:
+            raise QueryFailed("There is no SQL to run.", "Empty query")
+        with self._lock:
+            cur = self._con.cursor()
+            try:
+                for stmt in statements[:-1]:
+                    cur.execute(stmt)
+                cur.execute(statements[-1], params if params is not None else ())
+                if cur.description is None:
+                    affected = cur.rowcount if cur.rowcount >= 0 else None
+                    return QueryResult(
+                        empty_table(), False, time.perf_counter() - start, sql, affected
+                    )
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchmany(limit + 1) if limit is not None else cur.fetchall()
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
+                raise sqlite_error(exc) from None
+            finally:
+                cur.close()
+        truncated = limit is not None and len(rows) > limit
+        rows = rows[:limit] if truncated else rows
+        table = rows_to_arrow(names, rows, None)
+        return QueryResult(table, truncated, time.perf_counter() - start, sql)
+
+    def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
+        """Stream a full result in batches of 50,000 rows."""
+        cur = self._con.cursor()
+        try:
+            try:
+                cur.execute(sql, params if params is not None else ())
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc) from None
+            if cur.description is None:
+                return
+            names = [d[0] for d in cur.description]
+            schema: pa.Schema | None = None
+            while True:
+                try:
+                    rows = cur.fetchmany(_STREAM_BATCH)
+                except sqlite3.Error as exc:
+                    raise sqlite_error(exc) from None
+                if not rows:
+                    return
+                table = rows_to_arrow(names, rows, list(schema.types) if schema else None)
+                if schema is None:
+                    schema = table.schema
+                elif table.schema != schema:
+                    table = table.cast(schema, safe=False)
+                yield from table.to_batches()
+        finally:
+            cur.close()
+
+    def load_arrow(
+        self,
+        table: str,
+        batches: Iterable[pa.RecordBatch] | pa.Table,
+        *,
+        mode: LoadMode = "create",
+        schema: str | None = None,
+    ) -> int:
+        """Insert Arrow data with executemany in one transaction."""
+        if mode not in ("create", "append", "replace"):
+            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        reader = as_batches(batches)
+        target = (quote_ident(schema) + "." if schema else "") + quote_ident(table)
+        cols = ", ".join(
+            f"{quote_ident(f.name)} {_arrow_type_to_sqlite(f.type)}" for f in reader.schema
+        )
+        marks = ", ".join("?" for _ in reader.schema)
+        count = 0
+        with self._lock:
+            try:
+                self._con.execute("BEGIN")  # one transaction: all or nothing
+                try:
+                    if mode == "replace":
+                        self._con.execute(f"DROP TABLE IF EXISTS {target}")
+                    if mode in ("create", "replace"):
+                        self._con.execute(f"CREATE TABLE {target} ({cols})")
+                    insert = f"INSERT INTO {target} VALUES ({marks})"
+                    for batch in reader:
+                        columns = [c.to_pylist() for c in batch.columns]
+                        rows = [
+                            tuple(_sqlite_value(v) for v in r) for r in zip(*columns, strict=True)
+                        ]
+                        self._con.executemany(insert, rows)
+                        count += batch.num_rows
+                    self._con.execute("COMMIT")
+                except BaseException:
+                    self._con.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc) from None
+        return count
+
+    def cancel(self) -> None:
+        """Interrupt the running statement (sqlite3 allows this from another thread)."""
+        self._con.interrupt()
+
+    def catalog(self) -> Catalog:
+        """Tables and views from sqlite_schema, columns and keys from the pragmas."""
+        b = CatalogBuilder()
+        with self._lock:
+            try:
+                objs = self._con.execute(
+                    "select name, type from sqlite_schema where type in ('table','view') "
+                    "and name not like 'sqlite_%' order by name"
+                ).fetchall()
+                for name, kind in objs:
+                    b.add_column("main", name, kind, None, None)
+                    pk: list[tuple[int, str]] = []
+                    for _cid, col, type_, notnull, default, pk_pos in self._con.execute(
+                        "select * from pragma_table_info(?)", (name,)
+                    ):
+                        b.add_column("main", name, kind, col, type_, not notnull, default)
+                        if pk_pos:
+                            pk.append((pk_pos, col))
+                    b.set_primary_key("main", name, tuple(c for _, c in sorted(pk)))
+                    fks: dict[int, list[tuple[str, str, str]]] = {}
+                    for row in self._con.execute(
+                        'select id, seq, "table", "from", "to" '
+                        "from pragma_foreign_key_list(?) order by id, seq",
+                        (name,),
+                    ):
+                        fks.setdefault(row[0], []).append((row[2], row[3], row[4]))
+                    for parts in fks.values():
+                        ref = parts[0][0]
+                        b.add_foreign_key(
+                            "main",
+                            name,
+                            ForeignKey(
+                                tuple(p[1] for p in parts),
+                                "main",
+                                ref,
+                                tuple(p[2] for p in parts if p[2] is not None),
+                            ),
+                        )
+            except sqlite3.Error as exc:
+                raise sqlite_error(exc) from None
+        return b.build()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._con.close()
+
+
+class SQLiteEngine:
+    """SQLite on a file (or in memory)."""
+
+    name: ClassVar[str] = "sqlite"
+    label: ClassVar[str] = "SQLite"
+    supports_cancel: ClassVar[bool] = True
+    paramstyle: ClassVar[str] = "qmark"
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+
+    def connect(self) -> SQLiteConnection:
+        """Open the file (created if missing, like the sqlite3 shell) in autocommit mode."""
+        path = self.spec.path or ":memory:"
+        if path != ":memory:":
+            p = Path(path).expanduser()
+            if not p.parent.exists():
+                raise ConnectionFailed(
+                    f"The folder {p.parent} does not exist: choose an existing folder for "
+                    "the SQLite file.",
+                    "Cannot open SQLite file",
+                )
+            path = str(p)
+        try:
+            con = sqlite3.connect(
+                path, timeout=CONNECT_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            )
+            # Touch the file so a corrupt or non-SQLite file fails here, not at the first query.
+            con.execute("select count(*) from sqlite_schema").fetchone()
+        except sqlite3.Error as exc:
+            raise ConnectionFailed(
+                f"Could not open SQLite database {path}: {exc}", "Cannot open SQLite file"
+            ) from None
+        return SQLiteConnection(con)
