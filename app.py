@@ -1,0 +1,49 @@
+"""Tusk · Home: connections overview, quick links and what Tusk can do."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tusk import connections
+from tusk.engines.registry import ICONS, LABELS
+from tusk.errors import TuskError
+from tusk.ui.shell import PAGES, header, setup_page, show_error, sidebar_footer
+
+info = setup_page("Home")
+sidebar_footer()
+header(info, "Tusk — your databases in one place")
+
+overview, links = st.tabs([":material/lan: Connections", ":material/apps: What Tusk can do"])
+
+with overview:
+    try:
+        specs = connections.list_connections()
+    except TuskError as exc:
+        show_error(exc)
+        specs = [connections.demo_spec()]
+    st.caption(f"{len(specs)} connection{'s' if len(specs) != 1 else ''} saved")
+    for spec in specs:
+        row = st.container(border=True)
+        name_col, where_col, test_col = row.columns([2, 4, 1], vertical_alignment="center")
+        name_col.markdown(f"{ICONS[spec.engine]} **{spec.name}**  \n{LABELS[spec.engine]}")
+        where_col.code(spec.describe(), language=None)
+        if test_col.button("Test", key=f"test_{spec.name}", icon=":material/network_check:"):
+            outcome = connections.test(spec)
+            if outcome.ok:
+                st.toast(f"{spec.name}: connected in {outcome.elapsed_s * 1000:.0f} ms")
+                row.success(f"Connected in {outcome.elapsed_s * 1000:.0f} ms.")
+            else:
+                row.error(f"**Connection failed** — {outcome.message}")
+    if len(specs) == 1:
+        st.info(
+            "Only the built-in demo DuckDB connection so far. Open the Studio to query it; "
+            "adding your own connections from the app is coming with the full Studio.",
+            icon=":material/info:",
+        )
+
+with links:
+    cols = st.columns(3)
+    for i, page in enumerate(p for p in PAGES if p.path != "app.py"):
+        with cols[i % 3].container(border=True):
+            st.page_link(page.path, label=page.label, icon=page.icon)
+            st.caption(page.blurb)

@@ -1,0 +1,90 @@
+"""Tusk · Studio: run SQL against any saved connection."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from tusk import connections
+from tusk.config import load as load_settings
+from tusk.engines.registry import LABELS
+from tusk.errors import TuskError
+from tusk.store import history
+from tusk.ui.session import connection, forget
+from tusk.ui.shell import header, setup_page, show_error, sidebar_footer
+
+info = setup_page("Studio")
+
+try:
+    names = connections.names()
+except TuskError as exc:
+    show_error(exc)
+    names = [connections.DEMO_NAME]
+
+with st.sidebar:
+    current = st.selectbox("Connection", names, key="studio_connection")
+sidebar_footer()
+
+spec = connections.demo_spec() if current == connections.DEMO_NAME else connections.get(current)
+header(info, f"{LABELS[spec.engine]} · **{spec.name}**")
+
+st.caption(
+    "Quick query. The full Studio — query tabs, an editor with autocomplete, the schema "
+    "browser and the results grid — is coming; this box runs real SQL today."
+)
+
+query_tab, history_tab = st.tabs([":material/play_arrow: Query", ":material/history: History"])
+
+with query_tab:
+    if "studio_sql" not in st.session_state:
+        st.session_state["studio_sql"] = "select * from orders limit 100"
+    sql = st.text_area("SQL", key="studio_sql", height=160)
+    run = st.button("Run", type="primary", icon=":material/play_arrow:", key="studio_run")
+    if run and sql.strip():
+        limit = int(load_settings()["default_limit"])
+        try:
+            conn = connection(current)
+            result = conn.execute(sql, limit=limit)
+        except TuskError as exc:
+            history.record(current, spec.engine, sql, error=exc.message)
+            if exc.title == "Connection failed":
+                forget(current)
+            show_error(exc)
+        else:
+            history.record(
+                current, spec.engine, sql, duration_s=result.elapsed_s, row_count=result.row_count
+            )
+            st.session_state["studio_result"] = result
+    result = st.session_state.get("studio_result")
+    if result is not None:
+        more = f" (first {result.table.num_rows:,}; more rows exist)" if result.truncated else ""
+        if result.table.num_columns:
+            st.caption(f"{result.table.num_rows:,} rows{more} · {result.elapsed_s * 1000:.0f} ms")
+            st.dataframe(result.table, width="stretch", hide_index=True)
+        else:
+            affected = result.affected_rows
+            done = f"{affected:,} rows affected" if affected is not None else "Statement ran"
+            st.success(f"{done} · {result.elapsed_s * 1000:.0f} ms")
+
+with history_tab:
+    needle = st.text_input("Search history", key="studio_history_search")
+    entries = history.search(needle, connection=current, limit=200)
+    if not entries:
+        st.caption("No statements run on this connection yet.")
+    else:
+        st.dataframe(
+            [
+                {
+                    "when": e.ts,
+                    "statement": e.statement,
+                    "ms": round((e.duration_s or 0) * 1000, 1),
+                    "rows": e.row_count,
+                    "error": e.error,
+                }
+                for e in entries
+            ],
+            width="stretch",
+            hide_index=True,
+        )
+        if st.button("Clear history", icon=":material/delete:", key="studio_clear_history"):
+            history.clear(current)
+            st.rerun()

@@ -1,0 +1,178 @@
+"""Tusk's home folder (~/.tusk or $TUSK_HOME) and its settings file, written atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tusk.errors import BadInput
+
+CONFIG_FILE = "config.toml"
+CONNECTIONS_FILE = "connections.toml"
+HISTORY_DB = "history.db"
+BACKUPS_DIR = "backups"
+PIPELINES_DIR = "pipelines"
+
+
+def home() -> Path:
+    """Tusk's home folder, created (mode 0700) if missing."""
+    path = Path(os.environ.get("TUSK_HOME") or "~/.tusk").expanduser()
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        (path / BACKUPS_DIR).mkdir(mode=0o700)
+    return path
+
+
+def atomic_write(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Write a file via a temp file + rename, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file; a missing file is empty, a broken one a clear BadInput."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput(f"{path} is not valid TOML: {exc}. Fix or remove the file.") from None
+
+
+def write_toml(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
+    """Write TOML atomically with the given file mode."""
+    import tomli_w
+
+    atomic_write(path, tomli_w.dumps(data), mode)
+
+
+# --- settings ------------------------------------------------------------------------------------
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise BadInput(f"port must be a number from 1 to 65535, not {value!r}.") from None
+    if not 1 <= port <= 65535:
+        raise BadInput(f"port must be from 1 to 65535, not {port}.")
+    return port
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        v = value.strip().lower()
+        if v not in options:
+            raise BadInput(f"use one of {', '.join(options)} (got {value!r}).")
+        return v
+
+    return check
+
+
+def _pg_bin_path(value: str) -> str:
+    if value == "":
+        return ""
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise BadInput(f"pg_bin_path must be an existing folder, and {path} is not one.")
+    if not (path / "pg_dump").exists():
+        raise BadInput(f"pg_bin_path {path} has no pg_dump in it: point it at PostgreSQL's bin folder.")
+    return str(path.resolve())
+
+
+def _limit(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadInput(f"default_limit must be a whole number, not {value!r}.") from None
+    if not 1 <= n <= 1_000_000:
+        raise BadInput(f"default_limit must be from 1 to 1,000,000, not {n}.")
+    return n
+
+
+def _host(value: str) -> str:
+    v = value.strip()
+    if not v or any(c.isspace() for c in v):
+        raise BadInput(f"host must be a host name or address, not {value!r}.")
+    return v
+
+
+def _roots(value: str) -> list[str]:
+    roots = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        path = Path(part).expanduser()
+        if not path.is_dir():
+            raise BadInput(f"data root {path} is not an existing folder.")
+        roots.append(str(path.resolve()))
+    return roots
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One known setting: its default, how to parse a CLI string, and what it means."""
+
+    default: Any
+    parse: Callable[[str], Any]
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "host": Setting("127.0.0.1", _host, "address `tusk studio` listens on"),
+    "port": Setting(8000, _port, "port `tusk studio` listens on"),
+    "pg_bin_path": Setting("", _pg_bin_path, "folder with pg_dump/pg_restore (empty: search PATH)"),
+    "auth_mode": Setting("single", _choice("single", "multi"), "single (no login) or multi-user"),
+    "theme": Setting("light", _choice("light", "dark"), "studio colour theme"),
+    "default_limit": Setting(1000, _limit, "rows fetched by an interactive query"),
+    "data_roots": Setting([], _roots, "comma-separated folders the file browser may open"),
+}
+
+
+def load() -> dict[str, Any]:
+    """All settings: defaults overlaid with config.toml."""
+    stored = read_toml(home() / CONFIG_FILE)
+    values = {k: s.default for k, s in SETTINGS.items()}
+    values.update({k: v for k, v in stored.items() if k in SETTINGS})
+    return values
+
+
+def get(key: str) -> Any:
+    """One setting's value."""
+    if key not in SETTINGS:
+        raise BadInput(_unknown(key))
+    return load()[key]
+
+
+def set_value(key: str, raw: str) -> Any:
+    """Validate and store one setting from its text form; returns the stored value."""
+    if key not in SETTINGS:
+        raise BadInput(_unknown(key))
+    try:
+        value = SETTINGS[key].parse(raw)
+    except BadInput as exc:
+        raise BadInput(f"Bad value for {key}: {exc.message}") from None
+    path = home() / CONFIG_FILE
+    stored = read_toml(path)
+    stored[key] = value
+    write_toml(path, stored)
+    return value
+
+
+def _unknown(key: str) -> str:
+    return f"Unknown setting {key!r}. Known settings: {', '.join(SETTINGS)}."

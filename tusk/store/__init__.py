@@ -1,0 +1,1 @@
+"""Tusk's own SQLite stores (history, saved queries) with schema migrations."""

@@ -1,0 +1,124 @@
+"""Query history: every executed statement with connection, engine, duration, rows and error."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tusk import config
+from tusk.store.database import open_store
+
+MIGRATIONS = (
+    """
+    create table history (
+        id integer primary key,
+        ts text not null,
+        connection text not null,
+        engine text not null,
+        statement text not null,
+        duration_s real,
+        row_count integer,
+        error text
+    );
+    create index history_ts on history (ts desc);
+    create index history_connection on history (connection, ts desc)
+    """,
+)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One executed statement."""
+
+    id: int
+    ts: datetime
+    connection: str
+    engine: str
+    statement: str
+    duration_s: float | None
+    row_count: int | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        """True when the statement succeeded."""
+        return self.error is None
+
+
+def _open() -> sqlite3.Connection:
+    return open_store(config.home() / config.HISTORY_DB, MIGRATIONS)
+
+
+def record(
+    connection: str,
+    engine: str,
+    statement: str,
+    *,
+    duration_s: float | None = None,
+    row_count: int | None = None,
+    error: str | None = None,
+) -> int:
+    """Store one executed statement; returns its id."""
+    con = _open()
+    try:
+        cur = con.execute(
+            "insert into history (ts, connection, engine, statement, duration_s, row_count, error)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            (
+                datetime.now(UTC).isoformat(),
+                connection,
+                engine,
+                statement,
+                duration_s,
+                row_count,
+                error,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+    finally:
+        con.close()
+
+
+def search(
+    text: str = "", *, connection: str | None = None, errors_only: bool = False, limit: int = 200
+) -> list[HistoryEntry]:
+    """Newest first; `text` matches anywhere in the statement, case-insensitively."""
+    where = ["1 = 1"]
+    params: list[object] = []
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("statement like ? escape '\\'")
+        params.append(f"%{escaped}%")
+    if connection is not None:
+        where.append("connection = ?")
+        params.append(connection)
+    if errors_only:
+        where.append("error is not null")
+    params.append(int(limit))
+    con = _open()
+    try:
+        rows = con.execute(
+            "select id, ts, connection, engine, statement, duration_s, row_count, error "
+            f"from history where {' and '.join(where)} order by id desc limit ?",  # noqa: S608 - fixed fragments
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        HistoryEntry(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
+        for r in rows
+    ]
+
+
+def clear(connection: str | None = None) -> int:
+    """Delete history (of one connection, or all); returns how many entries went."""
+    con = _open()
+    try:
+        if connection is None:
+            cur = con.execute("delete from history")
+        else:
+            cur = con.execute("delete from history where connection = ?", (connection,))
+        return cur.rowcount
+    finally:
+        con.close()

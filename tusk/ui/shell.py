@@ -1,0 +1,107 @@
+"""Page anatomy shared by every page: config, sidebar links, header row, error display."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import streamlit as st
+
+from tusk.errors import TuskError
+
+log = logging.getLogger("tusk.ui")
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """One page of the app."""
+
+    path: str
+    label: str
+    icon: str
+    blurb: str
+
+
+PAGES: tuple[PageInfo, ...] = (
+    PageInfo("app.py", "Home", ":material/home:", "Connections and what Tusk can do."),
+    PageInfo(
+        "pages/1_Studio.py",
+        "Studio",
+        ":material/terminal:",
+        "SQL client for PostgreSQL, SQLite, DuckDB and DataFusion.",
+    ),
+    PageInfo(
+        "pages/2_Admin.py",
+        "Admin",
+        ":material/monitor_heart:",
+        "PostgreSQL activity, locks, backups, maintenance, roles and settings.",
+    ),
+    PageInfo(
+        "pages/3_Data.py",
+        "Data",
+        ":material/account_tree:",
+        "Visual Polars pipelines from files and databases.",
+    ),
+    PageInfo(
+        "pages/4_Geo.py", "Geo", ":material/map:", "Maps of geometry and lat/lon columns."
+    ),
+    PageInfo(
+        "pages/5_Cluster.py",
+        "Cluster",
+        ":material/hub:",
+        "Distributed SQL on a cluster of workers.",
+    ),
+    PageInfo("pages/6_Users.py", "Users", ":material/group:", "Users, groups and permissions."),
+)
+
+
+def page_info(label: str) -> PageInfo:
+    """The PageInfo for a page label."""
+    for p in PAGES:
+        if p.label == label:
+            return p
+    raise KeyError(label)
+
+
+def setup_page(label: str) -> PageInfo:
+    """First call of every page: page config and the sidebar with the page links."""
+    info = page_info(label)
+    st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=info.icon, layout="wide")
+    with st.sidebar:
+        st.markdown("### :material/database: Tusk")
+        for p in PAGES:
+            st.page_link(p.path, label=p.label, icon=p.icon)
+        st.divider()
+    return info
+
+
+def sidebar_footer() -> None:
+    """The bottom of the sidebar: who is signed in."""
+    with st.sidebar:
+        st.divider()
+        st.caption(":material/person: Single-user mode (no login)")
+
+
+def header(info: PageInfo, context: str | None = None) -> None:
+    """The page's header row: title at left, the context it acts on at right."""
+    left, right = st.columns([3, 2], vertical_alignment="bottom")
+    left.title(f"{info.icon} {info.label}")
+    if context:
+        right.markdown(f"<div style='text-align:right'>{context}</div>", unsafe_allow_html=True)
+
+
+def show_error(exc: TuskError) -> None:
+    """Show a Tusk error as a short title plus the server's message (never a traceback)."""
+    log.info("%s: %s", exc.title, exc.message)
+    st.error(f"**{exc.title}** — {exc.message}", icon=":material/error:")
+
+
+def coming_soon(what: str, items: list[str]) -> None:
+    """An honest placeholder for a page whose feature is not built yet."""
+    st.info(
+        f"{what} is not built yet — it is coming in a later release. Nothing on this page works "
+        "today; here is what it will do:",
+        icon=":material/construction:",
+    )
+    for item in items:
+        st.markdown(f"- {item}")
