@@ -7,7 +7,7 @@ import streamlit as st
 from tusk import connections
 from tusk.engines.registry import ICONS, LABELS
 from tusk.errors import TuskError
-from tusk.ui.shell import PAGES, header, setup_page, show_error, sidebar_footer
+from tusk.ui.shell import PAGES, header, md_escape, setup_page, show_error, sidebar_footer
 
 info = setup_page("Home")
 sidebar_footer()
@@ -25,12 +25,12 @@ with overview:
     for spec in specs:
         row = st.container(border=True)
         name_col, where_col, test_col = row.columns([2, 4, 1], vertical_alignment="center")
-        name_col.markdown(f"{ICONS[spec.engine]} **{spec.name}**  \n{LABELS[spec.engine]}")
+        name_col.markdown(f"{ICONS[spec.engine]} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}")
         where_col.code(spec.describe(), language=None)
         if test_col.button("Test", key=f"test_{spec.name}", icon=":material/network_check:"):
             outcome = connections.test(spec)
             if outcome.ok:
-                st.toast(f"{spec.name}: connected in {outcome.elapsed_s * 1000:.0f} ms")
+                st.toast(f"{md_escape(spec.name)}: connected in {outcome.elapsed_s * 1000:.0f} ms")
                 row.success(f"Connected in {outcome.elapsed_s * 1000:.0f} ms.")
             else:
                 row.error(f"**Connection failed** — {outcome.message}")

@@ -10,7 +10,7 @@ from tusk.engines.registry import LABELS
 from tusk.errors import TuskError
 from tusk.store import history
 from tusk.ui.session import connection, forget
-from tusk.ui.shell import header, setup_page, show_error, sidebar_footer
+from tusk.ui.shell import header, md_escape, setup_page, show_error, sidebar_footer
 
 info = setup_page("Studio")
 
@@ -25,7 +25,7 @@ with st.sidebar:
 sidebar_footer()
 
 spec = connections.demo_spec() if current == connections.DEMO_NAME else connections.get(current)
-header(info, f"{LABELS[spec.engine]} · **{spec.name}**")
+header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
 
 st.caption(
     "Quick query. The full Studio — query tabs, an editor with autocomplete, the schema "

@@ -91,7 +91,9 @@ def _pg_bin_path(value: str) -> str:
     if not path.is_dir():
         raise BadInput(f"pg_bin_path must be an existing folder, and {path} is not one.")
     if not (path / "pg_dump").exists():
-        raise BadInput(f"pg_bin_path {path} has no pg_dump in it: point it at PostgreSQL's bin folder.")
+        raise BadInput(
+            f"pg_bin_path {path} has no pg_dump in it: point it at PostgreSQL's bin folder."
+        )
     return str(path.resolve())
 
 

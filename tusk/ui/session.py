@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import streamlit as st
@@ -32,7 +33,6 @@ def forget(name: str) -> None:
     """Close and drop a session's connection (after edits, or when it broke)."""
     conn = _open().pop(name, None)
     if conn is not None:
-        try:
+        # Closing a broken connection may fail; there is nothing more to do then.
+        with contextlib.suppress(Exception):
             conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
-            pass

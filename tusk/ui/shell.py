@@ -42,9 +42,7 @@ PAGES: tuple[PageInfo, ...] = (
         ":material/account_tree:",
         "Visual Polars pipelines from files and databases.",
     ),
-    PageInfo(
-        "pages/4_Geo.py", "Geo", ":material/map:", "Maps of geometry and lat/lon columns."
-    ),
+    PageInfo("pages/4_Geo.py", "Geo", ":material/map:", "Maps of geometry and lat/lon columns."),
     PageInfo(
         "pages/5_Cluster.py",
         "Cluster",
@@ -87,7 +85,15 @@ def header(info: PageInfo, context: str | None = None) -> None:
     left, right = st.columns([3, 2], vertical_alignment="bottom")
     left.title(f"{info.icon} {info.label}")
     if context:
-        right.markdown(f"<div style='text-align:right'>{context}</div>", unsafe_allow_html=True)
+        right.markdown(context, text_alignment="right")
+
+
+_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")
+
+
+def md_escape(text: str) -> str:
+    """Escape Markdown so user-chosen names (connections, tables) render literally."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 
 def show_error(exc: TuskError) -> None:

@@ -1,0 +1,51 @@
+# Tusk — the README's two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PORT   ?= 8000
+
+.PHONY: run test install install-test chromium postgres lint format bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[all,test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, create the demo data, start the studio on http://127.0.0.1:8000
+run: install
+	$(VENV)/bin/tusk studio --host 127.0.0.1 --port $(PORT)
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+postgres:
+	scripts/pg-up
+
+## make test: install, start PostgreSQL and chromium, lint, run every test
+test: install chromium postgres
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install postgres
+	$(PY) bench/pg_fetch.py
+
+clean:
+	rm -rf $(VENV) dist build .pytest_cache .ruff_cache
