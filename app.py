@@ -25,7 +25,9 @@ with overview:
     for spec in specs:
         row = st.container(border=True)
         name_col, where_col, test_col = row.columns([2, 4, 1], vertical_alignment="center")
-        name_col.markdown(f"{ICONS[spec.engine]} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}")
+        name_col.markdown(
+            f"{ICONS[spec.engine]} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}"
+        )
         where_col.code(spec.describe(), language=None)
         if test_col.button("Test", key=f"test_{spec.name}", icon=":material/network_check:"):
             outcome = connections.test(spec)

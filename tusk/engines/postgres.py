@@ -146,8 +146,8 @@ class PostgresConnection:
                 return self._plain(last, params, limit, sql, start)
             except psycopg.Error as exc:
                 err = _error(exc, self._secret)
-                if isinstance(err, QueryFailed) and err.position is not None and offset > 0:
-                    err.position += offset
+                if isinstance(err, QueryFailed) and err.position is not None:
+                    err.position += offset - getattr(exc, "tusk_prefix", 0)
                 raise err from None
 
     def _first_rows(self, stmt: str, params: Params, limit: int) -> tuple[pa.Table, bool]:
@@ -162,6 +162,10 @@ class PostgresConnection:
                     # e.g. SELECT … INTO, or a data-modifying WITH: DECLARE refuses these
                     # at parse time, before anything ran, so running it plainly is safe.
                     raise _NotDeclarable() from None
+                except psycopg.Error as exc:
+                    # The server counts positions from the start of "DECLARE … FOR ".
+                    exc.tusk_prefix = len(f'DECLARE "{name}" CURSOR FOR ')  # type: ignore[attr-defined]
+                    raise
                 rows = cur.fetchmany(limit + 1)
                 description = cur.description
             finally:

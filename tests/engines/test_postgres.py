@@ -1,0 +1,124 @@
+"""PostgreSQL specifics: connection failures are quick and readable, secrets stay secret."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import PG_HOST, PG_PORT, pg_spec
+from tusk.engines.registry import connect
+from tusk.errors import ConnectionFailed, QueryFailed
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a hung or firewalled server)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(srv.accept()[0])
+            except TimeoutError:
+                continue
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    t.join()
+    for s in held:
+        s.close()
+    srv.close()
+
+
+def test_unanswered_connect_times_out(silent_server: int, pg_database: str) -> None:
+    """A server that never answers gives ConnectionFailed after the connect timeout."""
+    spec = pg_spec(pg_database).with_changes(port=silent_server)
+    start = time.monotonic()
+    with pytest.raises(ConnectionFailed) as info:
+        connect(spec)
+    elapsed = time.monotonic() - start
+    assert elapsed < 30, "the connect timeout did not apply (libpq would wait far longer)"
+    assert f"127.0.0.1:{silent_server}" in info.value.message
+
+
+def test_refused_port_is_explained(pg_database: str) -> None:
+    """A closed port says the server may not be running."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    with pytest.raises(ConnectionFailed) as info:
+        connect(pg_spec(pg_database).with_changes(port=port))
+    assert "is the server running" in info.value.message
+
+
+def test_wrong_password_names_the_problem_not_the_password(pg_database: str) -> None:
+    """Bad credentials are reported without echoing the password."""
+    secret = "not-the-password-Zq81"
+    with pytest.raises(ConnectionFailed) as info:
+        connect(pg_spec(pg_database).with_changes(password=secret))
+    assert "password authentication failed" in info.value.message
+    assert secret not in info.value.message
+    assert secret not in repr(pg_spec(pg_database).with_changes(password=secret))
+
+
+def test_error_position_points_into_the_script(pg_database: str) -> None:
+    """The server's error position is reported relative to the whole script."""
+    conn = connect(pg_spec(pg_database))
+    script = "select 1;\nselect nope from (select 1) t"
+    with pytest.raises(QueryFailed) as info:
+        conn.execute(script)
+    assert info.value.position is not None
+    assert script[info.value.position - 1 :].startswith("nope")
+    conn.close()
+
+
+def test_types_survive_the_trip(pg_database: str) -> None:
+    """Common PostgreSQL types arrive as sensible Arrow types (json as text, numeric exact)."""
+    conn = connect(pg_spec(pg_database))
+    result = conn.execute(
+        "select 1::int8 as i, 1.25::numeric(12,2) as n, 2.5::float8 as f, true as b, "
+        "now() as ts, '{\"a\": [1, 2]}'::jsonb as j, gen_random_uuid() as u, "
+        "array[1, 2] as arr, null::text as nothing"
+    )
+    row = result.table.to_pylist()[0]
+    types = {f.name: str(f.type) for f in result.table.schema}
+    assert types["i"] == "int64" and types["f"] == "double" and types["b"] == "bool"
+    assert types["ts"].startswith("timestamp[us, tz=")
+    assert str(row["n"]) == "1.25"
+    assert row["j"] == '{"a": [1, 2]}'
+    assert len(row["u"]) == 36
+    assert row["arr"] == [1, 2]
+    assert row["nothing"] is None
+    conn.close()
+
+
+def test_data_modifying_cte_runs_once(pg_database: str) -> None:
+    """A WITH … INSERT cannot use a cursor; it falls back and still runs exactly once."""
+    conn = connect(pg_spec(pg_database))
+    conn.execute("drop table if exists cte_t; create table cte_t (x int)")
+    result = conn.execute(
+        "with ins as (insert into cte_t values (1) returning x) select * from ins"
+    )
+    assert result.table.to_pylist() == [{"x": 1}]
+    assert conn.execute("select count(*) as n from cte_t").table.to_pylist() == [{"n": 1}]
+    conn.close()
+
+
+def test_host_reported_in_describe() -> None:
+    """describe() shows where a connection points and never the password."""
+    spec = pg_spec("db").with_changes(password="hunter2")
+    assert spec.describe() == f"postgres@{PG_HOST}:{PG_PORT}/db"
