@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH   := $(shell sha1sum pyproject.toml | cut -c1-12)
+RUN_STAMP  := $(VENV)/.installed-all-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
 PORT   ?= 8000
 
 .PHONY: run test install install-test chromium postgres lint format bench clean
@@ -12,12 +14,19 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(STAMP): pyproject.toml | $(PY)
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[all]'
+	rm -f $(VENV)/.installed-all-*
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[all,test]'
 	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	touch $(RUN_STAMP) $@
 
-install: $(STAMP)
+install: $(RUN_STAMP)
+
+install-test: $(TEST_STAMP)
 
 ## make run: install, create the demo data, start the studio on http://127.0.0.1:8000
 run: install
@@ -31,7 +40,7 @@ postgres:
 	scripts/pg-up
 
 ## make test: install, start PostgreSQL and chromium, lint, run every test
-test: install chromium postgres
+test: install-test chromium postgres
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
@@ -44,7 +53,7 @@ format:
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-bench: install postgres
+bench: install-test postgres
 	$(PY) bench/pg_fetch.py
 
 clean:

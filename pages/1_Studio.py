@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tusk import connections
+from tusk import connections, queries
 from tusk.config import load as load_settings
 from tusk.engines.registry import LABELS
 from tusk.errors import TuskError
@@ -42,17 +42,12 @@ with query_tab:
     if run and sql.strip():
         limit = int(load_settings()["default_limit"])
         try:
-            conn = connection(current)
-            result = conn.execute(sql, limit=limit)
+            result = queries.run(spec, connection(current), sql, limit=limit)
         except TuskError as exc:
-            history.record(current, spec.engine, sql, error=exc.message)
             if exc.title == "Connection failed":
                 forget(current)
             show_error(exc)
         else:
-            history.record(
-                current, spec.engine, sql, duration_s=result.elapsed_s, row_count=result.row_count
-            )
             st.session_state["studio_result"] = result
     result = st.session_state.get("studio_result")
     if result is not None:

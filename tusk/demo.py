@@ -79,27 +79,28 @@ where l.j <= 1 + (hash(o.i) % 3);
 
 def create_demo(path: str) -> bool:
     """Create the demo database at `path` unless it already holds the demo; True if created."""
-    import duckdb
-
-    from tusk.engines.duckdb import BASE_CONFIG
+    from tusk.engines.registry import connect
+    from tusk.engines.spec import ConnectionSpec
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
-        con = duckdb.connect(str(target), config=dict(BASE_CONFIG))
+        conn = connect(ConnectionSpec("demo", "duckdb", path=str(target), options=_PLAIN))
         try:
-            have = {r[0] for r in con.execute("select table_name from duckdb_tables()").fetchall()}
+            have = {t.name for t in conn.catalog().tables}
         finally:
-            con.close()
+            conn.close()
         if set(DEMO_TABLES) <= have:
             return False
     tmp = target.with_suffix(".building")
     tmp.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config=dict(BASE_CONFIG))
+    conn = connect(ConnectionSpec("demo", "duckdb", path=str(tmp), options=_PLAIN))
     try:
-        con.execute(_SCHEMA)
-        con.execute("checkpoint")
+        conn.execute(_SCHEMA + ";\ncheckpoint", limit=None)
     finally:
-        con.close()
+        conn.close()
     tmp.replace(target)  # whole or nothing: a half-built demo never appears
     return True
+
+
+_PLAIN = {"extensions": ""}  # building the demo needs no extensions

@@ -1,0 +1,29 @@
+"""Running a user's SQL the way every page and command should: execute, then record history."""
+
+from __future__ import annotations
+
+from tusk.engines.base import Connection, Params
+from tusk.engines.result import QueryResult
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import TuskError
+from tusk.store import history
+
+
+def run(
+    spec: ConnectionSpec,
+    conn: Connection,
+    sql: str,
+    params: Params = None,
+    *,
+    limit: int | None = 1000,
+) -> QueryResult:
+    """Execute SQL on an open connection and record it (with its error, if any) in history."""
+    try:
+        result = conn.execute(sql, params, limit=limit)
+    except TuskError as exc:
+        history.record(spec.name, spec.engine, sql, error=exc.message)
+        raise
+    history.record(
+        spec.name, spec.engine, sql, duration_s=result.elapsed_s, row_count=result.row_count
+    )
+    return result
