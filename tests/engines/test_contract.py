@@ -241,3 +241,21 @@ def test_hostile_table_name_is_quoted(case: Case) -> None:
     names = {t.name for t in case.conn.catalog().tables}
     assert {"y", HOSTILE} <= names
     assert case.conn.execute("select count(*) as n from y").table.to_pylist() == [{"n": 2}]
+
+
+def test_error_position_when_the_engine_gives_one(case: Case) -> None:
+    """Syntax errors point at the offending token, counted in the whole script."""
+    script = "select 1;\nselect 1 frm x"
+    with pytest.raises(QueryFailed) as info:
+        case.conn.execute(script)
+    if case.engine == "sqlite":  # SQLite reports no position
+        assert info.value.position is None
+    else:
+        assert info.value.position is not None
+        assert script[info.value.position - 1] == "x"
+
+
+def test_cancel_with_nothing_running_is_harmless(case: Case) -> None:
+    """A stray cancel does not break the next statement."""
+    case.conn.cancel()
+    assert case.conn.execute("select 4 as ok").table.to_pylist() == [{"ok": 4}]

@@ -149,6 +149,29 @@ def first_keyword(sql: str) -> str:
     return m.group(1).upper() if m else ""
 
 
+def position_at(text: str, line: int, column: int) -> int | None:
+    """1-based character offset of (1-based line, 1-based column) in text, if inside it."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines) or column < 1:
+        return None
+    return sum(len(x) + 1 for x in lines[: line - 1]) + column
+
+
+_LINE_CARET = re.compile(r"^(LINE (\d+): )(.*)\n( *)\^", re.MULTILINE)
+_LINE_COLUMN = re.compile(r"at Line: (\d+), Column: (\d+)")
+
+
+def error_position(message: str, statement: str) -> int | None:
+    """Read an error position from a message ("LINE n: … ^" or "Line: n, Column: m")."""
+    m = _LINE_CARET.search(message)
+    if m and not m.group(3).startswith("..."):
+        return position_at(statement, int(m.group(2)), len(m.group(4)) - len(m.group(1)) + 1)
+    m = _LINE_COLUMN.search(message)
+    if m:
+        return position_at(statement, int(m.group(1)), int(m.group(2)))
+    return None
+
+
 # --- rows → Arrow ------------------------------------------------------------------------------
 
 

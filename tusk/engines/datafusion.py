@@ -24,6 +24,7 @@ from tusk.engines.base import (
     Params,
     as_batches,
     dedupe_names,
+    error_position,
     first_keyword,
     quote_ident,
     split_statements,
@@ -37,8 +38,10 @@ _POLL_S = 0.05
 _DONE = object()
 
 
-def _error(exc: BaseException) -> QueryFailed:
-    return QueryFailed(str(exc).strip() or type(exc).__name__)
+def _error(exc: BaseException, statement: str = "", offset: int = 0) -> QueryFailed:
+    msg = str(exc).strip() or type(exc).__name__
+    pos = error_position(msg, statement) if statement else None
+    return QueryFailed(msg, position=pos + offset if pos is not None else None)
 
 
 class DataFusionConnection:
@@ -107,15 +110,19 @@ class DataFusionConnection:
             raise QueryFailed("There is no SQL to run.", "Empty query")
         self._cancel.clear()
         with self._lock:
+            offset, current = 0, sql
             try:
                 for stmt in statements[:-1]:
+                    offset, current = max(sql.find(stmt, offset), 0), stmt
                     for _ in self._batches(self._dataframe(stmt, None)):
                         pass
+                    offset += len(stmt)
+                offset, current = max(sql.find(statements[-1], offset), 0), statements[-1]
                 df = self._dataframe(statements[-1], params)
             except (QueryCancelled, QueryFailed):
                 raise
             except Exception as exc:  # noqa: BLE001 - DataFusion raises plain exceptions
-                raise _error(exc) from None
+                raise _error(exc, current, offset) from None
             batches: list[pa.RecordBatch] = []
             rows = 0
             schema = df.schema()

@@ -13,7 +13,14 @@ import duckdb
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
-from tusk.engines.base import LoadMode, Params, as_batches, dedupe_names, quote_ident
+from tusk.engines.base import (
+    LoadMode,
+    Params,
+    as_batches,
+    dedupe_names,
+    error_position,
+    quote_ident,
+)
 from tusk.engines.result import QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
@@ -59,16 +66,13 @@ def open_duckdb(
     return con
 
 
-def duckdb_error(exc: Exception, statement: str) -> QueryFailed | QueryCancelled:
-    """Map a DuckDB exception to a Tusk error with the database's message."""
+def duckdb_error(exc: Exception, statement: str, offset: int = 0) -> QueryFailed | QueryCancelled:
+    """Map a DuckDB exception to a Tusk error with the database's message and position."""
     if isinstance(exc, duckdb.InterruptException):
         return QueryCancelled("The query was cancelled.")
     msg = str(exc).strip()
-    pos = None
-    marker = "LINE "
-    if marker in msg:
-        pass  # DuckDB puts the position in the message itself; keep it readable as is
-    return QueryFailed(msg, position=pos)
+    pos = error_position(msg, statement)
+    return QueryFailed(msg, position=pos + offset if pos is not None else None)
 
 
 class DuckDBConnection:
@@ -93,10 +97,14 @@ class DuckDBConnection:
                 raise duckdb_error(exc, sql) from None
             if not statements:
                 raise QueryFailed("There is no SQL to run.", "Empty query")
+            offset, current = 0, sql
             try:
                 for stmt in statements[:-1]:
+                    offset, current = _locate(sql, stmt.query, offset), stmt.query
                     self._con.execute(stmt.query)
+                    offset += len(stmt.query)
                 last = statements[-1]
+                offset, current = _locate(sql, last.query, offset), last.query
                 self._con.execute(last.query, params)
                 if self._con.description is None:
                     table, truncated = empty_table(), False
@@ -106,7 +114,7 @@ class DuckDBConnection:
                     )
                     table, truncated = _read_limited(reader, limit)
             except (duckdb.Error, RuntimeError) as exc:
-                raise duckdb_error(exc, sql) from None
+                raise duckdb_error(exc, current, offset) from None
         affected = None
         if last.type.name in _DML and table.column_names == ["Count"] and table.num_rows == 1:
             affected = int(table.column(0)[0].as_py())
@@ -203,6 +211,12 @@ class DuckDBConnection:
     def close(self) -> None:
         """Close the connection."""
         self._con.close()
+
+
+def _locate(script: str, statement: str, start: int) -> int:
+    """Where a statement starts in its script (0 if DuckDB rewrote its text)."""
+    found = script.find(statement.strip(), start)
+    return found if found >= 0 else 0
 
 
 def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.Table, bool]:
