@@ -30,7 +30,10 @@ with overview:
         )
         where_col.code(spec.describe(), language=None)
         if test_col.button("Test", key=f"test_{spec.name}", icon=":material/network_check:"):
-            outcome = connections.test(spec)
+            try:
+                outcome = connections.test(connections.get(spec.name))
+            except TuskError as exc:
+                outcome = connections.TestOutcome(False, exc.message, 0.0)
             if outcome.ok:
                 st.toast(f"{md_escape(spec.name)}: connected in {outcome.elapsed_s * 1000:.0f} ms")
                 row.success(f"Connected in {outcome.elapsed_s * 1000:.0f} ms.")

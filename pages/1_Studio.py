@@ -24,7 +24,12 @@ with st.sidebar:
     current = st.selectbox("Connection", names, key="studio_connection")
 sidebar_footer()
 
-spec = connections.demo_spec() if current == connections.DEMO_NAME else connections.get(current)
+try:
+    spec = connections.get(current)
+except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
+    header(info)
+    show_error(exc)
+    st.stop()
 header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
 
 st.caption(

@@ -80,6 +80,8 @@ def test_passwords_never_stored_in_clear(tusk_home: Path) -> None:
     assert "hunter2" not in path.read_text()
     assert _mode(path) == 0o600
     assert connections.get("prod").password == "hunter2"
+    listed = [c for c in connections.list_connections() if c.name == "prod"]
+    assert listed[0].password is None  # listing never decrypts
 
 
 def test_registry_add_edit_delete(tusk_home: Path, tmp_path: Path) -> None:
@@ -156,3 +158,50 @@ def test_failed_test_reports_the_reason(tmp_path: Path) -> None:
     outcome = connections.test(ConnectionSpec("bad", "sqlite", path=str(bad)))
     assert not outcome.ok
     assert "not a database" in outcome.message
+
+
+def test_pg_tool_prefers_the_run_flag_then_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--pg-bin-path (TUSK_PG_BIN_PATH) wins over the pg_bin_path setting."""
+    setting, flag = tmp_path / "setting", tmp_path / "flag"
+    for folder in (setting, flag):
+        folder.mkdir()
+        (folder / "pg_dump").write_text("#!/bin/sh\n")
+    config.set_value("pg_bin_path", str(setting))
+    assert config.pg_tool("pg_dump") == str(setting.resolve() / "pg_dump")
+    monkeypatch.setenv("TUSK_PG_BIN_PATH", str(flag))
+    assert config.pg_tool("pg_dump") == str(flag / "pg_dump")
+    with pytest.raises(BadInput, match="pg_restore is not in"):
+        config.pg_tool("pg_restore")
+
+
+def test_studio_page_survives_an_undecryptable_password(tusk_home: Path) -> None:
+    """A connection whose password cannot be decrypted is an error on the page, not a crash."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    connections.add(ConnectionSpec("broken", "postgres", host="h", password="pw"))
+    (tusk_home / "secret.key").unlink()  # the key changed: old tokens no longer decrypt
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/1_Studio.py").run()
+    at.selectbox(key="studio_connection").set_value("broken").run()
+    assert not at.exception
+    assert "cannot be decrypted" in at.error[0].value
+
+
+@pytest.mark.postgres
+def test_home_test_button_uses_the_stored_password(tusk_home: Path, pg) -> None:  # noqa: ANN001
+    """Home's Test button connects with the saved (encrypted) password."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+
+    connections.add(pg.with_changes(name="local pg"))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.button(key="test_local pg").click().run()
+    assert not at.exception
+    assert any("Connected" in s.value for s in at.success)

@@ -176,5 +176,25 @@ def set_value(key: str, raw: str) -> Any:
     return value
 
 
+def pg_tool(name: str) -> str:
+    """Path of a PostgreSQL client tool (pg_dump, pg_restore, psql): --pg-bin-path for this
+    run, else the pg_bin_path setting, else PATH; BadInput when it cannot be found."""
+    import shutil
+
+    folder = os.environ.get("TUSK_PG_BIN_PATH") or get("pg_bin_path")
+    if folder:
+        path = Path(folder) / name
+        if path.exists():
+            return str(path)
+        raise BadInput(f"{name} is not in {folder}: fix it with `tusk config set pg_bin_path`.")
+    found = shutil.which(name)
+    if not found:
+        raise BadInput(
+            f"{name} was not found on PATH: install the PostgreSQL client or run "
+            "`tusk config set pg_bin_path /usr/lib/postgresql/15/bin`."
+        )
+    return found
+
+
 def _unknown(key: str) -> str:
     return f"Unknown setting {key!r}. Known settings: {', '.join(SETTINGS)}."

@@ -36,8 +36,8 @@ def _to_record(spec: ConnectionSpec) -> dict[str, Any]:
     return rec
 
 
-def _from_record(rec: dict[str, Any]) -> ConnectionSpec:
-    password = rec.get("password")
+def _from_record(rec: dict[str, Any], with_secret: bool = True) -> ConnectionSpec:
+    password = rec.get("password") if with_secret else None
     return ConnectionSpec(
         name=str(rec["name"]),
         engine=str(rec["engine"]),
@@ -65,8 +65,8 @@ def _save_records(records: list[dict[str, Any]]) -> None:
 
 
 def list_connections() -> list[ConnectionSpec]:
-    """Every saved connection, the demo first."""
-    return [demo_spec(), *(_from_record(r) for r in _load_records())]
+    """Every saved connection, the demo first, without passwords (use get() to connect)."""
+    return [demo_spec(), *(_from_record(r, with_secret=False) for r in _load_records())]
 
 
 def names() -> list[str]:
