@@ -122,3 +122,22 @@ def test_host_reported_in_describe() -> None:
     """describe() shows where a connection points and never the password."""
     spec = pg_spec("db").with_changes(password="hunter2")
     assert spec.describe() == f"postgres@{PG_HOST}:{PG_PORT}/db"
+
+
+def test_bulk_path_errors_are_the_servers_words(pg_database: str) -> None:
+    """A failing stream_arrow shows PostgreSQL's message, not the scanner's wrapper."""
+    conn = connect(pg_spec(pg_database))
+    with pytest.raises(QueryFailed) as info:
+        list(conn.stream_arrow("select 'a'::no_such_type"))
+    assert info.value.message.startswith('type "no_such_type" does not exist')
+    assert "postgres_query" not in info.value.message
+    conn.close()
+
+
+def test_bulk_path_streams_exotic_types(pg_database: str) -> None:
+    """Geometric, range and network types stream too (the scanner reads them as text)."""
+    conn = connect(pg_spec(pg_database))
+    sql = "select point(1, 2) as p, int4range(1, 5) as r, '127.0.0.1'::inet as ip"
+    rows = [r for b in conn.stream_arrow(sql) for r in b.to_pylist()]
+    assert rows == [{"p": "(1,2)", "r": "[1,5)", "ip": "127.0.0.1/32"}]
+    conn.close()

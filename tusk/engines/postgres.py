@@ -208,7 +208,7 @@ class PostgresConnection:
                 reader = duck.to_arrow_reader(100_000)
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
                 if _is_user_error(exc):
-                    raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                    raise QueryFailed(_scrub(_server_message(str(exc)), self._secret)) from None
                 duck.close()
                 duck = None
                 yield from self._stream_cursor(sql, params)
@@ -323,6 +323,15 @@ class _NotDeclarable(Exception):
 def _literal(text: str) -> str:
     """A DuckDB string literal (single quotes doubled; DuckDB has no backslash escapes)."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _server_message(text: str) -> str:
+    """PostgreSQL's own words from a scanner error, without DuckDB's wrapper around them."""
+    if "ERROR:" not in text:
+        return text
+    message = text.split("ERROR:", 1)[1].strip()
+    wrapper = message.find("LINE 1: SELECT * FROM postgres_query(")
+    return message[:wrapper].strip() if wrapper >= 0 else message
 
 
 def _is_user_error(exc: Exception) -> bool:
