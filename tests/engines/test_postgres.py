@@ -141,3 +141,15 @@ def test_bulk_path_streams_exotic_types(pg_database: str) -> None:
     rows = [r for b in conn.stream_arrow(sql) for r in b.to_pylist()]
     assert rows == [{"p": "(1,2)", "r": "[1,5)", "ip": "127.0.0.1/32"}]
     conn.close()
+
+
+def test_cursor_fallback_streams_in_batches(pg_database: str) -> None:
+    """The fallback bulk path (server-side cursor) yields every row with one schema."""
+    conn = connect(pg_spec(pg_database))
+    batches = list(
+        conn._stream_cursor("select g, g::text as t from generate_series(1, 120000) g", None)
+    )
+    assert len(batches) >= 3  # 50,000-row fetches
+    assert len({b.schema for b in batches}) == 1
+    assert sum(b.num_rows for b in batches) == 120_000
+    conn.close()
