@@ -9,6 +9,7 @@ from tusk.config import load as load_settings
 from tusk.engines.registry import LABELS
 from tusk.errors import TuskError
 from tusk.store import history
+from tusk.ui import humanize
 from tusk.ui.session import connection, forget
 from tusk.ui.shell import header, md_escape, setup_page, show_error, sidebar_footer
 
@@ -56,14 +57,20 @@ with query_tab:
             st.session_state["studio_result"] = result
     result = st.session_state.get("studio_result")
     if result is not None:
-        more = f" (first {result.table.num_rows:,}; more rows exist)" if result.truncated else ""
+        took = humanize.duration(result.elapsed_s)
         if result.table.num_columns:
-            st.caption(f"{result.table.num_rows:,} rows{more} · {result.elapsed_s * 1000:.0f} ms")
+            shown = humanize.count(result.table.num_rows, "row")
+            more = " (more rows exist — showing the first ones)" if result.truncated else ""
+            st.caption(f"{shown}{more} · {took}")
             st.dataframe(result.table, width="stretch", hide_index=True)
         else:
             affected = result.affected_rows
-            done = f"{affected:,} rows affected" if affected is not None else "Statement ran"
-            st.success(f"{done} · {result.elapsed_s * 1000:.0f} ms")
+            done = (
+                "Statement ran"
+                if affected is None
+                else humanize.count(affected, "row") + " affected"
+            )
+            st.success(f"{done} · {took}")
 
 with history_tab:
     needle = st.text_input("Search history", key="studio_history_search")

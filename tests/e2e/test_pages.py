@@ -65,7 +65,7 @@ def test_studio_runs_sql(page: Page, studio_url: str) -> None:
     run_sql(page, "select count(*) as n from orders")
     # The caption above the grid: only a run of the new statement gives exactly one row
     # (the default statement returns 100).
-    expect(page.get_by_text(re.compile(r"^1 rows · \d+ ms$"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"^1 row · \d+ ms$"))).to_be_visible()
     wait_idle(page)
     grid = page.locator('[data-testid="stDataFrame"]:visible')
     expect(grid).to_have_count(1)

@@ -125,6 +125,7 @@ def test_ddl_and_dml_report_affected_rows(case: Case) -> None:
     case.conn.execute("create table items (id int, name varchar(20))")
     ins = case.conn.execute("insert into items values (1, 'a'), (2, 'b'), (3, 'c')")
     assert ins.affected_rows == 3
+    assert ins.table.num_columns == 0  # no result set, only a count
     if case.engine != "datafusion":  # DataFusion's memory tables take no UPDATE/DELETE
         upd = case.conn.execute("update items set name = 'z' where id >= 2")
         assert upd.affected_rows == 2

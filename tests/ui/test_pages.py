@@ -80,3 +80,28 @@ def test_studio_bad_sql_shows_error_and_keeps_the_text() -> None:
     at.text_area(key="studio_sql").set_value("select 42 as answer")
     at.button(key="studio_run").click().run()
     assert at.dataframe[0].value["answer"].tolist() == [42]
+
+
+def test_studio_dml_reports_affected_rows() -> None:
+    """A statement without a result set says how many rows it touched."""
+    at = _app()
+    at.switch_page("pages/1_Studio.py").run()
+    at.text_area(key="studio_sql").set_value(
+        "create temp table t as select 1 as x; update t set x = 2"
+    )
+    at.button(key="studio_run").click().run()
+    assert not at.exception
+    assert at.success[0].value.startswith("1 row affected")
+
+
+def test_studio_truncation_is_announced(tusk_home) -> None:  # noqa: ANN001
+    """More rows than the limit: the caption says only the first ones are shown."""
+    from tusk import config
+
+    config.set_value("default_limit", "10")
+    at = _app()
+    at.switch_page("pages/1_Studio.py").run()
+    at.text_area(key="studio_sql").set_value("select * from orders")
+    at.button(key="studio_run").click().run()
+    assert len(at.dataframe[0].value) == 10
+    assert any("more rows exist" in c.value for c in at.caption)

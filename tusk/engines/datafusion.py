@@ -139,6 +139,7 @@ class DataFusionConnection:
         kw = first_keyword(statements[-1])
         if kw in ("INSERT", "UPDATE", "DELETE") and table.column_names == ["count"]:
             affected = int(table.column(0)[0].as_py()) if table.num_rows else 0
+            table = empty_table()
         elif kw in ("CREATE", "DROP") and table.num_columns == 0:
             table = empty_table()
         return QueryResult(

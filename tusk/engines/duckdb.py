@@ -118,6 +118,7 @@ class DuckDBConnection:
         affected = None
         if last.type.name in _DML and table.column_names == ["Count"] and table.num_rows == 1:
             affected = int(table.column(0)[0].as_py())
+            table = empty_table()  # like every engine: DML without RETURNING has no result set
         return QueryResult(
             dedupe_names(table), truncated, time.perf_counter() - start, sql, affected
         )
