@@ -153,3 +153,21 @@ def test_cursor_fallback_streams_in_batches(pg_database: str) -> None:
     assert len({b.schema for b in batches}) == 1
     assert sum(b.num_rows for b in batches) == 120_000
     conn.close()
+
+
+def test_whole_table_stream_uses_the_table_scan(pg_database: str) -> None:
+    """`select * from <table>` streams every row through the scanner's table path, quoted
+    names and views included (views take the general path)."""
+    import pyarrow as pa
+
+    conn = connect(pg_spec(pg_database))
+    name = 'Odd "name"; --'
+    conn.load_arrow(name, pa.table({"id": list(range(70_000))}), mode="replace")
+    conn.execute('create or replace view odd_view as select * from "Odd ""name""; --"')
+    quoted = '"Odd ""name""; --"'
+    assert conn._whole_table(f"select * from {quoted}") == ("public", name)
+    assert conn._whole_table("select * from odd_view") is None
+    for sql in (f"select * from public.{quoted}", f"table {quoted}", "select * from odd_view"):
+        rows = sum(b.num_rows for b in conn.stream_arrow(sql))
+        assert rows == 70_000, sql
+    conn.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -14,6 +14,7 @@ import psycopg
 import psycopg.conninfo
 import pyarrow as pa
 from psycopg import sql as pgsql
+from psycopg.types.string import TextLoader
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
 from tusk.engines.base import (
@@ -66,7 +67,8 @@ def _convert(rows: list[tuple], description: Any) -> pa.Table:
     """psycopg rows → Arrow, with types taken from the result's type OIDs."""
     names = [d.name for d in description]
     types = [_OID_TYPES.get(d.type_code) for d in description]
-    special = [i for i, d in enumerate(description) if d.type_code in _TEXT_OIDS | _JSON_OIDS]
+    # json/jsonb arrive as text (see connect): only uuid needs turning into a string here.
+    special = [i for i, d in enumerate(description) if d.type_code in _TEXT_OIDS]
     if special and rows:
         fixed = []
         for row in rows:
@@ -74,7 +76,7 @@ def _convert(rows: list[tuple], description: Any) -> pa.Table:
             for i in special:
                 v = r[i]
                 if v is not None:
-                    r[i] = json.dumps(v) if description[i].type_code in _JSON_OIDS else str(v)
+                    r[i] = str(v)
             fixed.append(r)
         rows = fixed
     return rows_to_arrow(names, rows, types)
@@ -198,13 +200,20 @@ class PostgresConnection:
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
                 query = cc.mogrify(query, params)
+        table = self._whole_table(query) if params is None else None
         duck = open_duckdb(None, ["postgres_scanner"])
         try:
             try:
                 duck.execute(
                     "ATTACH " + _literal(self._conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
                 )
-                duck.execute("SELECT * FROM postgres_query('pg', " + _literal(query) + ")")
+                if table is not None:
+                    # A whole table: the scanner splits it into ctid ranges read in parallel.
+                    duck.execute(
+                        f"SELECT * FROM pg.{quote_ident(table[0])}.{quote_ident(table[1])}"
+                    )
+                else:
+                    duck.execute("SELECT * FROM postgres_query('pg', " + _literal(query) + ")")
                 reader = duck.to_arrow_reader(100_000)
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
                 if _is_user_error(exc):
@@ -224,6 +233,19 @@ class PostgresConnection:
         finally:
             if duck is not None:
                 duck.close()
+
+    def _whole_table(self, query: str) -> tuple[str, str] | None:
+        """(schema, table) when the query reads one whole table or materialized view."""
+        m = _WHOLE_TABLE.match(query)
+        if not m:
+            return None
+        with self._lock:
+            try:
+                with self._conn.cursor() as cur:
+                    row = cur.execute(_RESOLVE_RELATION, (m.group("name"),)).fetchone()
+            except psycopg.Error:
+                return None  # not a plain name after all: the general path handles it
+        return (row[0], row[1]) if row else None
 
     def _stream_cursor(self, sql: str, params: Params) -> Iterator[pa.RecordBatch]:
         """Server-side cursor fetch in 50,000-row batches (the fallback bulk path)."""
@@ -340,6 +362,19 @@ def _is_user_error(exc: Exception) -> bool:
     return "Failed to prepare COPY" in text or "ERROR:" in text
 
 
+# `select * from <name>` or `table <name>`, the name possibly schema-qualified and quoted.
+_NAME = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
+_WHOLE_TABLE = re.compile(
+    rf"^\s*(?:select\s+\*\s+from|table)\s+(?P<name>{_NAME}(?:\s*\.\s*{_NAME})?)\s*$",
+    re.IGNORECASE,
+)
+# to_regclass resolves the name exactly as the server would (search_path, quoting).
+_RESOLVE_RELATION = """
+select n.nspname, c.relname from pg_class c
+join pg_namespace n on n.oid = c.relnamespace
+where c.oid = to_regclass(%s) and c.relkind in ('r', 'm')
+"""
+
 _CATALOG_COLUMNS = """
 select n.nspname, c.relname,
        case when c.relkind in ('v', 'm') then 'view' else 'table' end,
@@ -410,6 +445,10 @@ class PostgresEngine:
         secret = self.spec.secret()
         try:
             conn = psycopg.connect(info, autocommit=True)
+            # Keep PostgreSQL's own JSON text: parsing it into Python objects only to dump it
+            # again cost half the first-page time (bench/pg_fetch.py) and rounded JSON floats.
+            for json_type in ("json", "jsonb"):
+                conn.adapters.register_loader(json_type, TextLoader)
         except psycopg.Error as exc:
             raise ConnectionFailed(_connect_message(exc, self.spec, secret)) from None
         return PostgresConnection(conn, info, secret)
