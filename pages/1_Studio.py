@@ -1,97 +1,214 @@
-"""Tusk · Studio: run SQL against any saved connection."""
+"""Tusk · Studio: query tabs, SQL editor with autocomplete, schema browser, results grid."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from tusk import connections, queries
+from tusk import connections
 from tusk.config import load as load_settings
-from tusk.engines.registry import LABELS
+from tusk.engines.base import split_statements
+from tusk.engines.registry import ICONS, LABELS
 from tusk.errors import TuskError
-from tusk.store import history
-from tusk.ui import humanize
-from tusk.ui.session import connection, forget
+from tusk.ui import studio
+from tusk.ui import tabs as qtabs
+from tusk.ui.connection_form import connection_dialog, open_dialog
+from tusk.ui.editor import SHORTCUTS, editor_key, sql_editor, statement_at
+from tusk.ui.schema_browser import schema_browser
 from tusk.ui.shell import header, md_escape, setup_page, show_error, sidebar_footer
 
 info = setup_page("Studio")
+studio.apply_pending()
+studio.open_shared_link()
+tab = qtabs.active()
 
+# --- sidebar: the active tab's connection, and managing connections ---------------------------
 try:
-    names = connections.names()
+    saved = connections.list_connections()
 except TuskError as exc:
     show_error(exc)
-    names = [connections.DEMO_NAME]
-
+    saved = [connections.demo_spec()]
+names = [c.name for c in saved]
+engines = {c.name: c.engine for c in saved}
+if tab.connection not in names:
+    tab.connection = connections.DEMO_NAME
 with st.sidebar:
-    current = st.selectbox("Connection", names, key="studio_connection")
+    st.selectbox(
+        "Connection for this tab",
+        names,
+        index=names.index(tab.connection),
+        key=f"studio_conn_{tab.id}",
+        on_change=studio.set_tab_connection,
+        args=(tab.id,),
+    )
+    add, edit, delete = st.columns(3)
+    add.button("Add", key="studio_conn_add", on_click=open_dialog, args=("add",), width="stretch")
+    user_conn = tab.connection != connections.DEMO_NAME
+    edit.button(
+        "Edit",
+        key="studio_conn_edit",
+        on_click=open_dialog,
+        args=("edit", tab.connection),
+        disabled=not user_conn,
+        width="stretch",
+    )
+    delete.button(
+        "Delete",
+        key="studio_conn_delete",
+        on_click=open_dialog,
+        args=("delete", tab.connection),
+        disabled=not user_conn,
+        width="stretch",
+    )
+    with st.expander("All connections", icon=":material/lan:"):
+        for c in saved:
+            st.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
 sidebar_footer()
+connection_dialog(on_saved=lambda name: studio.set_connection_of(tab.id, name))
 
 try:
-    spec = connections.get(current)
+    spec = connections.get(tab.connection)
 except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
     header(info)
     show_error(exc)
     st.stop()
 header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
 
-st.caption(
-    "Quick query. The full Studio — query tabs, an editor with autocomplete, the schema "
-    "browser and the results grid — is coming; this box runs real SQL today."
+# --- query tabs ---------------------------------------------------------------------------------
+all_tabs = qtabs.tabs()
+bar, new_col, close_col, rename_col = st.columns([7, 2, 2, 1], vertical_alignment="bottom")
+bar.segmented_control(
+    "Query tabs",
+    [t.id for t in all_tabs],
+    format_func=lambda tid: next((t.title for t in all_tabs if t.id == tid), tid),
+    key=qtabs.ACTIVE_KEY,
+    required=True,
+    label_visibility="collapsed",
 )
+new_col.button(
+    "",
+    icon=":material/add:",
+    key="studio_new_tab",
+    help="New tab (Ctrl+Alt+N)",
+    on_click=studio.new_tab_like,
+    args=(tab.id,),
+    shortcut="Ctrl+Alt+N",
+)
+close_col.button(
+    "",
+    icon=":material/close:",
+    key="studio_close_tab",
+    help="Close this tab (Ctrl+Alt+W)",
+    on_click=qtabs.close_tab,
+    args=(tab.id,),
+    shortcut="Ctrl+Alt+W",
+)
+with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
+    st.text_input("Tab name", value=tab.title, key=f"studio_rename_{tab.id}")
+    st.button(
+        "Rename",
+        key=f"studio_rename_go_{tab.id}",
+        on_click=studio.rename_from_widget,
+        args=(tab.id,),
+    )
 
-query_tab, history_tab = st.tabs([":material/play_arrow: Query", ":material/history: History"])
+side, main = st.columns([1, 3], gap="medium")
 
-with query_tab:
-    if "studio_sql" not in st.session_state:
-        st.session_state["studio_sql"] = "select * from orders limit 100"
-    sql = st.text_area("SQL", key="studio_sql", height=160)
-    run = st.button("Run", type="primary", icon=":material/play_arrow:", key="studio_run")
-    if run and sql.strip():
-        limit = int(load_settings()["default_limit"])
-        try:
-            result = queries.run(spec, connection(current), sql, limit=limit)
-        except TuskError as exc:
-            if exc.title == "Connection failed":
-                forget(current)
-            show_error(exc)
-        else:
-            st.session_state["studio_result"] = result
-    result = st.session_state.get("studio_result")
-    if result is not None:
-        took = humanize.duration(result.elapsed_s)
-        if result.table.num_columns:
-            shown = humanize.count(result.table.num_rows, "row")
-            more = " (more rows exist — showing the first ones)" if result.truncated else ""
-            st.caption(f"{shown}{more} · {took}")
-            st.dataframe(result.table, width="stretch", hide_index=True)
-        else:
-            affected = result.affected_rows
-            done = (
-                "Statement ran"
-                if affected is None
-                else humanize.count(affected, "row") + " affected"
-            )
-            st.success(f"{done} · {took}")
-
-with history_tab:
-    needle = st.text_input("Search history", key="studio_history_search")
-    entries = history.search(needle, connection=current, limit=200)
-    if not entries:
-        st.caption("No statements run on this connection yet.")
-    else:
-        st.dataframe(
-            [
-                {
-                    "when": e.ts,
-                    "statement": e.statement,
-                    "ms": round((e.duration_s or 0) * 1000, 1),
-                    "rows": e.row_count,
-                    "error": e.error,
-                }
-                for e in entries
-            ],
-            width="stretch",
-            hide_index=True,
-        )
-        if st.button("Clear history", icon=":material/delete:", key="studio_clear_history"):
-            history.clear(current)
+# --- main: editor, parameters, run controls, results -------------------------------------------
+with main:
+    catalog = studio.catalog_for(spec, quiet=True)
+    completions = studio.completions_for(catalog, tab.sql, spec.engine)
+    event = sql_editor(
+        tab.sql, editor_key(tab.id, tab.editor_version), completions, dark=studio.dark()
+    )
+    st.caption(SHORTCUTS)
+    run_text: str | None = None
+    if event is not None and event.id != tab.last_event:
+        tab.last_event = event.id
+        tab.sql = event.text
+        if event.type == "submit":
+            run_text = event.selected.strip() or event.text
+        elif event.type == "run_current":
+            run_text = statement_at(event.text, event.cursor) or event.text
+        elif event.type == "save":
+            studio.open_save_dialog(tab)
+        elif event.type == "cancel" and tab.run is not None:
+            tab.run.cancel()
+        elif event.type == "new_tab":
+            studio.new_tab_like(tab.id)
             st.rerun()
+        elif event.type == "close_tab":
+            qtabs.close_tab(tab.id)
+            st.rerun()
+        elif event.type == "refresh":
+            studio.forget_catalog(spec.name)
+            st.rerun()
+
+    params_needed = studio.parameter_inputs(tab, run_text or tab.sql)
+
+    running = tab.run is not None and not tab.run.done
+    run_col, explain_col, cancel_col, save_col = st.columns(4, vertical_alignment="center")
+    if run_col.button(
+        "Run", type="primary", icon=":material/play_arrow:", key="studio_run", disabled=running
+    ):
+        run_text = tab.sql
+    if spec.engine == "postgres":
+        if explain_col.button("Explain", icon=":material/account_tree:", key="studio_explain"):
+            studio.explain(spec, tab, analyze=False)
+        explain_col.checkbox(
+            "with ANALYZE",
+            key="studio_explain_analyze",
+            help="ANALYZE really runs the statement (an UPDATE changes data).",
+        )
+    cancel_clicked = cancel_col.button(
+        "Cancel query",
+        icon=":material/stop:",
+        key="studio_cancel",
+        disabled=not running,
+        shortcut="Esc",
+        help="Cancel the running query (Esc)",
+    )
+    if save_col.button("Save", icon=":material/save:", key="studio_save", help="Ctrl+S"):
+        studio.open_save_dialog(tab)
+
+    if cancel_clicked and tab.run is not None and not tab.run.done:
+        tab.run.cancel()
+
+    if run_text is not None and not running:
+        statements = split_statements(run_text)
+        if not statements:
+            st.warning("There is no SQL to run: type a statement first.", icon=":material/edit:")
+        elif params_needed:
+            st.warning(
+                "Fill in the parameters first: " + ", ".join(f":{p}" for p in params_needed),
+                icon=":material/input:",
+            )
+        else:
+            studio.start_run(spec, tab, statements, int(load_settings()["default_limit"]))
+
+    if tab.run is not None:
+        studio.wait_for_run(tab)
+
+    studio.show_plan(tab)
+    studio.show_outcomes(spec, tab)
+    studio.save_dialog(tab)
+
+# --- side: schema, history, saved queries -----------------------------------------------------
+with side:
+    schema_tab, history_tab, saved_tab = st.tabs(
+        [":material/schema: Schema", ":material/history: History", ":material/bookmark: Saved"]
+    )
+    with schema_tab:
+        if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
+            studio.forget_catalog(spec.name)
+        catalog = studio.catalog_for(spec)
+        if catalog is not None:
+            schema_browser(
+                catalog,
+                default_schema=studio.default_schema(spec.engine),
+                key=f"browser_{spec.name}",
+                on_pick=studio.insert_into_tab,
+            )
+    with history_tab:
+        studio.history_panel(spec)
+    with saved_tab:
+        studio.saved_panel(spec)

@@ -1,0 +1,142 @@
+"""The SQL editor (streamlit-code-editor, an Ace editor) and its keyboard commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Ace bindings. Ctrl+N / Ctrl+T / Ctrl+W belong to the browser (a page cannot catch them),
+# so the tab shortcuts use Alt: Ctrl+Alt+N new tab, Ctrl+Alt+W close tab.
+_BUTTONS: list[dict[str, Any]] = [
+    {
+        "name": "Run",
+        "feather": "Play",
+        "primary": True,
+        "hasText": True,
+        "showWithIcon": True,
+        "alwaysOn": True,
+        "commands": ["submit"],
+        "style": {"bottom": "0.44rem", "right": "0.4rem"},
+    },
+    {
+        "name": "Save",
+        "feather": "Save",
+        "hasText": True,
+        "showWithIcon": True,
+        "alwaysOn": True,
+        "commands": [["response", "save"]],
+        "bindKey": {"win": "Ctrl-S", "mac": "Command-S"},
+        "style": {"bottom": "0.44rem", "right": "5.4rem"},
+    },
+    {
+        "name": "Cancel",
+        "feather": "Square",
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", "cancel"]],
+        "bindKey": {"win": "Esc", "mac": "Esc"},
+        "style": {"display": "none"},
+    },
+    {
+        "name": "New tab",
+        "feather": "Plus",
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", "new_tab"]],
+        "bindKey": {"win": "Ctrl-Alt-N", "mac": "Command-Alt-N"},
+        "style": {"display": "none"},
+    },
+    {
+        "name": "Close tab",
+        "feather": "X",
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", "close_tab"]],
+        "bindKey": {"win": "Ctrl-Alt-W", "mac": "Command-Alt-W"},
+        "style": {"display": "none"},
+    },
+    {
+        "name": "Refresh schema",
+        "feather": "RefreshCw",
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", "refresh"]],
+        "bindKey": {"win": "F5", "mac": "F5"},
+        "style": {"display": "none"},
+    },
+]
+
+SHORTCUTS = (
+    "Ctrl+Enter run · Ctrl+S save · Ctrl+Space complete · Esc cancel · F5 refresh schema · "
+    "Ctrl+Alt+N new tab · Ctrl+Alt+W close tab"
+)
+
+
+@dataclass(frozen=True)
+class EditorEvent:
+    """What the editor reported: an event type ("submit", "save", …), text, selection, cursor."""
+
+    id: str
+    type: str
+    text: str
+    selected: str
+    cursor: dict[str, int] | None
+
+
+def editor_key(tab_id: str, version: int) -> str:
+    """The component key of a tab's editor (a new version remounts it with new text)."""
+    return f"editor_{tab_id}_{version}"
+
+
+def sql_editor(
+    code: str, key: str, completions: list[dict[str, Any]], *, dark: bool = False
+) -> EditorEvent | None:
+    """Draw the editor; return its latest event (None before the first one)."""
+    from code_editor import code_editor
+
+    response = code_editor(
+        code,
+        lang="sql",
+        theme="dracula" if dark else "default",
+        height=[10, 24],
+        completions=completions,
+        buttons=_BUTTONS,
+        response_mode=["debounce", "blur"],
+        options={"wrap": True, "showLineNumbers": True, "enableLiveAutocompletion": False},
+        key=key,
+    )
+    return parse_event(response)
+
+
+def parse_event(response: Any) -> EditorEvent | None:
+    """Turn the component's dict into an EditorEvent (None when it carries nothing)."""
+    if not isinstance(response, dict) or not response.get("id"):
+        return None
+    cursor = response.get("cursor")
+    return EditorEvent(
+        id=str(response["id"]),
+        type=str(response.get("type") or ""),
+        text=str(response.get("text") or ""),
+        selected=str(response.get("selected") or ""),
+        cursor=cursor if isinstance(cursor, dict) else None,
+    )
+
+
+def statement_at(text: str, cursor: dict[str, int] | None) -> str | None:
+    """The statement under the cursor (row/column as Ace reports them), or None."""
+    from tusk.engines.base import split_statements
+
+    if cursor is None:
+        return None
+    lines = text.split("\n")
+    row = min(max(int(cursor.get("row", 0)), 0), len(lines) - 1) if lines else 0
+    offset = sum(len(line) + 1 for line in lines[:row]) + int(cursor.get("column", 0))
+    position = 0
+    for stmt in split_statements(text):
+        start = text.find(stmt, position)
+        end = start + len(stmt)
+        # The cursor just after a statement's semicolon still belongs to it.
+        if start <= offset <= end + 1:
+            return stmt
+        position = end
+    return None

@@ -1,0 +1,119 @@
+"""The results grid: AgGrid with values made safe for the browser (decimals, big ints, NULL)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import streamlit as st
+
+MAX_SAFE_INT = 2**53 - 1  # JavaScript numbers lose precision past this
+
+_NULL_FORMATTER = """
+function(params) {
+  if (params.value === null || params.value === undefined) { return 'NULL'; }
+  return params.value;
+}
+"""
+_NULL_STYLE = """
+function(params) {
+  if (params.value === null || params.value === undefined) {
+    return {color: 'var(--tusk-null, #9aa0a6)', fontStyle: 'italic'};
+  }
+  return null;
+}
+"""
+
+
+def _display_column(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray | list[Any], str]:
+    """One column made displayable; returns (values, kind) where kind drives alignment."""
+    t = col.type
+    if pa.types.is_decimal(t):
+        # AgGrid shows Decimal objects as [object Object]; exact text keeps every digit.
+        return pc.cast(col, pa.string()), "number"
+    if pa.types.is_integer(t):
+        big = pc.max(pc.abs(col)).as_py() if len(col) else 0
+        if big is not None and big > MAX_SAFE_INT:
+            return pc.cast(col, pa.string()), "number"
+        return col, "number"
+    if pa.types.is_floating(t):
+        return col, "number"
+    if pa.types.is_boolean(t):
+        return col, "text"
+    if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t):
+        return pc.cast(col, pa.string()), "text"
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return [None if v is None else "\\x" + v.hex() for v in col.to_pylist()], "text"
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return col, "text"
+    # lists, structs, maps, durations, intervals…: JSON text
+    return [
+        None if v is None else json.dumps(v, default=str, ensure_ascii=False)
+        for v in col.to_pylist()
+    ], "text"
+
+
+def display_frame(table: pa.Table) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A pandas frame safe to hand to the browser, plus each column's display kind."""
+    data: dict[str, Any] = {}
+    kinds: dict[str, str] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        values, kind = _display_column(col)
+        if isinstance(values, pa.ChunkedArray):
+            values = values.to_pylist()
+        # object dtype keeps None as None (pandas would turn it into NaN or its own NA)
+        data[name] = pd.Series(values, dtype=object)
+        kinds[name] = kind
+    frame = pd.DataFrame(data, columns=table.column_names) if data else pd.DataFrame()
+    return frame, kinds
+
+
+def results_grid(table: pa.Table, key: str, *, height: int = 420, dark: bool = False) -> None:
+    """Show a result in AgGrid: sortable, resizable, filterable, paginated; NULL dimmed."""
+    from st_aggrid import AgGrid, GridOptionsBuilder, JsCode
+
+    frame, kinds = display_frame(table)
+    builder = GridOptionsBuilder.from_dataframe(frame)
+    builder.configure_default_column(
+        sortable=True,
+        resizable=True,
+        filter=True,
+        valueFormatter=JsCode(_NULL_FORMATTER),
+        cellStyle=JsCode(_NULL_STYLE),
+    )
+    for name, kind in kinds.items():
+        if kind == "number":
+            builder.configure_column(name, type=["rightAligned"], filter="agNumberColumnFilter")
+    builder.configure_pagination(paginationAutoPageSize=False, paginationPageSize=100)
+    options = builder.build()
+    options["enableCellTextSelection"] = True
+    AgGrid(
+        frame,
+        gridOptions=options,
+        height=height,
+        key=key,
+        allow_unsafe_jscode=True,
+        theme="streamlit",
+        update_on=[],
+        show_toolbar=False,
+        show_download_button=False,
+        show_search=False,
+    )
+
+
+def is_available() -> bool:
+    """True when st_aggrid can be imported (it is a core dependency, so normally always)."""
+    try:
+        import st_aggrid  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def simple_grid(table: pa.Table) -> None:
+    """Streamlit's own dataframe, used for small info tables."""
+    frame, _ = display_frame(table)
+    st.dataframe(frame, hide_index=True, width="stretch")

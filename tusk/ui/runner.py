@@ -1,0 +1,76 @@
+"""Queries run on a worker thread so the page stays responsive and Cancel can reach them."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tusk import queries
+from tusk.engines.base import Connection, Params
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import QueryCancelled, QueryFailed, TuskError
+from tusk.ui.tabs import StatementOutcome
+
+
+class Run:
+    """Statements executed one after another on a thread; stops at the first error."""
+
+    def __init__(
+        self,
+        spec: ConnectionSpec,
+        conn: Connection,
+        statements: list[tuple[str, Params]],
+        limit: int | None = 1000,
+    ) -> None:
+        self.spec = spec
+        self.conn = conn
+        self.statements = statements
+        self.limit = limit
+        self.outcomes: list[StatementOutcome] = []
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.cancel_requested = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="tusk-query", daemon=True)
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        """True once every statement ran, one failed, or the run was cancelled."""
+        return self._done.is_set()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since the run started (or its total once finished)."""
+        return (self.finished or time.monotonic()) - self.started
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds; True if the run is done."""
+        return self._done.wait(timeout)
+
+    def cancel(self) -> None:
+        """Ask the engine to cancel the running statement; later statements are skipped."""
+        self.cancel_requested = True
+        self.conn.cancel()
+
+    def _work(self) -> None:
+        try:
+            for sql, params in self.statements:
+                if self.cancel_requested:
+                    self.outcomes.append(
+                        StatementOutcome(sql, error=QueryCancelled("The query was cancelled."))
+                    )
+                    break
+                try:
+                    result = queries.run(self.spec, self.conn, sql, params, limit=self.limit)
+                except TuskError as exc:
+                    self.outcomes.append(StatementOutcome(sql, error=exc))
+                    break
+                self.outcomes.append(StatementOutcome(sql, result=result))
+        except Exception as exc:  # noqa: BLE001 - never let a worker die silently
+            self.outcomes.append(
+                StatementOutcome("", error=QueryFailed(str(exc), "Unexpected error"))
+            )
+        finally:
+            self.finished = time.monotonic()
+            self._done.set()

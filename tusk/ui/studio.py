@@ -1,0 +1,637 @@
+"""The Studio page's pieces: runs, results, catalog cache, history, saved queries, sharing."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import streamlit as st
+
+from tusk import config, connections, export, params
+from tusk.catalog import Catalog
+from tusk.engines.base import Params, split_statements
+from tusk.engines.registry import engine_class
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import QueryCancelled, QueryFailed, TuskError
+from tusk.store import history, saved
+from tusk.ui import humanize
+from tusk.ui import tabs as qtabs
+from tusk.ui.grid import results_grid
+from tusk.ui.runner import Run
+from tusk.ui.session import connection, forget
+from tusk.ui.shell import md_escape, show_error
+
+_CATALOGS = "studio_catalogs"
+_SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
+_SHARED = "studio_shared_done"  # the shared link of this URL was opened already
+POLL_S = 0.2
+
+
+# --- tabs and connections ------------------------------------------------------------------------
+
+
+def apply_pending() -> None:
+    """Apply a tab switch asked for in the previous run."""
+    qtabs.apply_pending()
+
+
+def set_tab_connection(tab_id: str) -> None:
+    """Callback of the connection picker: the tab now runs on the chosen connection."""
+    name = st.session_state.get(f"studio_conn_{tab_id}")
+    if name:
+        set_connection_of(tab_id, name)
+
+
+def set_connection_of(tab_id: str, name: str) -> None:
+    """Point a tab at a connection (after picking, adding or deleting one)."""
+    for tab in qtabs.tabs():
+        if tab.id == tab_id:
+            tab.connection = name
+    st.session_state.pop(f"studio_conn_{tab_id}", None)  # the picker follows on the next run
+    forget(name)  # an edited connection must be reopened with its new fields
+
+
+def new_tab_like(tab_id: str) -> None:
+    """A new empty tab on the same connection as `tab_id`."""
+    current = next((t for t in qtabs.tabs() if t.id == tab_id), None)
+    qtabs.new_tab(current.connection if current else connections.DEMO_NAME)
+
+
+def rename_from_widget(tab_id: str) -> None:
+    """Callback of the rename popover."""
+    qtabs.rename_tab(tab_id, str(st.session_state.get(f"studio_rename_{tab_id}", "")))
+
+
+def insert_into_tab(sql: str) -> None:
+    """Put SQL into the active tab's editor (schema browser, history, saved queries)."""
+    qtabs.set_sql(qtabs.active(), sql)
+
+
+def open_in_new_tab(sql: str, connection_name: str, title: str | None = None) -> None:
+    """Open SQL in a new tab."""
+    tab = qtabs.new_tab(connection_name, sql, title)
+    tab.editor_version += 1
+
+
+def open_shared_link() -> None:
+    """A URL with ?connection=…&sql=… opens that query in a new tab, once per session."""
+    qp = st.query_params
+    sql, name = qp.get("sql"), qp.get("connection")
+    if not sql:
+        return
+    marker = f"{name}\x00{sql}"
+    if st.session_state.get(_SHARED) == marker:
+        return
+    st.session_state[_SHARED] = marker
+    try:
+        known = connections.names()
+    except TuskError:
+        known = [connections.DEMO_NAME]
+    target = name if name in known else connections.DEMO_NAME
+    if name and name not in known:
+        st.warning(
+            f"The shared link names a connection you do not have ({md_escape(name)}); "
+            "the query opened on the demo connection instead.",
+            icon=":material/link_off:",
+        )
+    tab = qtabs.new_tab(target, sql, "Shared")
+    qtabs.apply_pending()
+    tab.editor_version += 1
+
+
+def share_url(tab: qtabs.QueryTab) -> str:
+    """A link that opens this tab's SQL and connection (no results, no secrets)."""
+    from urllib.parse import urlencode, urlsplit
+
+    base = ""
+    try:
+        url = st.context.url or ""
+        parts = urlsplit(url)
+        base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else url
+    except (AttributeError, RuntimeError):
+        base = ""
+    return f"{base}?{urlencode({'connection': tab.connection, 'sql': tab.sql})}"
+
+
+def dark() -> bool:
+    """True when the studio theme is dark."""
+    try:
+        return config.load()["theme"] == "dark"
+    except TuskError:
+        return False
+
+
+# --- catalog ---------------------------------------------------------------------------------------
+
+
+def default_schema(engine: str) -> str:
+    """The schema names are resolved in when not qualified."""
+    return "public" if engine in ("postgres", "datafusion") else "main"
+
+
+def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:
+    """The connection's catalog, cached per session; None (with an error shown) on failure."""
+    cache: dict[str, Catalog] = st.session_state.setdefault(_CATALOGS, {})
+    if spec.name in cache:
+        return cache[spec.name]
+    tab = qtabs.active()
+    if tab.run is not None and not tab.run.done:
+        return None  # the connection is busy; the catalog loads after the run
+    try:
+        catalog = connection(spec.name).catalog()
+    except TuskError as exc:
+        if not quiet:
+            show_error(exc)
+        if exc.title == "Connection failed" or "Connection" in exc.title:
+            forget(spec.name)
+        return None
+    cache[spec.name] = catalog
+    return catalog
+
+
+def forget_catalog(name: str) -> None:
+    """Drop a cached catalog so the next draw reloads it (F5 / Refresh / after DDL)."""
+    st.session_state.setdefault(_CATALOGS, {}).pop(name, None)
+
+
+def completions_for(catalog: Catalog | None, sql: str, engine: str) -> list[dict[str, Any]]:
+    """Editor completions: keywords, schemas, tables, and columns of the tables in the SQL."""
+    from tusk import completion
+
+    try:
+        return completion.completions(catalog or Catalog(), sql, engine)
+    except Exception:  # noqa: BLE001 - autocomplete must never break the page
+        return [
+            {"caption": k, "value": k, "meta": "keyword", "score": 1}
+            for k in completion.keywords(engine)
+        ]
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+
+def parameter_inputs(tab: qtabs.QueryTab, sql: str) -> list[str]:
+    """Inputs for the `:name` parameters of the SQL; returns the names still without a value."""
+    try:
+        names = params.find(sql)
+    except Exception:  # noqa: BLE001 - a half-typed query must not break the page
+        return []
+    if not names:
+        return []
+    with st.container(border=True):
+        st.caption(
+            "Parameters — bound as real parameters, never pasted into the SQL. "
+            "Numbers, true/false and NULL are typed; quote a value ('42') to keep it text."
+        )
+        cols = st.columns(min(len(names), 4))
+        for i, name in enumerate(names):
+            key = f"param_{tab.id}_{name}"
+            if key not in st.session_state:
+                st.session_state[key] = tab.params.get(name, "")
+            tab.params[name] = cols[i % len(cols)].text_input(f":{name}", key=key)
+    return [n for n in names if tab.params.get(n, "") == ""]
+
+
+# --- running ------------------------------------------------------------------------------------
+
+
+def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], limit: int) -> None:
+    """Bind parameters and start the statements on a worker thread."""
+    script = ";\n".join(statements)
+    try:
+        values = {n: params.coerce(v) for n, v in tab.params.items()}
+        style = engine_class(spec.engine).paramstyle
+        bound, bound_params = params.bind(script, values, style)
+        parts = split_statements(bound)
+        plan: list[tuple[str, Params]] = [(p, None) for p in parts[:-1]]
+        plan.append((parts[-1], bound_params))
+        conn = connection(spec.name)
+    except TuskError as exc:
+        tab.outcomes = []
+        show_error(exc)
+        if exc.title == "Connection failed":
+            forget(spec.name)
+        return
+    tab.outcomes = []
+    tab.run = Run(spec, conn, plan, limit=limit)
+    if any(_is_ddl(s) for s in statements):
+        forget_catalog(spec.name)
+
+
+def _is_ddl(sql: str) -> bool:
+    from tusk.engines.base import first_keyword
+
+    return first_keyword(sql) in {"CREATE", "DROP", "ALTER", "RENAME", "COMMENT", "ATTACH"}
+
+
+def wait_for_run(tab: qtabs.QueryTab) -> None:
+    """Show the running state and wait in short steps, so a Cancel click gets through."""
+    run: Run = tab.run
+    status = st.empty()
+    while not run.wait(POLL_S):
+        # Each call into Streamlit lets a new click (Cancel) stop this loop and rerun the page.
+        status.info(
+            f"Running… {humanize.duration(run.elapsed_s)} — Cancel query (Esc) stops it.",
+            icon=":material/hourglass_top:",
+        )
+    status.empty()
+    tab.outcomes = list(run.outcomes)
+    tab.run = None
+    if any(_is_ddl(o.statement) for o in tab.outcomes):
+        forget_catalog(tab.connection)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+def _position_text(sql: str, position: int | None) -> str:
+    if position is None or position < 1 or position > len(sql) + 1:
+        return ""
+    before = sql[: position - 1]
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return f" (line {line}, column {column})"
+
+
+def show_outcomes(spec: ConnectionSpec, tab: qtabs.QueryTab) -> None:
+    """Each statement's result in its own tab; errors say where they happened."""
+    outcomes = tab.outcomes
+    if not outcomes:
+        return
+    labels = []
+    for i, o in enumerate(outcomes, start=1):
+        if o.error is not None:
+            labels.append(f":material/error: Statement {i}")
+        elif o.result is not None and o.result.table.num_columns:
+            labels.append(f":material/table: Result {i}")
+        else:
+            labels.append(f":material/check: Statement {i}")
+    containers = st.tabs(labels) if len(outcomes) > 1 else [st.container()]
+    for i, (o, box) in enumerate(zip(outcomes, containers, strict=True)):
+        with box:
+            _show_outcome(spec, tab, o, i)
+
+
+def _show_outcome(
+    spec: ConnectionSpec, tab: qtabs.QueryTab, o: qtabs.StatementOutcome, i: int
+) -> None:
+    if o.error is not None:
+        if isinstance(o.error, QueryCancelled):
+            st.warning("Query cancelled. The connection is still open.", icon=":material/stop:")
+            return
+        where = ""
+        if isinstance(o.error, QueryFailed):
+            where = _position_text(o.statement, o.error.position)
+        st.error(f"**{o.error.title}{where}** — {o.error.message}", icon=":material/error:")
+        return
+    result = o.result
+    if result is None:
+        return
+    took = humanize.duration(result.elapsed_s)
+    if not result.table.num_columns:
+        done = (
+            "Statement ran"
+            if result.affected_rows is None
+            else humanize.count(result.affected_rows, "row") + " affected"
+        )
+        st.success(f"{done} · {took}", icon=":material/check:")
+        return
+    rows = result.table.num_rows
+    if result.truncated:
+        st.caption(
+            f":material/warning: Showing the first {humanize.count(rows, 'row')} — result "
+            f"truncated · {took}. Export gives the full result."
+        )
+    else:
+        st.caption(f"{humanize.count(rows, 'row')} · {took}")
+    grid_tab, chart_tab, export_tab = st.tabs(
+        [":material/grid_on: Grid", ":material/bar_chart: Chart", ":material/download: Export"]
+    )
+    with grid_tab:
+        results_grid(result.table, key=f"grid_{tab.id}_{i}_{id(result)}", dark=dark())
+    with chart_tab:
+        quick_chart(result.table, key=f"chart_{tab.id}_{i}")
+    with export_tab:
+        export_panel(spec, o.statement, key=f"export_{tab.id}_{i}")
+
+
+# --- quick chart --------------------------------------------------------------------------------
+
+
+def chart_plan(table: pa.Table) -> tuple[str, str | None, list[str]]:
+    """Pick (kind, x, ys) from column types: time → line, text → bar, numbers → scatter."""
+    numeric = [
+        f.name
+        for f in table.schema
+        if pa.types.is_integer(f.type)
+        or pa.types.is_floating(f.type)
+        or pa.types.is_decimal(f.type)
+    ]
+    temporal = [
+        f.name
+        for f in table.schema
+        if pa.types.is_temporal(f.type) and not pa.types.is_duration(f.type)
+    ]
+    text = [
+        f.name
+        for f in table.schema
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    if temporal and numeric:
+        return "line", temporal[0], numeric[:3]
+    if text and numeric:
+        return "bar", text[0], numeric[:3]
+    if len(numeric) >= 2:
+        return "scatter", numeric[0], numeric[1:2]
+    if numeric:
+        return "bar", None, numeric[:1]
+    return "none", None, []
+
+
+def quick_chart(table: pa.Table, key: str) -> None:
+    """A Streamlit chart of the preview rows, chosen from the column types, adjustable."""
+    kind, x, ys = chart_plan(table)
+    if kind == "none":
+        st.caption("Nothing to chart: the result has no numeric column.")
+        return
+    names = table.column_names
+    c1, c2, c3 = st.columns(3)
+    kinds = ["bar", "line", "scatter"]
+    kind = c1.selectbox("Chart", kinds, index=kinds.index(kind), key=f"{key}_kind")
+    x_options = ["(row number)", *names]
+    x = c2.selectbox(
+        "X", x_options, index=x_options.index(x) if x in x_options else 0, key=f"{key}_x"
+    )
+    ys = c3.multiselect("Y", names, default=ys, key=f"{key}_y")
+    if not ys:
+        st.caption("Pick at least one Y column.")
+        return
+    cols = list(dict.fromkeys(([x] if x != "(row number)" else []) + ys))
+    frame = table.select(cols).to_pandas()
+    for col in ys:
+        if pa.types.is_decimal(table.schema.field(col).type):
+            frame[col] = frame[col].astype(float)
+    x_arg = None if x == "(row number)" else x
+    if kind == "line":
+        st.line_chart(frame, x=x_arg, y=ys)
+    elif kind == "scatter":
+        st.scatter_chart(frame, x=x_arg, y=ys)
+    else:
+        st.bar_chart(frame, x=x_arg, y=ys)
+    st.caption(f"Chart of the {humanize.count(table.num_rows, 'row')} shown in the grid.")
+
+
+# --- export -------------------------------------------------------------------------------------
+
+
+def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
+    """Export the FULL result (streamed through the engine), then offer the file to download."""
+    fmt_col, go_col = st.columns([2, 1], vertical_alignment="bottom")
+    fmt = fmt_col.segmented_control(
+        "Format", list(export.FORMATS), default="csv", key=f"{key}_fmt", required=True
+    )
+    done_key = f"{key}_file"
+    if go_col.button("Export full result", icon=":material/download:", key=f"{key}_go"):
+        progress = st.progress(0.0, text="Exporting…")
+        out_dir = config.home() / "exports"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = Path(tempfile.mkstemp(dir=out_dir, suffix=f".{fmt}")[1])
+
+        def tick(rows: int) -> None:
+            progress.progress(min(0.99, 0.05 + rows / (rows + 100_000)), text=f"{rows:,} rows…")
+
+        try:
+            summary = export.export(
+                connection(spec.name), statement, str(fmt), target, progress=tick
+            )
+        except TuskError as exc:
+            target.unlink(missing_ok=True)
+            progress.empty()
+            show_error(exc)
+            return
+        progress.progress(
+            1.0, text=f"{summary.rows:,} rows · {humanize.size(summary.bytes_written)}"
+        )
+        old = st.session_state.get(done_key)
+        if old and Path(old[0]).exists():
+            Path(old[0]).unlink()
+        st.session_state[done_key] = (str(target), str(fmt), summary.rows)
+    ready = st.session_state.get(done_key)
+    if ready and Path(ready[0]).exists():
+        path, done_fmt, rows = ready
+        with open(path, "rb") as fh:
+            st.download_button(
+                f"Download {done_fmt.upper()} ({humanize.count(rows, 'row')})",
+                data=fh,
+                file_name=export.file_name(f"{spec.name}-result", done_fmt),
+                mime=export.mime_type(done_fmt),
+                key=f"{key}_download",
+                icon=":material/save_alt:",
+                on_click="ignore",
+            )
+
+
+# --- EXPLAIN --------------------------------------------------------------------------------------
+
+
+def explain(spec: ConnectionSpec, tab: qtabs.QueryTab, *, analyze: bool) -> None:
+    """Show PostgreSQL's plan of the tab's (last) statement as a tree with cost/time per node."""
+    from tusk import explain as plans
+
+    statements = split_statements(tab.sql)
+    if not statements:
+        st.warning("There is no SQL to explain.")
+        return
+    analyze = bool(st.session_state.get("studio_explain_analyze", False))
+    try:
+        sql = plans.explain_sql(statements[-1], analyze=analyze)
+        result = connection(spec.name).execute(sql, limit=None)
+        plan = plans.parse_plan(result.table.column(0)[0].as_py())
+    except TuskError as exc:
+        show_error(exc)
+        return
+    st.session_state[f"studio_plan_{tab.id}"] = (plan, analyze)
+
+
+def show_plan(tab: qtabs.QueryTab) -> None:
+    """The last EXPLAIN of this tab, if any."""
+    from tusk import explain as plans
+
+    stored = st.session_state.get(f"studio_plan_{tab.id}")
+    if not stored:
+        return
+    plan, analyze = stored
+    with st.expander(
+        "Query plan" + (" (ANALYZE — the statement really ran)" if analyze else ""), expanded=True
+    ):
+        rows = plans.flatten(plan.root)
+        st.dataframe(
+            rows,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "share": st.column_config.ProgressColumn(
+                    "Time share", min_value=0.0, max_value=1.0, format="percent"
+                )
+            },
+        )
+        if plan.execution_ms is not None:
+            st.caption(
+                f"Planning {plan.planning_ms or 0:.1f} ms · execution {plan.execution_ms:.1f} ms"
+            )
+
+
+# --- history and saved queries --------------------------------------------------------------------
+
+
+def history_panel(spec: ConnectionSpec) -> None:
+    """Searchable history of this connection: open an entry in the editor or a new tab."""
+    needle = st.text_input(
+        "Search history",
+        key="studio_history_search",
+        placeholder="Search history…",
+        label_visibility="collapsed",
+    )
+    entries = history.search(needle, connection=spec.name, limit=50)
+    if not entries:
+        st.caption("No statements run on this connection yet.")
+        return
+    for e in entries:
+        mark = ":material/error:" if e.error else ":material/check:"
+        took = humanize.duration(e.duration_s) if e.duration_s is not None else ""
+        with st.container(border=True):
+            st.markdown(f"{mark} `{e.ts.astimezone().strftime('%H:%M:%S')}` {took}")
+            st.code(e.statement[:500], language="sql")
+            a, b = st.columns(2)
+            a.button(
+                "Edit",
+                key=f"hist_edit_{e.id}",
+                on_click=insert_into_tab,
+                args=(e.statement,),
+                help="Put this statement in the editor",
+            )
+            b.button(
+                "New tab",
+                key=f"hist_tab_{e.id}",
+                on_click=open_in_new_tab,
+                args=(e.statement, spec.name),
+            )
+    if st.button("Clear this connection's history", icon=":material/delete:", key="hist_clear"):
+        removed = history.clear(spec.name)
+        st.toast(f"Removed {humanize.count(removed, 'entry', 'entries')}")
+        st.rerun()
+
+
+def open_save_dialog(tab: qtabs.QueryTab) -> None:
+    """Ask for a name and folder to save the tab's SQL (Ctrl+S)."""
+    st.session_state[_SAVE_FOR] = tab.id
+
+
+def save_dialog(tab: qtabs.QueryTab) -> None:
+    """The save dialog, open while the session flag is set."""
+    if st.session_state.get(_SAVE_FOR) != tab.id:
+        return
+
+    @st.dialog("Save query", on_dismiss=lambda: st.session_state.pop(_SAVE_FOR, None))
+    def body() -> None:
+        folders = saved.list_folders()
+        options = [None, *[f.id for f in folders]]
+        labels = {f.id: f.name for f in folders}
+        name = st.text_input("Name", value=tab.title, key="save_name")
+        folder = st.selectbox(
+            "Folder",
+            options,
+            format_func=lambda f: "(top level)" if f is None else labels[f],
+            key="save_folder",
+        )
+        overwrite = st.checkbox("Overwrite a query with the same name", key="save_overwrite")
+        ok, cancel = st.columns(2)
+        if ok.button("Save", type="primary", key="save_go"):
+            try:
+                q = saved.save_query(name, tab.sql, folder, tab.connection, overwrite=overwrite)
+            except TuskError as exc:
+                st.error(f"**{exc.title}** — {exc.message}")
+            else:
+                st.session_state.pop(_SAVE_FOR, None)
+                st.toast(f"Saved {md_escape(q.name)}", icon=":material/bookmark:")
+                st.rerun()
+        if cancel.button("Cancel", key="save_cancel"):
+            st.session_state.pop(_SAVE_FOR, None)
+            st.rerun()
+
+    body()
+
+
+def saved_panel(spec: ConnectionSpec) -> None:
+    """Saved queries in folders: open, delete; create, rename and delete folders."""
+    needle = st.text_input(
+        "Search saved",
+        key="saved_search",
+        placeholder="Search saved queries…",
+        label_visibility="collapsed",
+    )
+    with st.popover("New folder", icon=":material/create_new_folder:"):
+        st.text_input("Folder name", key="saved_new_folder")
+        if st.button("Create", key="saved_new_folder_go"):
+            try:
+                saved.create_folder(str(st.session_state.get("saved_new_folder", "")))
+            except TuskError as exc:
+                st.error(f"**{exc.title}** — {exc.message}")
+            else:
+                st.rerun()
+    items = saved.tree(needle)
+    if not items:
+        st.caption("No saved queries yet — Ctrl+S in the editor saves the current tab.")
+        return
+    _saved_items(items, spec, depth=0)
+
+
+def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
+    for item in items:
+        if isinstance(item, saved.FolderNode):
+            f = item.folder
+            with st.expander(f":material/folder: {md_escape(f.name)}", expanded=bool(depth == 0)):
+                _saved_items(item.children, spec, depth + 1)
+                a, b = st.columns(2)
+                with a.popover("Rename", icon=":material/edit:"):
+                    st.text_input("New name", value=f.name, key=f"saved_rename_folder_{f.id}")
+                    if st.button("Rename", key=f"saved_rename_folder_go_{f.id}"):
+                        try:
+                            saved.rename_folder(
+                                f.id, st.session_state[f"saved_rename_folder_{f.id}"]
+                            )
+                        except TuskError as exc:
+                            st.error(f"**{exc.title}** — {exc.message}")
+                        else:
+                            st.rerun()
+                if b.button(
+                    "Delete folder", key=f"saved_del_folder_{f.id}", icon=":material/delete:"
+                ):
+                    try:
+                        saved.delete_folder(f.id, recursive=True)
+                    except TuskError as exc:
+                        st.error(f"**{exc.title}** — {exc.message}")
+                    else:
+                        st.rerun()
+        else:
+            q = item
+            with st.container(border=True):
+                st.markdown(f":material/description: **{md_escape(q.name)}**")
+                a, b, c = st.columns(3)
+                a.button(
+                    "Open",
+                    key=f"saved_open_{q.id}",
+                    on_click=open_in_new_tab,
+                    args=(q.sql, q.connection or spec.name, q.name),
+                )
+                b.button("Edit", key=f"saved_edit_{q.id}", on_click=insert_into_tab, args=(q.sql,))
+                if c.button("Delete", key=f"saved_del_{q.id}"):
+                    saved.delete_query(q.id)
+                    st.rerun()
+
+
+def is_busy(tab: qtabs.QueryTab) -> bool:
+    """True while the tab's query runs."""
+    return tab.run is not None and not tab.run.done

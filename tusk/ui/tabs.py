@@ -1,0 +1,122 @@
+"""Query tabs kept in session state: each has its own SQL, connection and last results."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import streamlit as st
+
+from tusk.engines.result import QueryResult
+from tusk.errors import TuskError
+
+_TABS = "studio_tabs"
+ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
+_PENDING = "studio_pending_tab"  # a switch asked for after the picker was drawn
+DEFAULT_SQL = "select * from orders limit 100"
+
+
+@dataclass
+class StatementOutcome:
+    """One statement of a run: its result or its error."""
+
+    statement: str
+    result: QueryResult | None = None
+    error: TuskError | None = None
+
+
+@dataclass
+class QueryTab:
+    """A query tab: title, SQL draft, connection and the outcomes of its last run."""
+
+    id: str
+    title: str
+    sql: str
+    connection: str
+    outcomes: list[StatementOutcome] = field(default_factory=list)
+    editor_version: int = 0  # bumped when SQL is replaced from outside the editor
+    last_event: str = ""  # id of the last editor event acted on (the editor's value is sticky)
+    params: dict[str, str] = field(default_factory=dict)
+    run: Any = None  # tusk.ui.runner.Run while a query runs
+
+
+def tabs() -> list[QueryTab]:
+    """This session's tabs (one is created on first use)."""
+    if _TABS not in st.session_state or not st.session_state[_TABS]:
+        first = QueryTab(_new_id(), "Query 1", DEFAULT_SQL, "demo")
+        st.session_state[_TABS] = [first]
+        st.session_state[ACTIVE_KEY] = first.id
+    return st.session_state[_TABS]
+
+
+def active() -> QueryTab:
+    """The tab being shown."""
+    all_tabs = tabs()
+    wanted = st.session_state.get(ACTIVE_KEY)
+    for tab in all_tabs:
+        if tab.id == wanted:
+            return tab
+    st.session_state[ACTIVE_KEY] = all_tabs[0].id
+    return all_tabs[0]
+
+
+def activate(tab_id: str) -> None:
+    """Show another tab from the next run on (the picker's key cannot change once drawn)."""
+    st.session_state[_PENDING] = tab_id
+
+
+def apply_pending() -> None:
+    """At the top of the page: switch to a tab asked for in the previous run."""
+    pending = st.session_state.pop(_PENDING, None)
+    if pending is not None and any(t.id == pending for t in tabs()):
+        st.session_state[ACTIVE_KEY] = pending
+
+
+def new_tab(connection: str, sql: str = "", title: str | None = None) -> QueryTab:
+    """Open a new tab after the others and show it."""
+    all_tabs = tabs()
+    used = {t.title for t in all_tabs}
+    n = len(all_tabs) + 1
+    while title is None or title in used:
+        title, n = f"Query {n}", n + 1
+        if title not in used:
+            break
+    tab = QueryTab(_new_id(), title, sql, connection)
+    all_tabs.append(tab)
+    activate(tab.id)
+    return tab
+
+
+def close_tab(tab_id: str) -> None:
+    """Close a tab (its running query is cancelled); the last tab is replaced by a fresh one."""
+    all_tabs = tabs()
+    index = next((i for i, t in enumerate(all_tabs) if t.id == tab_id), None)
+    if index is None:
+        return
+    tab = all_tabs.pop(index)
+    if tab.run is not None and not tab.run.done:
+        tab.run.cancel()
+    if not all_tabs:
+        all_tabs.append(QueryTab(_new_id(), "Query 1", "", tab.connection))
+    activate(all_tabs[min(index, len(all_tabs) - 1)].id)
+
+
+def rename_tab(tab_id: str, title: str) -> None:
+    """Rename a tab (blank names are ignored)."""
+    title = title.strip()
+    if not title:
+        return
+    for tab in tabs():
+        if tab.id == tab_id:
+            tab.title = title[:60]
+
+
+def set_sql(tab: QueryTab, sql: str) -> None:
+    """Replace a tab's SQL from outside the editor (schema browser, history, saved query)."""
+    tab.sql = sql
+    tab.editor_version += 1
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:8]
