@@ -282,8 +282,13 @@ def _show_outcome(
             st.warning("Query cancelled. The connection is still open.", icon=":material/stop:")
             return
         where = ""
-        if isinstance(o.error, QueryFailed):
-            where = _position_text(o.statement, o.error.position)
+        if isinstance(o.error, QueryFailed) and o.error.position is not None:
+            # Positions count within the statement; the editor shows the whole script.
+            base = tab.sql.find(o.statement)
+            if base >= 0:
+                where = _position_text(tab.sql, base + o.error.position)
+            else:
+                where = _position_text(o.statement, o.error.position)
         st.error(f"**{o.error.title}{where}** — {o.error.message}", icon=":material/error:")
         return
     result = o.result
