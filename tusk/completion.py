@@ -145,12 +145,19 @@ def completions(catalog: Catalog, sql: str = "", dialect: str = "postgres") -> l
                 TABLE_SCORE,
             )
     for ref in _references(sql, dialect):
-        label, columns = _columns_of(ref, catalog, default_schema)
-        qualifier = _quote(ref.key, dialect) if ref.quoted else ref.key
+        table = None if ref.columns is not None else _find_table(catalog, ref, default_schema)
+        if table is not None:
+            label, columns = table.name, [(c.name, c.type) for c in table.columns]
+        else:
+            label, columns = ref.name, [(name, "") for name in ref.columns or ()]
+        if table is not None and ref.key == ref.name:  # unaliased: qualify as the catalog spells it
+            prefix, qualifier = table.name, _quote(table.name, dialect)
+        else:
+            prefix, qualifier = ref.key, (_quote(ref.key, dialect) if ref.quoted else ref.key)
         for name, type_ in columns:
             meta = f"column · {label}" + (f" · {type_}" if type_ else "")
             value = _quote(name, dialect)
-            add(f"{ref.key}.{name}", f"{qualifier}.{value}", meta, QUALIFIED_COLUMN_SCORE)
+            add(f"{prefix}.{name}", f"{qualifier}.{value}", meta, QUALIFIED_COLUMN_SCORE)
             add(name, value, meta, COLUMN_SCORE)
     return sorted(
         entries.values(), key=lambda e: (-e["score"], e["caption"].casefold(), e["caption"])
@@ -176,31 +183,18 @@ def _quote(name: str, dialect: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _columns_of(
-    ref: _Ref, catalog: Catalog, default_schema: str | None
-) -> tuple[str, list[tuple[str, str]]]:
-    """A label for the meta column and (name, type) of every column `ref` offers."""
-    if ref.columns is not None:
-        return ref.name, [(name, "") for name in ref.columns]
-    table = _find_table(catalog, ref.schema, ref.name, default_schema)
-    if table is None:
-        return ref.name, []
-    return table.name, [(c.name, c.type) for c in table.columns]
-
-
-def _find_table(
-    catalog: Catalog, schema: str | None, name: str, default_schema: str | None
-) -> Table | None:
+def _find_table(catalog: Catalog, ref: _Ref, default_schema: str | None) -> Table | None:
     """The catalog table a query name means: case-insensitive, exact spelling preferred."""
+    name, schema = ref.name.lower(), ref.schema.lower() if ref.schema else None
     matches = [
         t
         for t in catalog.tables
-        if t.name.lower() == name.lower() and (schema is None or t.schema.lower() == schema.lower())
+        if t.name.lower() == name and (schema is None or t.schema.lower() == schema)
     ]
     if not matches:
         return None
     # An unqualified name resolves through the search path, which starts at the default schema.
-    return max(matches, key=lambda t: (t.name == name, t.schema == default_schema))
+    return max(matches, key=lambda t: (t.name == ref.name, t.schema == default_schema))
 
 
 def _references(sql: object, dialect: str) -> list[_Ref]:
@@ -265,9 +259,8 @@ def _references_in_tree(statements: Sequence[exp.Expression | None]) -> list[_Re
                 refs.append(_Ref(name, quoted, None, name, ctes[name.lower()]))
         for table in statement.find_all(exp.Table):
             alias, alias_quoted = _identifier(table.args.get("alias"))
-            if not isinstance(
-                table.this, exp.Identifier
-            ):  # read_parquet(...), generate_series(...)
+            # A table function (read_parquet(...), generate_series(...)) has only its alias.
+            if not isinstance(table.this, exp.Identifier):
                 if alias:
                     columns = _output_names(None, table.args.get("alias"))
                     refs.append(_Ref(alias, alias_quoted, None, alias, columns))
@@ -279,7 +272,7 @@ def _references_in_tree(statements: Sequence[exp.Expression | None]) -> list[_Re
                 refs.append(_Ref(alias, alias_quoted, schema, name, columns))
             else:
                 refs.append(_Ref(name, quoted, schema, name, columns))
-        for derived in statement.find_all(exp.Subquery, exp.Lateral):
+        for derived in statement.find_all(exp.Subquery, exp.Lateral, exp.Unnest):
             alias, alias_quoted = _identifier(derived.args.get("alias"))
             if not alias:
                 continue
@@ -396,8 +389,12 @@ class _TokenScan:
             if close is None:
                 return len(self.tokens)
             alias, end = self._read_alias(close + 1)
-            if alias is not None:
-                refs.append(_Ref(alias.text, _quoted(alias), None, alias.text, ()))
+            if alias is None:
+                return end
+            columns: tuple[str, ...] = ()
+            if self._kind(end) == TokenType.L_PAREN and end in self.closing:  # AS u(x, y)
+                columns, end = self._names_in(end), self.closing[end] + 1
+            refs.append(_Ref(alias.text, _quoted(alias), None, alias.text, columns))
             return end
         name = parts[-1]
         schema = parts[-2].text if len(parts) > 1 else None
@@ -415,10 +412,7 @@ class _TokenScan:
             close = self.closing.get(j)
             if close is None:
                 return
-            listed = tuple(
-                t.text for t in self.tokens[j + 1 : close] if t.token_type in self.name_types
-            )
-            j = close + 1
+            listed, j = self._names_in(j), close + 1
         if self._kind(j) != TokenType.ALIAS:
             return
         j += 1
@@ -430,6 +424,11 @@ class _TokenScan:
         columns = listed or (self._body_columns(j, close) if close is not None else ())
         self.ctes[name.text.lower()] = columns
         refs.append(_Ref(name.text, _quoted(name), None, name.text, columns))
+
+    def _names_in(self, open_: int) -> tuple[str, ...]:
+        """The names listed between a "(" and its ")": a column list."""
+        inside = self.tokens[open_ + 1 : self.closing[open_]]
+        return tuple(t.text for t in inside if t.token_type in self.name_types)
 
     def _body_columns(self, open_: int, close: int) -> tuple[str, ...]:
         """Output names of the query between two parentheses, if sqlglot can read it."""
