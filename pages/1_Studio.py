@@ -188,6 +188,7 @@ with main:
     if tab.run is not None:
         studio.wait_for_run(tab)
 
+    qtabs.save_drafts()
     studio.show_plan(tab)
     studio.show_outcomes(spec, tab)
     studio.save_dialog(tab)

@@ -7,6 +7,7 @@ Run `explain_sql(sql)` on a PostgreSQL connection, hand the single cell it retur
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +52,15 @@ class PlanNode:
     loops: int | None = None
     children: list[PlanNode] = field(default_factory=list)
     join_type: str | None = None  # "Inner", "Left", "Semi", … for join nodes
+    subplan: str | None = None  # "CTE x", "InitPlan 1 (returns $0)", "SubPlan 2"
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # all keys
 
     @property
     def title(self) -> str:
         """The node as PostgreSQL's text format names it ("Hash Left Join", "Seq Scan on t a")."""
         name = self.node_type
+        if name == "ModifyTable" and self.raw.get("Operation"):
+            name = str(self.raw["Operation"])  # "Insert", "Update", "Delete", "Merge"
         strategy = self.raw.get("Strategy")
         if name == "Aggregate" and strategy in _AGGREGATE_NAMES:
             name = _AGGREGATE_NAMES[strategy]
@@ -84,14 +88,6 @@ class PlanNode:
         if self.actual_total_ms is None:
             return None
         return self.actual_total_ms * (self.loops or 0)
-
-    def self_ms(self) -> float | None:
-        """Time spent in this node itself: its total minus its children's (never below 0)."""
-        total = self.total_ms()
-        if total is None:
-            return None
-        below = sum(c.total_ms() or 0.0 for c in self.children)
-        return max(total - below, 0.0)
 
     def walk(self) -> list[PlanNode]:
         """This node and every node below it, depth first."""
@@ -167,22 +163,27 @@ def flatten(plan: Plan | PlanNode) -> list[dict[str, Any]]:
     """Rows for a table view, depth first, labels drawn as a tree ("└─ Hash Join on …").
 
     Each row: depth, label, node_type, detail, startup_cost, cost, rows_est, actual_ms (per loop),
-    actual_rows (per loop), loops, self_ms and self_share: the node's exclusive time (its total
-    over all loops minus its children's) as a fraction of the root's total; None without ANALYZE.
+    actual_rows (per loop), loops, self_ms and self_share: the node's exclusive time (see
+    `exclusive_ms`) as a fraction of the root's total; None without ANALYZE. CTEs, InitPlans
+    and SubPlans are labelled with their name in brackets ("[CTE x] Seq Scan on t").
     """
     root = plan.root if isinstance(plan, Plan) else plan
     root_total = root.total_ms()
+    exclusive = exclusive_ms(root)
     rows: list[dict[str, Any]] = []
 
     def visit(node: PlanNode, depth: int, lead: str, branch: str) -> None:
-        own = node.self_ms()
+        own = exclusive.get(id(node))
         share = None
         if own is not None and root_total is not None:
             share = own / root_total if root_total > 0 else 0.0
         rows.append(
             {
                 "depth": depth,
-                "label": lead + branch + node.title,
+                "label": lead
+                + branch
+                + (f"[{node.subplan}] " if node.subplan else "")
+                + node.title,
                 "node_type": node.node_type,
                 "detail": node.detail,
                 "startup_cost": node.startup_cost,
@@ -204,6 +205,58 @@ def flatten(plan: Plan | PlanNode) -> list[dict[str, Any]]:
     return rows
 
 
+def exclusive_ms(root: PlanNode) -> dict[int, float]:
+    """Each node's own time, keyed by id(node): its total over all loops minus its children's.
+
+    Children are subtracted from the node whose time includes them: a SubPlan from its parent,
+    a CTE from the CTE Scan that reads it, an InitPlan from the node whose condition uses its
+    result (PostgreSQL runs those lazily, inside that node). Never below 0; {} without ANALYZE.
+    """
+    if root.total_ms() is None:
+        return {}
+    own = {id(n): n.total_ms() or 0.0 for n in root.walk()}
+    for parent in root.walk():
+        for child in parent.children:
+            consumer = _consumer(parent, child)
+            own[id(consumer)] -= child.total_ms() or 0.0
+    return {key: max(value, 0.0) for key, value in own.items()}
+
+
+def _consumer(parent: PlanNode, child: PlanNode) -> PlanNode:
+    """The node whose measured time includes `child`'s (see exclusive_ms)."""
+    if child.raw.get("Parent Relationship") != "InitPlan" or not child.subplan:
+        return parent
+    candidates = [n for c in parent.children if c is not child for n in c.walk()]
+    if child.subplan.startswith("CTE "):
+        cte = child.subplan[len("CTE ") :]
+        for node in candidates:
+            if node.node_type == "CTE Scan" and node.raw.get("CTE Name") == cte:
+                return node
+        return parent
+    # PostgreSQL ≤ 16 names the result "$1" ("InitPlan 1 (returns $1)"); 17+ "(InitPlan 1).col1".
+    params = re.findall(r"\$\d+", child.subplan) or [child.subplan.split(" (")[0]]
+    patterns = [
+        re.compile(re.escape(p) + r"(?!\d)" if p.startswith("$") else re.escape(f"({p})"))
+        for p in params
+    ]
+    for node in [parent, *candidates]:
+        texts = _strings(node.raw)
+        if any(p.search(t) for p in patterns for t in texts):
+            return node
+    return parent
+
+
+def _strings(raw: dict[str, Any]) -> list[str]:
+    """The text values of a node's keys (conditions, output lists, keys)."""
+    out: list[str] = []
+    for value in raw.values():
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str))
+    return out
+
+
 def _node(data: dict[str, Any]) -> PlanNode:
     """One plan node and, recursively, its children."""
     children = [_node(c) for c in data.get("Plans", []) if isinstance(c, dict)]
@@ -222,6 +275,7 @@ def _node(data: dict[str, Any]) -> PlanNode:
         loops=int(loops) if isinstance(loops, int | float) else None,
         children=children,
         join_type=data.get("Join Type"),
+        subplan=data.get("Subplan Name"),
         raw={k: v for k, v in data.items() if k != "Plans"},
     )
 

@@ -81,8 +81,8 @@ def file_name(base: str, fmt: str) -> str:
     """A safe download name for a tab or query name: no path parts, ≤ 100 characters."""
     ext = "." + _check_format(fmt)
     name = unicodedata.normalize("NFC", base or "")
+    name = re.sub(r"\s+", " ", name).strip()  # tabs and newlines become one space
     name = _UNSAFE_CHARS.sub("_", name)
-    name = re.sub(r"\s+", " ", name).strip()
     if name.lower().endswith(ext):  # "orders.csv" → "orders.csv", not "orders.csv.csv"
         name = name[: -len(ext)]
     name = name.lstrip(". ").rstrip(". ")  # no hidden files; Windows drops trailing dots
@@ -419,10 +419,7 @@ def _text(v: Any) -> str | None:
     """A JSON-ready value as text (containers as JSON, NaN inside them as null)."""
     if v is None or isinstance(v, str):
         return v
-    try:
-        return json.dumps(v, ensure_ascii=False, allow_nan=False, default=_json_default)
-    except ValueError:
-        return json.dumps(_finite(v), ensure_ascii=False, default=_json_default)
+    return _to_json(v)
 
 
 # --- Parquet values -------------------------------------------------------------------------
@@ -471,12 +468,16 @@ def _iso_timestamps(col: pa.Array) -> list[str | None]:
 
 
 def _json_object(names: list[str], row: tuple[Any, ...]) -> str:
-    """One row as a JSON object (NaN inside nested values becomes null)."""
-    obj = dict(zip(names, row, strict=True))
+    """One row as a JSON object."""
+    return _to_json(dict(zip(names, row, strict=True)))
+
+
+def _to_json(v: Any) -> str:
+    """JSON text for a JSON-ready value; NaN and ±Infinity (not JSON) become null."""
     try:
-        return json.dumps(obj, ensure_ascii=False, allow_nan=False, default=_json_default)
+        return _ENCODER.encode(v)
     except ValueError:  # a non-finite float inside a list or struct
-        return json.dumps(_finite(obj), ensure_ascii=False, default=_json_default)
+        return _ENCODER.encode(_finite(v))
 
 
 def _finite(v: Any) -> Any:
@@ -505,6 +506,10 @@ def _json_default(v: Any) -> Any:
     if hasattr(v, "isoformat"):  # pandas.Timestamp for nanosecond timestamps
         return v.isoformat()
     return str(v)
+
+
+# One encoder for every row: json.dumps would rebuild it each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
 
 
 def _iso_duration(months: int, days: int, nanoseconds: int) -> str:

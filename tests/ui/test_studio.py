@@ -290,3 +290,22 @@ def test_schema_browser_inserts_a_select() -> None:
     assert active(at).sql == "SELECT * FROM cities LIMIT 100"
     assert any("🔑" in m.value for m in at.markdown)
     assert any("↗" in m.value and "cities(id)" in m.value for m in at.markdown)
+
+
+def test_drafts_survive_a_new_session() -> None:
+    """A reload (a new Streamlit session) restores every tab's title, SQL and connection."""
+    at = studio()
+    type_and_submit(at, "select 'draft one' as d")
+    at.button(key="studio_new_tab").click().run()
+    type_and_submit(at, "select 'draft two' as d")
+    fresh = studio()
+    assert [t.sql for t in tabs(fresh)] == ["select 'draft one' as d", "select 'draft two' as d"]
+    assert active(fresh).title == "Query 2"
+
+
+def test_theme_toggle_is_saved() -> None:
+    """The dark theme switch is stored in config (and the editor follows it)."""
+    at = studio()
+    at.toggle(key="tusk_dark_theme").set_value(True).run()
+    assert not at.exception
+    assert config.load()["theme"] == "dark"

@@ -63,8 +63,11 @@ def page_info(label: str) -> PageInfo:
 
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
+    from tusk.ui import theme
+
     info = page_info(label)
     st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=info.icon, layout="wide")
+    theme.apply()
     with st.sidebar:
         st.markdown("### :material/database: Tusk")
         for p in PAGES:
@@ -74,9 +77,12 @@ def setup_page(label: str) -> PageInfo:
 
 
 def sidebar_footer() -> None:
-    """The bottom of the sidebar: who is signed in."""
+    """The bottom of the sidebar: theme switch, who is signed in."""
+    from tusk.ui import theme
+
     with st.sidebar:
         st.divider()
+        theme.theme_toggle()
         st.caption(":material/person: Single-user mode (no login)")
 
 

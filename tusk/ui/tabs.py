@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from tusk import config
 from tusk.engines.result import QueryResult
 from tusk.errors import TuskError
 
@@ -15,6 +18,7 @@ _TABS = "studio_tabs"
 ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
 _PENDING = "studio_pending_tab"  # a switch asked for after the picker was drawn
 DEFAULT_SQL = "select * from orders limit 100"
+DRAFTS_FILE = "studio-tabs.json"  # single-user drafts; survives reloads and restarts
 
 
 @dataclass
@@ -42,12 +46,50 @@ class QueryTab:
 
 
 def tabs() -> list[QueryTab]:
-    """This session's tabs (one is created on first use)."""
+    """This session's tabs: restored from the last session's drafts, else one new tab."""
     if _TABS not in st.session_state or not st.session_state[_TABS]:
-        first = QueryTab(_new_id(), "Query 1", DEFAULT_SQL, "demo")
-        st.session_state[_TABS] = [first]
-        st.session_state[ACTIVE_KEY] = first.id
+        restored, active_id = _restore()
+        if not restored:
+            restored = [QueryTab(_new_id(), "Query 1", DEFAULT_SQL, "demo")]
+        st.session_state[_TABS] = restored
+        st.session_state[ACTIVE_KEY] = active_id or restored[0].id
     return st.session_state[_TABS]
+
+
+def _drafts_path() -> Path:
+    return config.home() / DRAFTS_FILE
+
+
+def save_drafts() -> None:
+    """Keep every tab's title, SQL and connection on disk, so a reload loses no draft."""
+    all_tabs = st.session_state.get(_TABS) or []
+    data = {
+        "active": st.session_state.get(ACTIVE_KEY),
+        "tabs": [
+            {"id": t.id, "title": t.title, "sql": t.sql, "connection": t.connection}
+            for t in all_tabs
+        ],
+    }
+    text = json.dumps(data, ensure_ascii=False)
+    if st.session_state.get("_studio_drafts_saved") == text:
+        return  # unchanged: no write on every rerun
+    try:
+        config.atomic_write(_drafts_path(), text, mode=0o600)
+    except OSError:
+        return  # drafts are a convenience; never break the page over them
+    st.session_state["_studio_drafts_saved"] = text
+
+
+def _restore() -> tuple[list[QueryTab], str | None]:
+    try:
+        data = json.loads(_drafts_path().read_text(encoding="utf-8"))
+        restored = [
+            QueryTab(str(t["id"]), str(t["title"]), str(t["sql"]), str(t["connection"]))
+            for t in data.get("tabs", [])
+        ]
+        return restored, data.get("active")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return [], None
 
 
 def active() -> QueryTab:
