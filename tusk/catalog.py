@@ -37,6 +37,7 @@ class Table:
     columns: tuple[Column, ...] = ()
     primary_key: tuple[str, ...] = ()
     foreign_keys: tuple[ForeignKey, ...] = ()
+    row_estimate: int | None = None  # the engine's statistics, not a count
 
     @property
     def qualified_name(self) -> str:
@@ -91,7 +92,7 @@ class CatalogBuilder:
     ) -> None:
         """Add a column (or only the table, when `column` is None)."""
         entry = self._tables.setdefault(
-            (schema, table), {"kind": kind, "columns": [], "pk": (), "fks": []}
+            (schema, table), {"kind": kind, "columns": [], "pk": (), "fks": [], "rows": None}
         )
         if column is not None:
             entry["columns"].append((column, type_ or "", nullable, default))
@@ -100,6 +101,11 @@ class CatalogBuilder:
         """Record a primary key for a known table."""
         if (schema, table) in self._tables:
             self._tables[(schema, table)]["pk"] = tuple(columns)
+
+    def set_row_estimate(self, schema: str, table: str, rows: int | None) -> None:
+        """Record the engine's row estimate for a known table (negative means unknown)."""
+        if (schema, table) in self._tables and rows is not None and rows >= 0:
+            self._tables[(schema, table)]["rows"] = int(rows)
 
     def add_foreign_key(self, schema: str, table: str, fk: ForeignKey) -> None:
         """Record a foreign key for a known table."""
@@ -115,5 +121,5 @@ class CatalogBuilder:
                 Column(n, t, nullable=nl and n not in pk, primary_key=n in pk, default=d)
                 for n, t, nl, d in e["columns"]
             )
-            tables.append(Table(schema, name, e["kind"], cols, pk, tuple(e["fks"])))
+            tables.append(Table(schema, name, e["kind"], cols, pk, tuple(e["fks"]), e["rows"]))
         return Catalog(tuple(tables))

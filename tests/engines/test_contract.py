@@ -260,3 +260,15 @@ def test_cancel_with_nothing_running_is_harmless(case: Case) -> None:
     """A stray cancel does not break the next statement."""
     case.conn.cancel()
     assert case.conn.execute("select 4 as ok").table.to_pylist() == [{"ok": 4}]
+
+
+def test_row_estimates_where_the_engine_keeps_statistics(case: Case) -> None:
+    """PostgreSQL (after ANALYZE) and DuckDB report row estimates; others say unknown."""
+    case.conn.load_arrow("counted", _numbers(1234))
+    if case.engine == "postgres":
+        case.conn.execute("analyze counted")
+    estimate = case.conn.catalog().table("counted", case.schema).row_estimate
+    if case.engine in ("postgres", "duckdb"):
+        assert estimate == 1234
+    else:
+        assert estimate is None

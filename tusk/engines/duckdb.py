@@ -191,6 +191,7 @@ class DuckDBConnection:
             try:
                 cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                 cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
+                sizes = cur.execute(_CATALOG_SIZES).fetchall()
             except duckdb.Error as exc:
                 raise duckdb_error(exc, "catalog") from None
             finally:
@@ -198,6 +199,8 @@ class DuckDBConnection:
         b = CatalogBuilder()
         for schema, table, kind, col, type_, nullable, default in cols:
             b.add_column(schema, table, kind, col, type_, bool(nullable), default)
+        for schema, table, rows in sizes:
+            b.set_row_estimate(schema, table, rows)
         for schema, table, ctype, columns, ref_table, ref_columns, name in cons:
             if ctype == "PRIMARY KEY":
                 b.set_primary_key(schema, table, tuple(columns))
@@ -245,6 +248,11 @@ left join duckdb_views() v
  and v.view_name = c.table_name
 where c.database_name = current_database() and not c.internal
 order by c.schema_name, c.table_name, c.column_index
+"""
+
+_CATALOG_SIZES = """
+select schema_name, table_name, estimated_size from duckdb_tables()
+where database_name = current_database()
 """
 
 _CATALOG_CONSTRAINTS = """

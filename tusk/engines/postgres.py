@@ -320,8 +320,10 @@ class PostgresConnection:
             except psycopg.Error as exc:
                 raise _error(exc, self._secret) from None
         b = CatalogBuilder()
-        for schema, table, kind, col, type_, nullable, default in cols:
+        for schema, table, kind, col, type_, nullable, default, rows in cols:
             b.add_column(schema, table, kind, col, type_, nullable, default)
+            if kind == "table":
+                b.set_row_estimate(schema, table, rows)
         for schema, table, contype, name, columns, ref_schema, ref_table, ref_columns in cons:
             if contype == "p":
                 b.set_primary_key(schema, table, tuple(columns))
@@ -379,7 +381,7 @@ _CATALOG_COLUMNS = """
 select n.nspname, c.relname,
        case when c.relkind in ('v', 'm') then 'view' else 'table' end,
        a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
-       pg_get_expr(d.adbin, d.adrelid)
+       pg_get_expr(d.adbin, d.adrelid), c.reltuples::bigint
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
 left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped

@@ -79,7 +79,8 @@ def schema_browser(
             st.markdown(f"**{md_escape(schema)}** · {len(in_schema)}")
         for i, table in enumerate(in_schema):
             icon = ":material/visibility:" if table.kind == "view" else ":material/table:"
-            with st.expander(f"{icon} {md_escape(table.name)}"):
+            rows = f" · ~{table.row_estimate:,} rows" if table.row_estimate is not None else ""
+            with st.expander(f"{icon} {md_escape(table.name)}{rows}"):
                 for col in table.columns:
                     st.markdown(column_line(table, col.name))
                 st.button(
