@@ -139,7 +139,8 @@ class DuckDBConnection:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     return
-                except (duckdb.Error, RuntimeError, pa.ArrowException) as exc:
+                except (duckdb.Error, RuntimeError, pa.ArrowException, OSError) as exc:
+                    # An error mid-stream surfaces through pyarrow's reader as OSError.
                     raise duckdb_error(exc, sql) from None
                 yield batch
         finally:

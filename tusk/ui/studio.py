@@ -453,7 +453,7 @@ def explain(spec: ConnectionSpec, tab: qtabs.QueryTab, *, analyze: bool) -> None
     try:
         sql = plans.explain_sql(statements[-1], analyze=analyze)
         result = connection(spec.name).execute(sql, limit=None)
-        plan = plans.parse_plan(result.table.column(0)[0].as_py())
+        plan = plans.parse_explain(result.table.column(0)[0].as_py())
     except TuskError as exc:
         show_error(exc)
         return
@@ -471,13 +471,13 @@ def show_plan(tab: qtabs.QueryTab) -> None:
     with st.expander(
         "Query plan" + (" (ANALYZE — the statement really ran)" if analyze else ""), expanded=True
     ):
-        rows = plans.flatten(plan.root)
+        rows = plans.flatten(plan)
         st.dataframe(
             rows,
             hide_index=True,
             width="stretch",
             column_config={
-                "share": st.column_config.ProgressColumn(
+                "self_share": st.column_config.ProgressColumn(
                     "Time share", min_value=0.0, max_value=1.0, format="percent"
                 )
             },

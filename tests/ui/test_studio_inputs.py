@@ -1,0 +1,123 @@
+"""Hard input for the Studio: nothing raises out of the page and nothing typed is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.test_studio import active, outcomes, studio, type_and_submit
+from tusk import connections
+from tusk.engines.registry import connect
+from tusk.engines.spec import ConnectionSpec
+from tusk.ui.studio import chart_plan
+
+
+def test_ten_megabyte_paste() -> None:
+    """A 10 MB script is accepted, run, and kept."""
+    sql = "select 1 as x -- " + "x" * 10_000_000
+    at = studio()
+    type_and_submit(at, sql)
+    assert outcomes(at)[0].result.table.to_pylist() == [{"x": 1}]
+    assert active(at).sql == sql
+
+
+def test_binary_wide_and_unicode_results() -> None:
+    """Blobs, 200 columns and emoji identifiers reach the grid without breaking the page."""
+    at = studio()
+    wide = ", ".join(f"{i} as c{i}" for i in range(200))
+    type_and_submit(
+        at,
+        f"select '\\xDE\\xAD\\xBE\\xEF'::blob as b, 'ünï' as \"Straße 🦆\";\nselect {wide}",
+    )
+    blob, many = outcomes(at)
+    assert blob.result.table.column_names == ["b", "Straße 🦆"]
+    assert blob.result.table.column("b").to_pylist() == [b"\xde\xad\xbe\xef"]
+    assert many.result.table.num_columns == 200
+    assert not at.error
+
+
+def test_unicode_table_names_in_the_schema_browser() -> None:
+    """Tables with emoji names are listed and their SELECT is quoted correctly."""
+    at = studio()
+    type_and_submit(
+        at, 'create table "Données 🦆" ("Prix €" int); insert into "Données 🦆" values (3)'
+    )
+    pick = [b for b in at.button if b.key and b.key.startswith("browser_demo_pick_")]
+    assert len(pick) == 6
+    picked = next(b for b in pick if b.key.endswith("_0"))  # sorted first: "Données 🦆"
+    picked.click().run()
+    assert active(at).sql == 'SELECT * FROM "Données 🦆" LIMIT 100'
+    at.button(key="studio_run").click().run()
+    assert outcomes(at)[0].result.table.to_pylist() == [{"Prix €": 3}]
+
+
+@pytest.mark.postgres
+def test_permission_denied_is_a_readable_error(pg: ConnectionSpec) -> None:
+    """A role without rights gets PostgreSQL's 'permission denied', not a traceback."""
+    admin = connect(pg)
+    admin.execute(
+        "drop table if exists secret_t; create table secret_t (x int);"
+        "drop role if exists tusk_nobody; create role tusk_nobody login password 'nobody'"
+    )
+    admin.close()
+    connections.add(pg.with_changes(name="nobody", user="tusk_nobody", password="nobody"))
+    at = studio()
+    at.session_state["studio_conn_" + active(at).id] = "nobody"
+    at.run()
+    active(at).connection = "nobody"
+    at.run()
+    type_and_submit(at, "select * from secret_t")
+    assert any("permission denied" in e.value for e in at.error), [e.value for e in at.error]
+    assert active(at).sql == "select * from secret_t"
+
+
+@pytest.mark.postgres
+def test_explain_shows_a_plan_tree(pg: ConnectionSpec) -> None:
+    """EXPLAIN on PostgreSQL shows the plan's nodes with costs (and times with ANALYZE)."""
+    admin = connect(pg)
+    admin.execute(
+        "drop table if exists ex_a, ex_b; create table ex_a as select g as id from "
+        "generate_series(1, 2000) g; create table ex_b as select g as id from "
+        "generate_series(1, 2000) g; analyze ex_a; analyze ex_b"
+    )
+    admin.close()
+    connections.add(pg.with_changes(name="pg"))
+    at = studio()
+    active(at).connection = "pg"
+    at.run()
+    type_and_submit(at, "select count(*) from ex_a join ex_b using (id)")
+    at.checkbox(key="studio_explain_analyze").check().run()
+    at.button(key="studio_explain").click().run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    plan = next(f for f in frames if "self_share" in f.columns)
+    labels = " ".join(plan["label"].astype(str).tolist())
+    assert "Join" in labels and "ex_a" in labels
+    assert plan["self_share"].notna().any()
+
+
+def test_chart_plan_picks_from_types() -> None:
+    """Dates → line, text → bar, two numbers → scatter, no numbers → no chart."""
+    import datetime
+
+    import pyarrow as pa
+
+    assert chart_plan(pa.table({"d": [datetime.date(2024, 1, 1)], "v": [1]}))[0] == "line"
+    assert chart_plan(pa.table({"city": ["a"], "n": [1]}))[:2] == ("bar", "city")
+    assert chart_plan(pa.table({"x": [1.0], "y": [2.0]}))[0] == "scatter"
+    assert chart_plan(pa.table({"s": ["a"]}))[0] == "none"
+
+
+def test_export_full_result_from_the_page() -> None:
+    """Export writes the FULL result (not the preview) and offers it for download."""
+    from tusk import config
+
+    config.set_value("default_limit", "10")
+    at = studio()
+    type_and_submit(at, "select * from orders")
+    assert outcomes(at)[0].result.table.num_rows == 10
+    at.button(key=f"export_{active(at).id}_0_go").click().run()
+    assert not at.exception
+    path, fmt, rows = at.session_state[f"export_{active(at).id}_0_file"]
+    assert (fmt, rows) == ("csv", 5000)
+    with open(path, encoding="utf-8") as fh:
+        assert sum(1 for _ in fh) == 5001  # header + every order
