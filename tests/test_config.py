@@ -187,9 +187,12 @@ def test_studio_page_survives_an_undecryptable_password(tusk_home: Path) -> None
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()
     at.switch_page("pages/1_Studio.py").run()
-    at.selectbox(key="studio_connection").set_value("broken").run()
+    tab = at.session_state["studio_tabs"][0]
+    at.selectbox(key=f"studio_conn_{tab.id}").set_value("broken").run()
+    assert tab.connection == "broken"
     assert not at.exception
     assert "cannot be decrypted" in at.error[0].value
+    assert tab.sql  # the tab and its SQL are still there
 
 
 @pytest.mark.postgres

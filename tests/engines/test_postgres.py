@@ -171,3 +171,16 @@ def test_whole_table_stream_uses_the_table_scan(pg_database: str) -> None:
         rows = sum(b.num_rows for b in conn.stream_arrow(sql))
         assert rows == 70_000, sql
     conn.close()
+
+
+def test_error_text_hides_the_cursor_declaration(pg_database: str) -> None:
+    """The quoted line in an error is the user's SQL, caret in place, without Tusk's DECLARE."""
+    conn = connect(pg_spec(pg_database))
+    with pytest.raises(QueryFailed) as info:
+        conn.execute("select * from missing_table_x")
+    message = info.value.message
+    assert "DECLARE" not in message
+    line, caret = message.splitlines()[-2:]
+    assert line == "LINE 1: select * from missing_table_x"
+    assert line[caret.index("^") :].startswith("missing_table_x")
+    conn.close()

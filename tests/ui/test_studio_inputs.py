@@ -56,7 +56,10 @@ def test_permission_denied_is_a_readable_error(pg: ConnectionSpec) -> None:
     admin = connect(pg)
     admin.execute(
         "drop table if exists secret_t; create table secret_t (x int);"
-        "drop role if exists tusk_nobody; create role tusk_nobody login password 'nobody'"
+        "do $$ begin if exists (select from pg_roles where rolname = 'tusk_nobody') then "
+        "drop owned by tusk_nobody cascade; drop role tusk_nobody; end if; end $$; "
+        "create role tusk_nobody login password 'nobody'; "
+        "grant usage on schema public to tusk_nobody"
     )
     admin.close()
     connections.add(pg.with_changes(name="nobody", user="tusk_nobody", password="nobody"))

@@ -89,7 +89,8 @@ def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCanc
         if "statement timeout" in msg:
             return QueryFailed(msg, "Statement timeout")
         return QueryCancelled("The query was cancelled.")
-    msg = _scrub(str(exc).strip() or type(exc).__name__, secret)
+    msg = _DECLARE.sub(_undeclare, str(exc).strip() or type(exc).__name__)
+    msg = _scrub(msg, secret)
     pos = None
     diag = getattr(exc, "diag", None)
     if diag is not None and diag.statement_position:
@@ -98,6 +99,17 @@ def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCanc
         except ValueError:
             pos = None
     return QueryFailed(msg, position=pos)
+
+
+# The server quotes the failing line; for a first page that line starts with our DECLARE.
+_DECLARE = re.compile(r'^(LINE \d+: )DECLARE "tusk_\d+" CURSOR FOR (.*)\n( *)\^', re.MULTILINE)
+
+
+def _undeclare(m: re.Match[str]) -> str:
+    """The quoted line and its caret without Tusk's DECLARE prefix."""
+    cut = len(m.group(0).split("\n")[0]) - len(m.group(1)) - len(m.group(2))
+    caret = " " * max(len(m.group(3)) - cut, len(m.group(1)))
+    return f"{m.group(1)}{m.group(2)}\n{caret}^"
 
 
 def _scrub(message: str, secret: str | None) -> str:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tusk import config
-from tusk.store.database import open_store
+from tusk.store.database import shared_store
 
 MIGRATIONS = (
     """
@@ -46,8 +47,8 @@ class HistoryEntry:
         return self.error is None
 
 
-def _open() -> sqlite3.Connection:
-    return open_store(config.home() / config.HISTORY_DB, MIGRATIONS)
+def _open() -> AbstractContextManager[sqlite3.Connection]:
+    return shared_store(config.home() / config.HISTORY_DB, MIGRATIONS)
 
 
 def record(
@@ -60,8 +61,7 @@ def record(
     error: str | None = None,
 ) -> int:
     """Store one executed statement; returns its id."""
-    con = _open()
-    try:
+    with _open() as con:
         cur = con.execute(
             "insert into history (ts, connection, engine, statement, duration_s, row_count, error)"
             " values (?, ?, ?, ?, ?, ?, ?)",
@@ -76,8 +76,6 @@ def record(
             ),
         )
         return int(cur.lastrowid or 0)
-    finally:
-        con.close()
 
 
 def search(
@@ -96,16 +94,13 @@ def search(
     if errors_only:
         where.append("error is not null")
     params.append(int(limit))
-    con = _open()
-    try:
+    with _open() as con:
         # `where` holds only the fixed fragments above; every value is a parameter.
         query = (
             "select id, ts, connection, engine, statement, duration_s, row_count, error "
             "from history where " + " and ".join(where) + " order by id desc limit ?"
         )
         rows = con.execute(query, params).fetchall()
-    finally:
-        con.close()
     return [
         HistoryEntry(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7])
         for r in rows
@@ -114,12 +109,9 @@ def search(
 
 def clear(connection: str | None = None) -> int:
     """Delete history (of one connection, or all); returns how many entries went."""
-    con = _open()
-    try:
+    with _open() as con:
         if connection is None:
             cur = con.execute("delete from history")
         else:
             cur = con.execute("delete from history where connection = ?", (connection,))
         return cur.rowcount
-    finally:
-        con.close()
