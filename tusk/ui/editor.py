@@ -102,7 +102,12 @@ def sql_editor(
         completions=completions,
         buttons=_BUTTONS,
         response_mode=["debounce", "blur"],
-        options={"wrap": True, "showLineNumbers": True, "enableLiveAutocompletion": False},
+        options={
+            "wrap": True,
+            "showLineNumbers": True,
+            "enableBasicAutocompletion": True,
+            "enableLiveAutocompletion": False,  # Ctrl+Space; Enter stays a newline
+        },
         key=key,
     )
     return parse_event(response)
