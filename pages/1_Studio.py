@@ -169,6 +169,11 @@ with main:
     )
     if save_col.button("Save", icon=":material/save:", key="studio_save", help="Ctrl+S"):
         studio.open_save_dialog(tab)
+    with save_col.popover("Share", icon=":material/link:"):
+        st.caption(
+            "This link opens the tab's SQL on the same connection name (no results, no secrets)."
+        )
+        st.code(studio.share_url(tab), language=None, wrap_lines=True)
 
     if cancel_clicked and tab.run is not None and not tab.run.done:
         tab.run.cancel()

@@ -309,3 +309,38 @@ def test_theme_toggle_is_saved() -> None:
     at.toggle(key="tusk_dark_theme").set_value(True).run()
     assert not at.exception
     assert config.load()["theme"] == "dark"
+
+
+def test_run_statement_at_cursor() -> None:
+    """Ctrl+Shift+Enter runs only the statement under the cursor."""
+    at = studio()
+    tab = active(at)
+    at.session_state[editor_key(tab.id, tab.editor_version)] = {
+        "id": "cursor1",
+        "type": "run_current",
+        "text": "select 1 as a;\nselect 2 as b;\nselect 3 as c",
+        "selected": "",
+        "cursor": {"row": 1, "column": 4},
+    }
+    at.run()
+    (o,) = outcomes(at)
+    assert o.result.table.to_pylist() == [{"b": 2}]
+
+
+def test_saved_query_rename_and_delete() -> None:
+    """Saved queries can be renamed and deleted from the panel."""
+    query = saved.save_query("Old name", "select 1")
+    at = studio()
+    at.text_input(key=f"saved_rename_{query.id}").set_value("New name")
+    at.button(key=f"saved_rename_go_{query.id}").click().run()
+    assert saved.get_query(query.id).name == "New name"
+    at.button(key=f"saved_del_{query.id}").click().run()
+    assert saved.list_queries() == []
+
+
+def test_share_link_carries_connection_and_sql() -> None:
+    """The Share popover shows a link with the tab's connection and SQL."""
+    at = studio()
+    type_and_submit(at, "select 'a&b' as x")
+    links = [c.value for c in at.code if "connection=demo" in c.value]
+    assert links and "sql=select+%27a%26b%27+as+x" in links[0]

@@ -19,6 +19,15 @@ _BUTTONS: list[dict[str, Any]] = [
         "style": {"bottom": "0.44rem", "right": "0.4rem"},
     },
     {
+        "name": "Run statement",
+        "feather": "ChevronsRight",
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", "run_current"]],
+        "bindKey": {"win": "Ctrl-Shift-Enter", "mac": "Command-Shift-Enter"},
+        "style": {"display": "none"},
+    },
+    {
         "name": "Save",
         "feather": "Save",
         "hasText": True,
@@ -67,7 +76,7 @@ _BUTTONS: list[dict[str, Any]] = [
 ]
 
 SHORTCUTS = (
-    "Ctrl+Enter run · Ctrl+S save · Ctrl+Space complete · Esc cancel · F5 refresh schema · "
+    "Ctrl+Enter run (selection or all) · Ctrl+Shift+Enter run statement at cursor · Ctrl+S save · Ctrl+Space complete · Esc cancel · F5 refresh schema · "
     "Ctrl+Alt+N new tab · Ctrl+Alt+W close tab"
 )
 

@@ -624,7 +624,7 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
             q = item
             with st.container(border=True):
                 st.markdown(f":material/description: **{md_escape(q.name)}**")
-                a, b, c = st.columns(3)
+                a, b, c, d = st.columns(4)
                 a.button(
                     "Open",
                     key=f"saved_open_{q.id}",
@@ -632,7 +632,16 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                     args=(q.sql, q.connection or spec.name, q.name),
                 )
                 b.button("Edit", key=f"saved_edit_{q.id}", on_click=insert_into_tab, args=(q.sql,))
-                if c.button("Delete", key=f"saved_del_{q.id}"):
+                with c.popover("", icon=":material/edit:", help="Rename"):
+                    st.text_input("New name", value=q.name, key=f"saved_rename_{q.id}")
+                    if st.button("Rename", key=f"saved_rename_go_{q.id}"):
+                        try:
+                            saved.rename_query(q.id, st.session_state[f"saved_rename_{q.id}"])
+                        except TuskError as exc:
+                            st.error(f"**{exc.title}** — {exc.message}")
+                        else:
+                            st.rerun()
+                if d.button("", icon=":material/delete:", key=f"saved_del_{q.id}", help="Delete"):
                     saved.delete_query(q.id)
                     st.rerun()
 
