@@ -32,10 +32,10 @@ engines = {c.name: c.engine for c in saved}
 if tab.connection not in names:
     tab.connection = connections.DEMO_NAME
 with st.sidebar:
+    tab.connection = studio.picker_value(tab.id, tab.connection, names)
     st.selectbox(
         "Connection for this tab",
         names,
-        index=names.index(tab.connection),
         key=f"studio_conn_{tab.id}",
         on_change=studio.set_tab_connection,
         args=(tab.id,),
@@ -178,6 +178,7 @@ with main:
     if cancel_clicked and tab.run is not None and not tab.run.done:
         tab.run.cancel()
 
+    status = st.empty()  # drawn on every run: results below keep their place (and grid state)
     if run_text is not None and not running:
         statements = split_statements(run_text)
         if not statements:
@@ -189,9 +190,13 @@ with main:
             )
         else:
             studio.start_run(spec, tab, statements, int(load_settings()["default_limit"]))
+            if tab.run is not None:
+                qtabs.save_drafts()
+                # Draw again with the run going, so Cancel (and Esc) is enabled while it runs.
+                st.rerun()
 
     if tab.run is not None:
-        studio.wait_for_run(tab)
+        studio.wait_for_run(tab, status)
 
     qtabs.save_drafts()
     studio.show_plan(tab)

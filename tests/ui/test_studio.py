@@ -195,6 +195,7 @@ def test_add_test_and_delete_a_connection(tmp_path: Path) -> None:
     assert not at.exception
     assert "local file" in connections.names()
     assert active(at).connection == "local file"
+    assert at.selectbox(key=f"studio_conn_{active(at).id}").value == "local file"
     type_and_submit(at, "select sqlite_version() is not null as ok")
     assert outcomes(at)[0].result.table.to_pylist() == [{"ok": 1}]
     at.button(key="studio_conn_delete").click().run()

@@ -64,10 +64,8 @@ def test_permission_denied_is_a_readable_error(pg: ConnectionSpec) -> None:
     admin.close()
     connections.add(pg.with_changes(name="nobody", user="tusk_nobody", password="nobody"))
     at = studio()
-    at.session_state["studio_conn_" + active(at).id] = "nobody"
-    at.run()
-    active(at).connection = "nobody"
-    at.run()
+    at.selectbox(key=f"studio_conn_{active(at).id}").set_value("nobody").run()
+    assert active(at).connection == "nobody"
     type_and_submit(at, "select * from secret_t")
     assert any("permission denied" in e.value for e in at.error), [e.value for e in at.error]
     assert active(at).sql == "select * from secret_t"
@@ -85,8 +83,8 @@ def test_explain_shows_a_plan_tree(pg: ConnectionSpec) -> None:
     admin.close()
     connections.add(pg.with_changes(name="pg"))
     at = studio()
-    active(at).connection = "pg"
-    at.run()
+    at.selectbox(key=f"studio_conn_{active(at).id}").set_value("pg").run()
+    assert active(at).connection == "pg"
     type_and_submit(at, "select count(*) from ex_a join ex_b using (id)")
     at.checkbox(key="studio_explain_analyze").check().run()
     at.button(key="studio_explain").click().run()

@@ -26,6 +26,7 @@ from tusk.ui.shell import md_escape, show_error
 _CATALOGS = "studio_catalogs"
 _SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
 _SHARED = "studio_shared_done"  # the shared link of this URL was opened already
+_PICKS = "studio_conn_pending"  # tab id → connection chosen outside the picker
 POLL_S = 0.2
 
 
@@ -49,8 +50,21 @@ def set_connection_of(tab_id: str, name: str) -> None:
     for tab in qtabs.tabs():
         if tab.id == tab_id:
             tab.connection = name
-    st.session_state.pop(f"studio_conn_{tab_id}", None)  # the picker follows on the next run
+    # A drawn widget's value cannot be set in the same run: the page applies this before it
+    # draws the picker next time (popping the key would not do: the browser keeps the old one).
+    st.session_state.setdefault(_PICKS, {})[tab_id] = name
     forget(name)  # an edited connection must be reopened with its new fields
+
+
+def picker_value(tab_id: str, current: str, names: list[str]) -> str:
+    """Before drawing a tab's connection picker: apply a pending choice; keep it valid."""
+    key = f"studio_conn_{tab_id}"
+    pending = st.session_state.setdefault(_PICKS, {}).pop(tab_id, None)
+    value = pending or st.session_state.get(key) or current
+    if value not in names:
+        value = current if current in names else names[0]
+    st.session_state[key] = value
+    return value
 
 
 def new_tab_like(tab_id: str) -> None:
@@ -226,10 +240,10 @@ def _is_ddl(sql: str) -> bool:
     return first_keyword(sql) in {"CREATE", "DROP", "ALTER", "RENAME", "COMMENT", "ATTACH"}
 
 
-def wait_for_run(tab: qtabs.QueryTab) -> None:
-    """Show the running state and wait in short steps, so a Cancel click gets through."""
+def wait_for_run(tab: qtabs.QueryTab, status: Any) -> None:
+    """Show the running state in `status` (a placeholder drawn on every run, so results
+    below it keep their place and state) and wait in short steps so Cancel gets through."""
     run: Run = tab.run
-    status = st.empty()
     while not run.wait(POLL_S):
         # Each call into Streamlit lets a new click (Cancel) stop this loop and rerun the page.
         status.info(
