@@ -103,20 +103,39 @@ def server_env(home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="package")
-def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def studio_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The TUSK_HOME of the `tusk studio` server (tests may reset files in it)."""
+    return tmp_path_factory.mktemp("studio") / "tusk-home"
+
+
+@pytest.fixture(scope="package")
+def studio_url(studio_home: Path) -> Iterator[str]:
     """Base URL of a `tusk studio` started from the repo's venv with its own TUSK_HOME."""
-    root = tmp_path_factory.mktemp("studio")
+    root = studio_home.parent
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     tusk = Path(sys.executable).with_name("tusk")
     cmd = [str(tusk), "studio", "--host", "127.0.0.1", "--port", str(port)]
     log = root / "server.log"
-    proc = start_server(cmd, server_env(root / "tusk-home"), root, log)
+    proc = start_server(cmd, server_env(studio_home), root, log)
     try:
         wait_healthy(proc, base_url, log)
         yield base_url
     finally:
         stop_server(proc)
+
+
+@pytest.fixture
+def fresh_studio_url(studio_url: str, studio_home: Path) -> str:
+    """The studio's URL with its saved query-tab drafts removed: a new session gets one tab.
+
+    The Studio keeps every tab's SQL and connection in TUSK_HOME (shared by the tests of this
+    package); without this, one test's tabs and connection would greet the next test.
+    """
+    from tusk.ui.tabs import DRAFTS_FILE
+
+    (studio_home / DRAFTS_FILE).unlink(missing_ok=True)
+    return studio_url
 
 
 # Package scope, not session: while a sync Playwright is alive it marks the main thread's

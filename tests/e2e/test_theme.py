@@ -21,8 +21,9 @@ def _brightness(page: Page) -> int:
 
 
 def _toggle(page: Page) -> None:
-    page.get_by_text("Dark theme").click()
-    page.wait_for_load_state()  # the switch reloads the page so Streamlit applies the theme
+    # The switch reloads the page so Streamlit applies the theme: wait for that navigation.
+    with page.expect_navigation(timeout=30_000):
+        page.get_by_text("Dark theme").click()
     wait_idle(page)
 
 
