@@ -92,7 +92,7 @@ def test_types_survive_the_trip(pg_database: str) -> None:
     result = conn.execute(
         "select 1::int8 as i, 1.25::numeric(12,2) as n, 2.5::float8 as f, true as b, "
         "now() as ts, '{\"a\": [1, 2]}'::jsonb as j, gen_random_uuid() as u, "
-        "array[1, 2] as arr, null::text as nothing"
+        "array[1, 2] as arr, null::text as nothing, '\\xdeadbeef'::bytea as blob"
     )
     row = result.table.to_pylist()[0]
     types = {f.name: str(f.type) for f in result.table.schema}
@@ -103,6 +103,7 @@ def test_types_survive_the_trip(pg_database: str) -> None:
     assert len(row["u"]) == 36
     assert row["arr"] == [1, 2]
     assert row["nothing"] is None
+    assert row["blob"] == b"\xde\xad\xbe\xef" and types["blob"] == "binary"
     conn.close()
 
 
