@@ -8,12 +8,14 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from tusk.catalog import Catalog
 from tusk.engines.result import QueryResult
+from tusk.errors import ConnectionFailed
 
 LoadMode = Literal["create", "append", "replace"]
 Params = Sequence[Any] | dict[str, Any] | None
@@ -220,27 +222,16 @@ def rows_to_arrow(
     names: Sequence[str], rows: Sequence[Sequence[Any]], types: Sequence[pa.DataType | None] | None
 ) -> pa.Table:
     """Turn DB-API rows into an Arrow table; duplicate column names get a suffix."""
-    seen: dict[str, int] = {}
-    unique: list[str] = []
-    for name in names:
-        if name in seen:
-            seen[name] += 1
-            unique.append(f"{name}_{seen[name]}")
-        else:
-            seen[name] = 0
-            unique.append(name)
+    unique = unique_names(names)
     cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = [column_to_arrow(list(col), types[i] if types else None) for i, col in enumerate(cols)]
     return pa.Table.from_arrays(arrays, names=unique)
 
 
-def dedupe_names(table: pa.Table) -> pa.Table:
-    """Rename duplicate column names (a, a → a, a_1) so the table is safe to display."""
-    names = table.column_names
-    if len(set(names)) == len(names):
-        return table
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Column names made unique for display: a, a, a → a, a_1, a_2."""
     seen: dict[str, int] = {}
-    out = []
+    out: list[str] = []
     for name in names:
         if name in seen:
             seen[name] += 1
@@ -248,7 +239,28 @@ def dedupe_names(table: pa.Table) -> pa.Table:
         else:
             seen[name] = 0
             out.append(name)
-    return table.rename_columns(out)
+    return out
+
+
+def dedupe_names(table: pa.Table) -> pa.Table:
+    """Rename duplicate column names (a, a → a, a_1) so the table is safe to display."""
+    names = table.column_names
+    if len(set(names)) == len(names):
+        return table
+    return table.rename_columns(unique_names(names))
+
+
+def database_file(path: str | None, label: str) -> str:
+    """A SQLite/DuckDB path made absolute (":memory:" kept); its folder must exist."""
+    if not path or path == ":memory:":
+        return ":memory:"
+    p = Path(path).expanduser()
+    if not p.parent.exists():
+        raise ConnectionFailed(
+            f"The folder {p.parent} does not exist: choose an existing folder for the {label} file.",
+            f"Cannot open {label} file",
+        )
+    return str(p)
 
 
 def as_batches(data: Iterable[pa.RecordBatch] | pa.Table) -> pa.RecordBatchReader:

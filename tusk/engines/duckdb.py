@@ -17,6 +17,7 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    database_file,
     dedupe_names,
     error_position,
     quote_ident,
@@ -278,16 +279,7 @@ class DuckDBEngine:
 
     def connect(self) -> DuckDBConnection:
         """Open the database file (created if missing) with the offline extensions loaded."""
-        path = self.spec.path or ":memory:"
-        if path != ":memory:":
-            p = Path(path).expanduser()
-            if not p.parent.exists():
-                raise ConnectionFailed(
-                    f"The folder {p.parent} does not exist: choose an existing folder for "
-                    "the DuckDB file.",
-                    "Cannot open DuckDB file",
-                )
-            path = str(p)
+        path = database_file(self.spec.path, "DuckDB")
         read_only = self.spec.options.get("read_only", "").lower() in ("1", "true", "yes")
         exts = _extensions_from(self.spec.options)
         try:

@@ -6,7 +6,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    database_file,
     quote_ident,
     rows_to_arrow,
     split_statements,
@@ -222,16 +222,7 @@ class SQLiteEngine:
 
     def connect(self) -> SQLiteConnection:
         """Open the file (created if missing, like the sqlite3 shell) in autocommit mode."""
-        path = self.spec.path or ":memory:"
-        if path != ":memory:":
-            p = Path(path).expanduser()
-            if not p.parent.exists():
-                raise ConnectionFailed(
-                    f"The folder {p.parent} does not exist: choose an existing folder for "
-                    "the SQLite file.",
-                    "Cannot open SQLite file",
-                )
-            path = str(p)
+        path = database_file(self.spec.path, "SQLite")
         try:
             con = sqlite3.connect(
                 path, timeout=CONNECT_TIMEOUT_S, check_same_thread=False, isolation_level=None
