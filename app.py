@@ -41,10 +41,11 @@ with overview:
                 row.error(f"**Connection failed** — {outcome.message}")
     if len(specs) == 1:
         st.info(
-            "Only the built-in demo DuckDB connection so far. Open the Studio to query it; "
-            "adding your own connections from the app is coming with the full Studio.",
+            "Only the built-in demo DuckDB connection so far — query it in the Studio, or add "
+            "your own PostgreSQL, SQLite, DuckDB or DataFusion connection there.",
             icon=":material/info:",
         )
+        st.page_link("pages/1_Studio.py", label="Open the Studio", icon=":material/terminal:")
 
 with links:
     cols = st.columns(3)
