@@ -280,6 +280,7 @@ def test_shared_link_opens_a_tab() -> None:
     assert not at.exception
     assert active(at).sql == "select 'shared' as how"
     assert active(at).title == "Shared"
+    assert "sql" not in at.query_params  # a reload must not open it a second time
 
 
 def test_schema_browser_inserts_a_select() -> None:

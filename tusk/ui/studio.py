@@ -113,6 +113,8 @@ def open_shared_link() -> None:
     tab = qtabs.new_tab(target, sql, "Shared")
     qtabs.apply_pending()
     tab.editor_version += 1
+    # The tab is a draft now (kept on disk): clear the URL so a reload does not open it again.
+    st.query_params.clear()
 
 
 def share_url(tab: qtabs.QueryTab) -> str:
@@ -416,6 +418,7 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
         progress = st.progress(0.0, text="Exporting…")
         out_dir = config.home() / "exports"
         out_dir.mkdir(parents=True, exist_ok=True)
+        _sweep_exports(out_dir)
         target = Path(tempfile.mkstemp(dir=out_dir, suffix=f".{fmt}")[1])
 
         def tick(rows: int) -> None:
@@ -450,6 +453,19 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
                 icon=":material/save_alt:",
                 on_click="ignore",
             )
+
+
+def _sweep_exports(folder: Path, max_age_s: float = 24 * 3600) -> None:
+    """Delete export files older than a day: they exist only to be downloaded."""
+    import time
+
+    cutoff = time.time() - max_age_s
+    for old in folder.iterdir():
+        try:
+            if old.is_file() and old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            continue  # another session may be removing it too
 
 
 # --- EXPLAIN --------------------------------------------------------------------------------------
