@@ -113,6 +113,27 @@ with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
 
 side, main = st.columns([1, 3], gap="medium")
 
+# --- side: schema, history, saved queries (drawn first: a run blocks the main column) -----------------------------------------------------
+with side:
+    schema_tab, history_tab, saved_tab = st.tabs(
+        [":material/schema: Schema", ":material/history: History", ":material/bookmark: Saved"]
+    )
+    with schema_tab:
+        if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
+            studio.forget_catalog(spec.name)
+        catalog = studio.catalog_for(spec)
+        if catalog is not None:
+            schema_browser(
+                catalog,
+                default_schema=studio.default_schema(spec.engine),
+                key=f"browser_{spec.name}",
+                on_pick=studio.insert_into_tab,
+            )
+    with history_tab:
+        studio.history_panel(spec)
+    with saved_tab:
+        studio.saved_panel(spec)
+
 # --- main: editor, parameters, run controls, results -------------------------------------------
 with main:
     catalog = studio.catalog_for(spec, quiet=True)
@@ -197,29 +218,9 @@ with main:
 
     if tab.run is not None:
         studio.wait_for_run(tab, status)
+        st.rerun()  # the side panel was drawn while the run went on: draw it again
 
     qtabs.save_drafts()
     studio.show_plan(tab)
     studio.show_outcomes(spec, tab)
     studio.save_dialog(tab)
-
-# --- side: schema, history, saved queries -----------------------------------------------------
-with side:
-    schema_tab, history_tab, saved_tab = st.tabs(
-        [":material/schema: Schema", ":material/history: History", ":material/bookmark: Saved"]
-    )
-    with schema_tab:
-        if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
-            studio.forget_catalog(spec.name)
-        catalog = studio.catalog_for(spec)
-        if catalog is not None:
-            schema_browser(
-                catalog,
-                default_schema=studio.default_schema(spec.engine),
-                key=f"browser_{spec.name}",
-                on_pick=studio.insert_into_tab,
-            )
-    with history_tab:
-        studio.history_panel(spec)
-    with saved_tab:
-        studio.saved_panel(spec)
