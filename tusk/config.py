@@ -169,6 +169,13 @@ def set_value(key: str, raw: str) -> Any:
         value = SETTINGS[key].parse(raw)
     except BadInput as exc:
         raise BadInput(f"Bad value for {key}: {exc.message}") from None
+    if key == "auth_mode" and value == "multi":
+        from tusk.auth import store  # only here: the auth store is heavy to import
+
+        if not store.initialised():
+            raise BadInput(
+                "Multi-user mode needs users first: run `tusk auth init`, then enable it."
+            )
     path = home() / CONFIG_FILE
     stored = read_toml(path)
     stored[key] = value

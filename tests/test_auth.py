@@ -1,0 +1,447 @@
+"""tusk.auth: the auth store, validation, sessions, rate limiting and the permission matrix."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tusk import auth, config
+from tusk.auth import permissions, store
+from tusk.auth.permissions import ALL, CATEGORIES, DEFAULT_GROUPS
+from tusk.errors import BadInput, PermissionDenied
+
+
+@pytest.fixture(autouse=True)
+def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at 4 rounds: the same code path, a thousandth of the time."""
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+
+
+@pytest.fixture
+def multi() -> None:
+    """Multi-user mode with auth initialised (admin password 'secret')."""
+    store.init("secret")
+    config.set_value("auth_mode", "multi")
+
+
+def _user_count() -> int:
+    return len(store.list_users())
+
+
+# --- permissions catalogue -----------------------------------------------------------------------
+
+
+def test_exactly_24_permissions_in_6_categories() -> None:
+    """The catalogue is the issue's list, no more, no less."""
+    assert len(ALL) == 24 and len(set(ALL)) == 24
+    assert list(CATEGORIES) == ["connections", "queries", "admin", "data", "cluster", "system"]
+    assert all(p.split(".")[0] == cat for cat, perms in CATEGORIES.items() for p in perms)
+    assert set(DEFAULT_GROUPS) == {"Administrators", "Data Engineers", "Analysts", "Viewers"}
+    assert set(DEFAULT_GROUPS["Administrators"]) == set(ALL)
+    assert len(DEFAULT_GROUPS["Data Engineers"]) == 16
+    assert set(DEFAULT_GROUPS["Viewers"]) == {
+        "connections.view",
+        "queries.execute",
+        "data.view",
+        "cluster.view",
+    }
+    assert all(set(perms) <= set(ALL) for perms in DEFAULT_GROUPS.values())
+
+
+# --- init ----------------------------------------------------------------------------------------
+
+
+def test_init_default_admin_must_change_password(tusk_home: Path) -> None:
+    """No password: admin/admin, flagged must_change_password; files are 0600; schema versioned."""
+    user, default = store.init()
+    assert default and user.username == "admin" and user.is_admin and user.must_change_password
+    assert store.verify_login("admin", "admin") is not None
+    assert stat.S_IMODE(store.path().stat().st_mode) == 0o600
+    key = tusk_home / store.COOKIE_KEY_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(store.cookie_key()) > 30
+    with sqlite3.connect(store.path()) as con:
+        assert con.execute("pragma user_version").fetchone()[0] == len(store.MIGRATIONS)
+    assert [g.name for g, _, _ in store.list_groups()] == sorted(DEFAULT_GROUPS)
+    assert store.groups_of("admin") == ["Administrators"]
+
+
+def test_init_with_password_and_refused_twice() -> None:
+    """A given password is used as is; a second init is a clear BadInput."""
+    user, default = store.init("s3cret")
+    assert not default and not user.must_change_password
+    assert store.verify_login("admin", "admin") is None
+    assert store.verify_login("admin", "s3cret") is not None
+    with pytest.raises(BadInput, match="already set up"):
+        store.init()
+    assert _user_count() == 1
+
+
+def test_initialised_does_not_create_the_database() -> None:
+    """Asking whether auth is set up leaves no auth.db behind."""
+    assert not store.initialised()
+    assert not store.path().exists()
+    store.init()
+    assert store.initialised()
+
+
+# --- validation ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["", "   ", "a" * 65, "bad\x00name", "tab\tname", "new\nline", "bell\x07", "x\u2028y"],
+)
+def test_bad_usernames_are_refused_and_nothing_written(username: str) -> None:
+    """Empty, too long or control-character names: BadInput, no user row."""
+    store.init()
+    with pytest.raises(BadInput):
+        store.create_user(username, "pw")
+    assert _user_count() == 1
+
+
+def test_password_limits() -> None:
+    """Empty and 10 KB passwords are clear BadInput, not a crash."""
+    store.init()
+    with pytest.raises(BadInput, match="too long"):
+        store.create_user("bob", "x" * 10_240)
+    with pytest.raises(BadInput, match="empty"):
+        store.create_user("bob", "")
+    with pytest.raises(BadInput, match="too long"):
+        store.set_password("admin", "x" * 10_240)
+    assert _user_count() == 1
+    assert store.verify_login("admin", "x" * 10_240) is None
+
+
+def test_long_passwords_are_not_truncated() -> None:
+    """Passwords differing after byte 72 are different (bcrypt alone would not see it)."""
+    store.init()
+    store.create_user("bob", "a" * 100)
+    assert store.verify_login("bob", "a" * 99 + "b") is None
+    assert store.verify_login("bob", "a" * 100) is not None
+    store.create_user("max", "é" * 1024)
+    assert store.verify_login("max", "é" * 1024) is not None
+
+
+@pytest.mark.parametrize(
+    "username",
+    ["Robert'); DROP TABLE users;--", "ünïcødé 🐘", "名前", "a%_b", '"quoted"', "x" * 64],
+)
+def test_unicode_and_sql_metacharacters_are_just_data(username: str) -> None:
+    """Hostile and unicode names round-trip and break nothing."""
+    store.init()
+    user = store.create_user(username, "pw", groups=["Viewers"], display_name=username)
+    assert store.get_user(username) is not None
+    assert store.get_user(user.id) is not None
+    assert store.verify_login(username, "pw") is not None
+    assert {u.username for u in store.list_users()} == {"admin", username}
+    assert store.groups_of(username) == ["Viewers"]
+
+
+def test_duplicate_usernames_are_refused() -> None:
+    """Exact and unicode-equivalent (NFC) duplicates, and padded names, are BadInput."""
+    store.init()
+    store.create_user("jos\u00e9", "pw")
+    for name in ("jos\u00e9", "jose\u0301", "  jos\u00e9  ", "admin"):
+        with pytest.raises(BadInput, match="already exists"):
+            store.create_user(name, "pw")
+    assert _user_count() == 2
+
+
+def test_unknown_group_writes_nothing() -> None:
+    """A user with one unknown group is not created at all."""
+    store.init()
+    with pytest.raises(BadInput, match="no group"):
+        store.create_user("bob", "pw", groups=["Viewers", "Nope"])
+    assert store.get_user("bob") is None
+
+
+def test_bad_email_and_permission_names() -> None:
+    """Values other than names are validated too."""
+    store.init()
+    with pytest.raises(BadInput, match="email"):
+        store.create_user("bob", "pw", email="not an email")
+    with pytest.raises(BadInput, match="Unknown permissions"):
+        store.create_group("Ops", perms=["admin.view", "admin.everything"])
+    assert all(g.name != "Ops" for g, _, _ in store.list_groups())
+
+
+# --- users and the last admin --------------------------------------------------------------------
+
+
+def test_last_admin_cannot_be_deleted_demoted_or_deactivated() -> None:
+    """The last active admin stays; with a second admin, the first can go."""
+    store.init()
+    for action in (
+        lambda: store.delete_user("admin"),
+        lambda: store.update_user("admin", is_admin=False),
+        lambda: store.deactivate("admin"),
+    ):
+        with pytest.raises(BadInput, match="last active administrator"):
+            action()
+    assert store.get_user("admin").is_admin  # type: ignore[union-attr]
+    store.create_user("root2", "pw", is_admin=True)
+    store.update_user("admin", is_admin=False)
+    store.update_user("admin", is_admin=True)
+    store.delete_user("admin")
+    assert store.get_user("admin") is None
+    with pytest.raises(BadInput, match="last active administrator"):
+        store.delete_user("root2")
+
+
+def test_inactive_admin_does_not_count() -> None:
+    """An inactive second admin does not make the active one deletable."""
+    store.init()
+    store.create_user("root2", "pw", is_admin=True)
+    store.deactivate("root2")
+    with pytest.raises(BadInput, match="last active administrator"):
+        store.delete_user("admin")
+
+
+def test_update_user_and_unknown_user() -> None:
+    """Details change; an unknown user is a clear BadInput."""
+    store.init()
+    user = store.update_user("admin", display_name="Boss", email="boss@example.com")
+    assert (user.display_name, user.email) == ("Boss", "boss@example.com")
+    with pytest.raises(BadInput, match="no user"):
+        store.update_user("ghost", display_name="x")
+    with pytest.raises(BadInput, match="no user"):
+        store.delete_user("ghost")
+
+
+def test_change_own_password_needs_the_current_one() -> None:
+    """The profile change checks the current password."""
+    store.init("old-pw")
+    with pytest.raises(BadInput, match="current password is wrong"):
+        store.change_own_password("admin", "nope", "new-pw")
+    store.change_own_password("admin", "old-pw", "new-pw")
+    assert store.verify_login("admin", "new-pw") is not None
+
+
+# --- login and rate limiting ---------------------------------------------------------------------
+
+
+def test_verify_login_good_bad_inactive_unknown() -> None:
+    """Only the right password of an active user signs in; last_login is recorded."""
+    store.init()
+    store.create_user("bob", "pw")
+    assert store.verify_login("bob", "wrong") is None
+    assert store.verify_login("ghost", "pw") is None
+    user = store.verify_login(" bob ", "pw")
+    assert user is not None and user.last_login is not None
+    store.deactivate("bob")
+    assert store.verify_login("bob", "pw") is None
+    store.activate("bob")
+    assert store.verify_login("bob", "pw") is not None
+    actions = [e.action for e in store.audit_log()]
+    assert actions.count("login.failed") == 3 and actions.count("login") == 2
+
+
+def test_rate_limit_after_five_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """5 failures in a minute lock that username out, even for the right password, for a while."""
+    store.init()
+    store.create_user("bob", "pw")
+    for _ in range(5):
+        assert store.verify_login("bob", "wrong") is None
+    with pytest.raises(BadInput, match=r"Too many failed attempts; wait \d+ s"):
+        store.verify_login("bob", "pw")
+    assert store.verify_login("admin", "admin") is not None  # other names are not affected
+    real_now = store._now
+    monkeypatch.setattr(store, "_now", lambda: real_now() + timedelta(seconds=61))
+    assert store.verify_login("bob", "pw") is not None
+
+
+def test_success_resets_the_failure_count() -> None:
+    """Failures before a successful login do not count towards the next lock-out."""
+    store.init()
+    store.create_user("bob", "pw")
+    for _ in range(4):
+        store.verify_login("bob", "wrong")
+    assert store.verify_login("bob", "pw") is not None
+    for _ in range(4):
+        store.verify_login("bob", "wrong")
+    assert store.verify_login("bob", "pw") is not None
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+def test_session_round_trip_and_sign_out() -> None:
+    """A token finds its user until revoked; garbage tokens find nobody."""
+    store.init()
+    admin = store.get_user("admin")
+    assert admin is not None
+    token = store.create_session(admin)
+    assert store.session_user(token).username == "admin"  # type: ignore[union-attr]
+    assert store.session_user("garbage") is None and store.session_user(None) is None
+    store.revoke_session(token)
+    assert store.session_user(token) is None
+
+
+def test_password_change_ends_sessions() -> None:
+    """Setting a password ends every session of that user, not others'."""
+    store.init()
+    bob = store.create_user("bob", "pw")
+    admin = store.get_user("admin")
+    assert admin is not None
+    tokens = [store.create_session(bob), store.create_session(bob)]
+    other = store.create_session(admin)
+    store.set_password("bob", "new")
+    assert all(store.session_user(t) is None for t in tokens)
+    assert store.session_user(other) is not None
+
+
+def test_deactivate_and_delete_end_sessions() -> None:
+    """Deactivation ends sessions for good; deletion too."""
+    store.init()
+    bob = store.create_user("bob", "pw")
+    token = store.create_session(bob)
+    store.deactivate("bob")
+    assert store.session_user(token) is None
+    store.activate("bob")
+    assert store.session_user(token) is None  # reactivation does not revive old sessions
+    token = store.create_session(bob)
+    store.delete_user("bob")
+    assert store.session_user(token) is None
+
+
+def test_revoke_sessions_and_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sign out everywhere counts sessions; idle sessions expire."""
+    store.init()
+    bob = store.create_user("bob", "pw")
+    store.create_session(bob)
+    store.create_session(bob)
+    assert store.revoke_sessions(bob.id) == 2  # type: ignore[arg-type]
+    token = store.create_session(bob)
+    real_now = store._now
+    monkeypatch.setattr(store, "_now", lambda: real_now() + store.SESSION_IDLE + timedelta(1))
+    assert store.session_user(token) is None
+
+
+def test_session_tokens_are_not_stored_in_clear() -> None:
+    """auth.db holds only the SHA-256 of a token."""
+    store.init()
+    token = store.create_session(store.get_user("admin"))  # type: ignore[arg-type]
+    with sqlite3.connect(store.path()) as con:
+        stored = [row[0] for row in con.execute("select token from sessions")]
+    assert token not in stored and len(stored) == 1
+
+
+# --- groups and audit ----------------------------------------------------------------------------
+
+
+def test_groups_change_permissions() -> None:
+    """Group edits and memberships drive permissions_of."""
+    store.init()
+    bob = store.create_user("bob", "pw", groups=["Viewers"])
+    assert store.permissions_of(bob) == frozenset(DEFAULT_GROUPS["Viewers"])
+    store.create_group("Ops", "operators", ["admin.view", "admin.processes"])
+    store.set_user_groups("bob", ["Ops"])
+    assert store.permissions_of(bob) == {"admin.view", "admin.processes"}
+    store.set_group_permissions("Ops", ["cluster.manage"])
+    assert store.permissions_of(bob) == {"cluster.manage"}
+    store.delete_group("Ops")
+    assert store.permissions_of(bob) == frozenset()
+    assert store.groups_of("bob") == []
+    with pytest.raises(BadInput, match="already exists"):
+        store.create_group("Viewers")
+
+
+def test_audit_log_records_changes() -> None:
+    """User changes and explicit audit() calls land in the log, newest first."""
+    store.init(actor="tester")
+    store.create_user("bob", "pw", actor="tester")
+    store.audit("admin", "admin.kill", "pid 42", "pg_terminate_backend")
+    log = store.audit_log()
+    assert (log[0].actor, log[0].action, log[0].target) == ("admin", "admin.kill", "pid 42")
+    assert any(e.action == "user.create" and e.target == "bob" for e in log)
+
+
+# --- allowed / require ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("permission", ALL)
+@pytest.mark.parametrize("group", list(DEFAULT_GROUPS))
+def test_permission_matrix(multi: None, group: str, permission: str) -> None:
+    """For each default group × permission, allowed/require agree with DEFAULT_GROUPS."""
+    user = store.create_user("member", "pw", groups=[group])
+    expected = permission in DEFAULT_GROUPS[group]
+    assert auth.allowed(user, permission) is expected
+    if expected:
+        auth.require(user, permission)
+    else:
+        with pytest.raises(PermissionDenied, match=f"needs the {permission} permission"):
+            auth.require(user, permission)
+
+
+def test_single_mode_allows_everything() -> None:
+    """In single mode every permission is allowed, even without a user."""
+    assert auth.mode() == "single"
+    assert all(auth.allowed(None, p) for p in ALL)
+    auth.require(None, permissions.SYSTEM_USERS)
+
+
+def test_multi_mode_edges(multi: None) -> None:
+    """No user: nothing; admins without groups: everything; deactivated: nothing."""
+    assert auth.mode() == "multi"
+    assert not auth.allowed(None, permissions.DATA_VIEW)
+    with pytest.raises(PermissionDenied, match="Sign in"):
+        auth.require(None, permissions.DATA_VIEW)
+    boss = store.create_user("boss", "pw", is_admin=True)
+    assert all(auth.allowed(boss, p) for p in ALL)
+    nobody = store.create_user("nobody", "pw")
+    assert not any(auth.allowed(nobody, p) for p in ALL)
+    viewer = store.create_user("viewer", "pw", groups=["Viewers"])
+    store.deactivate("viewer")
+    assert not auth.allowed(viewer, permissions.DATA_VIEW)  # the stale object is re-checked
+    store.deactivate("boss")
+    assert not auth.allowed(boss, permissions.DATA_VIEW)
+
+
+@pytest.mark.parametrize("mode", ["single", "multi"])
+def test_unknown_permission_is_a_value_error(mode: str) -> None:
+    """A typo in a permission name is a programming error in either mode."""
+    store.init()
+    config.set_value("auth_mode", mode)
+    with pytest.raises(ValueError, match="Unknown permission"):
+        auth.allowed(store.get_user("admin"), "data.viewz")
+
+
+def test_failed_change_is_rolled_back_whole() -> None:
+    """A refusal mid-transaction leaves earlier changes of that call unwritten."""
+    store.init()
+    with pytest.raises(BadInput, match="last active administrator"):
+        store.update_user("admin", display_name="Changed", is_admin=False)
+    assert store.get_user("admin").display_name == "Administrator"  # type: ignore[union-attr]
+
+
+def test_concurrent_creates_of_one_name() -> None:
+    """Threads racing to create one username: exactly one wins, the rest get BadInput."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.init()
+
+    def create(_: int) -> str:
+        try:
+            store.create_user("racer", "pw")
+            return "ok"
+        except BadInput:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(create, range(8)))
+    assert outcomes.count("ok") == 1 and outcomes.count("refused") == 7
+
+
+def test_multi_mode_needs_auth_init_first() -> None:
+    """`config set auth_mode multi` is refused until users exist (nobody could log in)."""
+    from tusk.errors import BadInput
+
+    with pytest.raises(BadInput, match="tusk auth init"):
+        config.set_value("auth_mode", "multi")
+    assert config.load()["auth_mode"] == "single"
+    store.init("secret")
+    assert config.set_value("auth_mode", "multi") == "multi"
