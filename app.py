@@ -5,9 +5,18 @@ from __future__ import annotations
 import streamlit as st
 
 from tusk import connections
+from tusk.auth import allowed
 from tusk.engines.registry import ICONS, LABELS
 from tusk.errors import TuskError
-from tusk.ui.shell import PAGES, header, md_escape, setup_page, show_error, sidebar_footer
+from tusk.ui.shell import (
+    PAGES,
+    current_user,
+    header,
+    md_escape,
+    setup_page,
+    show_error,
+    sidebar_footer,
+)
 
 info = setup_page("Home")
 sidebar_footer()
@@ -49,7 +58,11 @@ with overview:
 
 with links:
     cols = st.columns(3)
-    for i, page in enumerate(p for p in PAGES if p.path != "app.py"):
+    me = current_user()
+    visible = [
+        p for p in PAGES if p.path != "app.py" and (not p.permission or allowed(me, p.permission))
+    ]
+    for i, page in enumerate(visible):
         with cols[i % 3].container(border=True):
             st.page_link(page.path, label=page.label, icon=page.icon)
             st.caption(page.blurb)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tusk import connections
+from tusk import auth, connections
 from tusk.config import load as load_settings
 from tusk.engines.base import split_statements
 from tusk.engines.registry import ICONS, LABELS
@@ -14,7 +14,14 @@ from tusk.ui import tabs as qtabs
 from tusk.ui.connection_form import connection_dialog, open_dialog
 from tusk.ui.editor import SHORTCUTS, editor_key, sql_editor, statement_at
 from tusk.ui.schema_browser import schema_browser
-from tusk.ui.shell import header, md_escape, setup_page, show_error, sidebar_footer
+from tusk.ui.shell import (
+    current_user,
+    header,
+    md_escape,
+    setup_page,
+    show_error,
+    sidebar_footer,
+)
 
 info = setup_page("Studio")
 studio.apply_pending()
@@ -41,14 +48,22 @@ with st.sidebar:
         args=(tab.id,),
     )
     add, edit, delete = st.columns(3)
-    add.button("Add", key="studio_conn_add", on_click=open_dialog, args=("add",), width="stretch")
+    me = current_user()
+    add.button(
+        "Add",
+        key="studio_conn_add",
+        on_click=open_dialog,
+        args=("add",),
+        width="stretch",
+        disabled=not auth.allowed(me, "connections.create"),
+    )
     user_conn = tab.connection != connections.DEMO_NAME
     edit.button(
         "Edit",
         key="studio_conn_edit",
         on_click=open_dialog,
         args=("edit", tab.connection),
-        disabled=not user_conn,
+        disabled=not (user_conn and auth.allowed(me, "connections.edit")),
         width="stretch",
     )
     delete.button(
@@ -56,7 +71,7 @@ with st.sidebar:
         key="studio_conn_delete",
         on_click=open_dialog,
         args=("delete", tab.connection),
-        disabled=not user_conn,
+        disabled=not (user_conn and auth.allowed(me, "connections.delete")),
         width="stretch",
     )
     with st.expander("All connections", icon=":material/lan:"):

@@ -19,9 +19,14 @@ BACKUPS_DIR = "backups"
 PIPELINES_DIR = "pipelines"
 
 
+def home_path() -> Path:
+    """Where Tusk's home folder is (~/.tusk or $TUSK_HOME), without creating it."""
+    return Path(os.environ.get("TUSK_HOME") or "~/.tusk").expanduser()
+
+
 def home() -> Path:
     """Tusk's home folder, created (mode 0700) if missing."""
-    path = Path(os.environ.get("TUSK_HOME") or "~/.tusk").expanduser()
+    path = home_path()
     if not path.exists():
         path.mkdir(parents=True, mode=0o700)
         (path / BACKUPS_DIR).mkdir(mode=0o700)
@@ -148,7 +153,7 @@ SETTINGS: dict[str, Setting] = {
 
 def load() -> dict[str, Any]:
     """All settings: defaults overlaid with config.toml."""
-    stored = read_toml(home() / CONFIG_FILE)
+    stored = read_toml(home_path() / CONFIG_FILE)  # reading settings creates nothing
     values = {k: s.default for k, s in SETTINGS.items()}
     values.update({k: v for k, v in stored.items() if k in SETTINGS})
     return values

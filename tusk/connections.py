@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tusk import config, vault
+from tusk import auth, config, vault
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
 from tusk.errors import BadInput, TuskError
+
+if TYPE_CHECKING:
+    from tusk.auth.store import User
 
 DEMO_NAME = "demo"
 MAX_NAME = 64
@@ -104,8 +107,9 @@ def validate(spec: ConnectionSpec) -> None:
         )
 
 
-def add(spec: ConnectionSpec) -> ConnectionSpec:
-    """Save a new connection; names are unique."""
+def add(spec: ConnectionSpec, *, actor: User | None = None) -> ConnectionSpec:
+    """Save a new connection; names are unique (needs connections.create)."""
+    auth.require(actor, "connections.create")
     validate(spec)
     spec = spec.with_changes(name=spec.name.strip())
     if spec.name in names():
@@ -116,8 +120,11 @@ def add(spec: ConnectionSpec) -> ConnectionSpec:
     return spec
 
 
-def update(name: str, spec: ConnectionSpec, *, keep_password: bool = True) -> ConnectionSpec:
+def update(
+    name: str, spec: ConnectionSpec, *, keep_password: bool = True, actor: User | None = None
+) -> ConnectionSpec:
     """Replace a saved connection; with keep_password, an empty password keeps the old one."""
+    auth.require(actor, "connections.edit")
     if name == DEMO_NAME:
         raise BadInput("The demo connection is built in and cannot be edited.")
     validate(spec)
@@ -136,8 +143,9 @@ def update(name: str, spec: ConnectionSpec, *, keep_password: bool = True) -> Co
     raise BadInput(f"There is no connection called {name!r}.", "Unknown connection")
 
 
-def delete(name: str) -> None:
-    """Remove a saved connection."""
+def delete(name: str, *, actor: User | None = None) -> None:
+    """Remove a saved connection (needs connections.delete)."""
+    auth.require(actor, "connections.delete")
     if name == DEMO_NAME:
         raise BadInput("The demo connection is built in and cannot be deleted.")
     records = _load_records()

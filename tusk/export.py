@@ -35,15 +35,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from tusk import auth
 from tusk.engines.base import Connection, Params
 from tusk.errors import BadInput, TuskError
+
+if TYPE_CHECKING:
+    from tusk.auth.store import User
 
 FORMATS = ("csv", "json", "parquet")
 
@@ -102,6 +106,7 @@ def export(
     *,
     params: Params = None,
     progress: Callable[[int], None] | None = None,
+    actor: User | None = None,
 ) -> ExportSummary:
     """Stream the full result of `sql` into `target` (a binary file object or a path) as `fmt`.
 
@@ -109,6 +114,7 @@ def export(
     object is written as is (it is neither closed nor rewound). `progress` receives the running
     row count after each batch. Engine errors propagate unchanged (QueryFailed).
     """
+    auth.require(actor, "queries.export")
     fmt = _check_format(fmt)
     start = time.perf_counter()
     if isinstance(target, str | os.PathLike):

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from tusk import auth
 from tusk.engines.base import Connection, Params
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
 from tusk.store import history
+
+if TYPE_CHECKING:
+    from tusk.auth.store import User
 
 
 def run(
@@ -16,8 +22,10 @@ def run(
     params: Params = None,
     *,
     limit: int | None = 1000,
+    actor: User | None = None,
 ) -> QueryResult:
-    """Execute SQL on an open connection and record it (with its error, if any) in history."""
+    """Execute SQL on an open connection and record it in history (needs queries.execute)."""
+    auth.require(actor, "queries.execute")
     try:
         result = conn.execute(sql, params, limit=limit)
     except TuskError as exc:

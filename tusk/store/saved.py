@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import EllipsisType
+from typing import TYPE_CHECKING
 
-from tusk import config
+from tusk import auth, config
 from tusk.errors import BadInput
 from tusk.store.database import open_store
 
@@ -18,6 +19,9 @@ MAX_NAME = 200
 
 # ifnull(…, 0) makes the top level (NULL) one more folder for the unique indexes:
 # plain NULLs never collide in a unique index. Ids start at 1, so 0 is free.
+if TYPE_CHECKING:
+    from tusk.auth.store import User
+
 MIGRATIONS = (
     """
     create table folder (
@@ -302,8 +306,10 @@ def save_query(
     connection: str | None = None,
     *,
     overwrite: bool = False,
+    actor: User | None = None,
 ) -> SavedQuery:
     """Save SQL under a name in a folder; `overwrite` replaces the SQL of a same-named query."""
+    auth.require(actor, "queries.save")
     clean = _name(name, "query")
     if not sql.strip():
         raise BadInput("There is no SQL to save.", "Empty query")

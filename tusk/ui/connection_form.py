@@ -10,7 +10,7 @@ from tusk import connections
 from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec, spec_from_uri
 from tusk.errors import BadInput, TuskError
-from tusk.ui.shell import md_escape
+from tusk.ui.shell import current_user, md_escape
 
 DIALOG = "studio_dialog"  # which dialog is open: ("add", None) / ("edit", name) / ("delete", name)
 _F = "connform_"  # prefix of the form's widget keys
@@ -162,9 +162,9 @@ def _edit_dialog(kind: str, name: str | None, on_saved: Callable[[str], None]) -
             try:
                 spec = spec_from_form()
                 if kind == "add":
-                    saved = connections.add(spec)
+                    saved = connections.add(spec, actor=current_user())
                 else:
-                    saved = connections.update(name or "", spec)
+                    saved = connections.update(name or "", spec, actor=current_user())
             except TuskError as exc:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:
@@ -189,7 +189,7 @@ def _delete_dialog(name: str, on_saved: Callable[[str], None]) -> None:
         yes, no = st.columns(2)
         if yes.button("Delete", type="primary", icon=":material/delete:", key="connform_delete"):
             try:
-                connections.delete(name)
+                connections.delete(name, actor=current_user())
             except TuskError as exc:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:

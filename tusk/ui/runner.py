@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from tusk import queries
 from tusk.engines.base import Connection, Params
@@ -21,8 +22,10 @@ class Run:
         conn: Connection,
         statements: list[tuple[str, Params]],
         limit: int | None = 1000,
+        actor: Any = None,  # tusk.auth.store.User in multi-user mode
     ) -> None:
         self.spec = spec
+        self.actor = actor
         self.conn = conn
         self.statements = statements
         self.limit = limit
@@ -62,7 +65,9 @@ class Run:
                     )
                     break
                 try:
-                    result = queries.run(self.spec, self.conn, sql, params, limit=self.limit)
+                    result = queries.run(
+                        self.spec, self.conn, sql, params, limit=self.limit, actor=self.actor
+                    )
                 except TuskError as exc:
                     self.outcomes.append(StatementOutcome(sql, error=exc))
                     break

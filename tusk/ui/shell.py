@@ -20,6 +20,7 @@ class PageInfo:
     label: str
     icon: str
     blurb: str
+    permission: str | None = None  # needed to open the page in multi-user mode
 
 
 PAGES: tuple[PageInfo, ...] = (
@@ -29,18 +30,21 @@ PAGES: tuple[PageInfo, ...] = (
         "Studio",
         ":material/terminal:",
         "SQL client for PostgreSQL, SQLite, DuckDB and DataFusion.",
+        "queries.execute",
     ),
     PageInfo(
         "pages/2_Admin.py",
         "Admin",
         ":material/monitor_heart:",
         "PostgreSQL activity, locks, backups, maintenance, roles and settings.",
+        "admin.view",
     ),
     PageInfo(
         "pages/3_Data.py",
         "Data",
         ":material/account_tree:",
         "Visual Polars pipelines from files and databases.",
+        "data.view",
     ),
     PageInfo("pages/4_Geo.py", "Geo", ":material/map:", "Maps of geometry and lat/lon columns."),
     PageInfo(
@@ -48,8 +52,15 @@ PAGES: tuple[PageInfo, ...] = (
         "Cluster",
         ":material/hub:",
         "Distributed SQL on a cluster of workers.",
+        "cluster.view",
     ),
-    PageInfo("pages/6_Users.py", "Users", ":material/group:", "Users, groups and permissions."),
+    PageInfo(
+        "pages/6_Users.py",
+        "Users",
+        ":material/group:",
+        "Users, groups and permissions.",
+        "system.users",
+    ),
 )
 
 
@@ -63,27 +74,52 @@ def page_info(label: str) -> PageInfo:
 
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
-    from tusk.ui import theme
+    from tusk import auth
+    from tusk.ui import auth_gate, theme
 
     info = page_info(label)
     st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=info.icon, layout="wide")
     theme.apply()
+    user = auth_gate.gate()  # multi-user mode: stops here until someone signs in
     with st.sidebar:
         st.markdown("### :material/database: Tusk")
         for p in PAGES:
-            st.page_link(p.path, label=p.label, icon=p.icon)
+            if p.permission is None or auth.allowed(user, p.permission):
+                st.page_link(p.path, label=p.label, icon=p.icon)
         st.divider()
+    if info.permission is not None and not auth.allowed(user, info.permission):
+        st.error(
+            f"**Permission denied** — opening {info.label} needs the {info.permission} "
+            "permission. Ask an administrator.",
+            icon=":material/block:",
+        )
+        sidebar_footer()
+        st.stop()
     return info
+
+
+def current_user():  # noqa: ANN201 - a tusk.auth.store.User or None
+    """The signed-in user (None in single-user mode)."""
+    from tusk.ui import auth_gate
+
+    return auth_gate.current_user()
 
 
 def sidebar_footer() -> None:
     """The bottom of the sidebar: theme switch, who is signed in."""
-    from tusk.ui import theme
+    from tusk.ui import auth_gate, theme
 
     with st.sidebar:
         st.divider()
         theme.theme_toggle()
-        st.caption(":material/person: Single-user mode (no login)")
+        user = auth_gate.current_user()
+        if user is None:
+            st.caption(":material/person: Single-user mode (no login)")
+        else:
+            st.caption(f":material/person: {md_escape(user.display_name or user.username)}")
+            if st.button("Sign out", icon=":material/logout:", key="tusk_sign_out"):
+                auth_gate.sign_out()
+                st.rerun()
 
 
 def header(info: PageInfo, context: str | None = None) -> None:

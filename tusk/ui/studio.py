@@ -21,7 +21,7 @@ from tusk.ui import tabs as qtabs
 from tusk.ui.grid import results_grid
 from tusk.ui.runner import Run
 from tusk.ui.session import connection, forget
-from tusk.ui.shell import md_escape, show_error
+from tusk.ui.shell import current_user, md_escape, show_error
 
 _CATALOGS = "studio_catalogs"
 _SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
@@ -231,7 +231,7 @@ def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], 
             forget(spec.name)
         return
     tab.outcomes = []
-    tab.run = Run(spec, conn, plan, limit=limit)
+    tab.run = Run(spec, conn, plan, limit=limit, actor=current_user())
     if any(_is_ddl(s) for s in statements):
         forget_catalog(spec.name)
 
@@ -426,7 +426,12 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
 
         try:
             summary = export.export(
-                connection(spec.name), statement, str(fmt), target, progress=tick
+                connection(spec.name),
+                statement,
+                str(fmt),
+                target,
+                progress=tick,
+                actor=current_user(),
             )
         except TuskError as exc:
             target.unlink(missing_ok=True)
@@ -585,7 +590,9 @@ def save_dialog(tab: qtabs.QueryTab) -> None:
         ok, cancel = st.columns(2)
         if ok.button("Save", type="primary", key="save_go"):
             try:
-                q = saved.save_query(name, tab.sql, folder, tab.connection, overwrite=overwrite)
+                q = saved.save_query(
+                    name, tab.sql, folder, tab.connection, overwrite=overwrite, actor=current_user()
+                )
             except TuskError as exc:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:

@@ -1,0 +1,92 @@
+"""Library actions ask `allowed` themselves: the UI guard is not the only wall."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tusk import auth, config, connections, export, queries
+from tusk.auth import store
+from tusk.engines.registry import connect
+from tusk.engines.spec import ConnectionSpec
+from tusk.errors import PermissionDenied
+from tusk.store import saved
+
+
+@pytest.fixture(autouse=True)
+def multi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multi-user mode with one user per default group."""
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    store.init("secret")
+    for name, group in (
+        ("viewer", "Viewers"),
+        ("analyst", "Analysts"),
+        ("engineer", "Data Engineers"),
+    ):
+        store.create_user(name, "pw", groups=[group])
+    config.set_value("auth_mode", "multi")
+
+
+def _demo() -> tuple[ConnectionSpec, object]:
+    spec = connections.ensure_demo()
+    return spec, connect(spec)
+
+
+ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
+    "add connection": (
+        "connections.create",
+        lambda u: connections.add(ConnectionSpec("x", "duckdb", path=":memory:"), actor=u),
+    ),
+    "run query": (
+        "queries.execute",
+        lambda u: queries.run(*_demo(), "select 1", actor=u),
+    ),
+    "save query": ("queries.save", lambda u: saved.save_query("q", "select 1", actor=u)),
+    "export": (
+        "queries.export",
+        lambda u: export.export(_demo()[1], "select 1 as a", "csv", io.BytesIO(), actor=u),
+    ),
+}
+
+
+@pytest.mark.parametrize("action", list(ACTIONS))
+@pytest.mark.parametrize("username", ["viewer", "analyst", "engineer", "admin"])
+def test_actions_follow_the_permission_matrix(action: str, username: str) -> None:
+    """Each action runs exactly when the user's groups grant its permission."""
+    permission, call = ACTIONS[action]
+    user = store.get_user(username)
+    if auth.allowed(user, permission):
+        call(user)
+    else:
+        with pytest.raises(PermissionDenied, match=permission):
+            call(user)
+
+
+def test_expected_outcomes_for_a_viewer_and_an_analyst() -> None:
+    """Spot-check the matrix against the issue's definition of the default groups."""
+    viewer, analyst = store.get_user("viewer"), store.get_user("analyst")
+    assert auth.allowed(viewer, "queries.execute")
+    assert not auth.allowed(viewer, "queries.export")
+    assert not auth.allowed(analyst, "connections.create")
+    assert auth.allowed(analyst, "queries.export")
+
+
+def test_signed_out_caller_is_refused() -> None:
+    """No user at all in multi mode: every action is refused with 'Sign in first'."""
+    with pytest.raises(PermissionDenied, match="Sign in first"):
+        queries.run(*_demo(), "select 1", actor=None)
+
+
+def test_edit_and_delete_need_their_own_permissions(tmp_path: Path) -> None:
+    """An Analyst may use connections but not change them; an engineer may."""
+    engineer, analyst = store.get_user("engineer"), store.get_user("analyst")
+    connections.add(ConnectionSpec("c", "sqlite", path=str(tmp_path / "c.db")), actor=engineer)
+    with pytest.raises(PermissionDenied, match="connections.edit"):
+        connections.update("c", ConnectionSpec("c2", "sqlite", path="x.db"), actor=analyst)
+    with pytest.raises(PermissionDenied, match="connections.delete"):
+        connections.delete("c", actor=analyst)
+    connections.delete("c", actor=engineer)
+    assert connections.names() == ["demo"]

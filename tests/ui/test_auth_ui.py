@@ -1,0 +1,106 @@
+"""Multi-user mode in the app: sign-in, forced password change, guards, revoked sessions."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+from tusk import config
+from tusk.auth import store
+
+
+@pytest.fixture(autouse=True)
+def multi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multi-user mode: admin/secret plus a Viewer and an Analyst."""
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    store.init("secret")
+    store.create_user("vera", "pw", groups=["Viewers"])
+    store.create_user("ana", "pw", groups=["Analysts"])
+    config.set_value("auth_mode", "multi")
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    return at
+
+
+def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input(key="tusk_login_username").set_value(username)
+    at.text_input(key="tusk_login_password").set_value(password)
+    at.button[0].click().run()  # the form's submit button
+    return at
+
+
+def _links(at: AppTest) -> list[str]:
+    """Labels of the page links in the sidebar."""
+    return [str(p.proto.label) for p in at.sidebar.get("page_link")]
+
+
+def test_login_required_and_bad_password_refused() -> None:
+    """Signed out: only the sign-in form; a wrong password says so and shows nothing else."""
+    at = _app()
+    assert at.text_input(key="tusk_login_username")
+    assert not _links(at)
+    _sign_in(at, "vera", "wrong")
+    assert "Wrong user name or password" in at.error[0].value
+    assert not _links(at)
+    assert not at.exception
+
+
+def test_viewer_sees_only_allowed_pages_and_is_stopped_at_admin() -> None:
+    """A Viewer's sidebar has no Admin/Users link; opening Admin anyway is refused."""
+    at = _sign_in(_app(), "vera", "pw")
+    assert not at.exception
+    links = _links(at)
+    assert "Studio" in links and "Data" in links
+    assert "Admin" not in links and "Users" not in links
+    body_links = [str(p.proto.label) for p in at.main.get("page_link")]
+    assert "Admin" not in body_links  # Home's overview lists only allowed pages too
+    at.switch_page("pages/2_Admin.py").run()
+    assert "Permission denied" in at.error[0].value
+    assert "admin.view" in at.error[0].value
+
+
+def test_analyst_cannot_add_connections_in_the_studio() -> None:
+    """The Studio's Add button is off for an Analyst (no connections.create)."""
+    at = _sign_in(_app(), "ana", "pw")
+    at.switch_page("pages/1_Studio.py").run()
+    assert not at.exception
+    assert at.button(key="studio_conn_add").disabled
+    at.button(key="studio_run").click().run()
+    tab = at.session_state["studio_tabs"][0]
+    assert tab.outcomes[0].result.table.num_rows == 100  # queries.execute is granted
+
+
+def test_must_change_password_comes_first() -> None:
+    """init without a password: admin/admin must choose a new password before anything."""
+    store.set_password("admin", "admin", must_change=True)
+    at = _sign_in(_app(), "admin", "admin")
+    assert at.text_input(key="tusk_pw_new")
+    assert not _links(at)
+    at.text_input(key="tusk_pw_current").set_value("admin")
+    at.text_input(key="tusk_pw_new").set_value("n3w-secret")
+    at.text_input(key="tusk_pw_again").set_value("n3w-secret")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "Users" in _links(at)
+    assert store.verify_login("admin", "n3w-secret") is not None
+
+
+def test_password_change_signs_out_other_sessions() -> None:
+    """A second session of the same user is signed out once the password changes."""
+    first = _sign_in(_app(), "ana", "pw")
+    assert _links(first)
+    store.set_password("ana", "changed")
+    first.run()
+    assert not _links(first)
+    assert first.text_input(key="tusk_login_username")
+
+
+def test_sign_out() -> None:
+    """Sign out ends the session."""
+    at = _sign_in(_app(), "ana", "pw")
+    at.button(key="tusk_sign_out").click().run()
+    assert at.text_input(key="tusk_login_username")
