@@ -104,3 +104,17 @@ def test_sign_out() -> None:
     at = _sign_in(_app(), "ana", "pw")
     at.button(key="tusk_sign_out").click().run()
     assert at.text_input(key="tusk_login_username")
+
+
+def test_drafts_are_per_user() -> None:
+    """One user's unsaved SQL never appears in another user's tabs."""
+    ana = _sign_in(_app(), "ana", "pw")
+    ana.switch_page("pages/1_Studio.py").run()
+    ana.session_state["studio_tabs"][0].sql = "select 'ana secret'"
+    ana.run()
+    vera = _sign_in(_app(), "vera", "pw")
+    vera.switch_page("pages/1_Studio.py").run()
+    assert all("ana secret" not in t.sql for t in vera.session_state["studio_tabs"])
+    again = _sign_in(_app(), "ana", "pw")
+    again.switch_page("pages/1_Studio.py").run()
+    assert again.session_state["studio_tabs"][0].sql == "select 'ana secret'"

@@ -18,7 +18,7 @@ _TABS = "studio_tabs"
 ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
 _PENDING = "studio_pending_tab"  # a switch asked for after the picker was drawn
 DEFAULT_SQL = "select * from orders limit 100"
-DRAFTS_FILE = "studio-tabs.json"  # single-user drafts; survives reloads and restarts
+DRAFTS_FILE = "studio-tabs.json"  # drafts survive reloads and restarts (one file per user)
 
 
 @dataclass
@@ -57,7 +57,13 @@ def tabs() -> list[QueryTab]:
 
 
 def _drafts_path() -> Path:
-    return config.home() / DRAFTS_FILE
+    """Single mode: one drafts file. Multi mode: one per signed-in user, never shared."""
+    from tusk.ui.auth_gate import current_user
+
+    user = current_user()
+    if user is None:
+        return config.home() / DRAFTS_FILE
+    return config.home() / "drafts" / f"user-{int(user.id or 0)}-{DRAFTS_FILE}"
 
 
 def save_drafts() -> None:
