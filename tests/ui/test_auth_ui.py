@@ -118,3 +118,34 @@ def test_drafts_are_per_user() -> None:
     again = _sign_in(_app(), "ana", "pw")
     again.switch_page("pages/1_Studio.py").run()
     assert again.session_state["studio_tabs"][0].sql == "select 'ana secret'"
+
+
+def test_profile_details_password_and_access() -> None:
+    """The profile saves details, changes the password (old one required), lists access."""
+    at = _sign_in(_app(), "ana", "pw")
+    at.switch_page("pages/7_Profile.py").run()
+    assert not at.exception
+    at.text_input(key="profile_name").set_value("Ana Lyst")
+    at.button[0].click().run()  # first form's Save
+    assert store.get_user("ana").display_name == "Ana Lyst"
+    at.text_input(key="profile_pw_current").set_value("wrong")
+    at.text_input(key="profile_pw_new").set_value("n3w")
+    at.text_input(key="profile_pw_again").set_value("n3w")
+    at.button[1].click().run()
+    assert "current password is wrong" in at.error[0].value
+    at.text_input(key="profile_pw_current").set_value("pw")
+    at.button[1].click().run()
+    assert any("Password changed" in s.value for s in at.success)
+    assert store.verify_login("ana", "n3w") is not None
+    at.run()
+    assert "Ana Lyst" in _links(at)  # the profile link under the signed-in user
+    assert any("queries" in m.value and "✅" in m.value for m in at.markdown)
+
+
+def test_profile_in_single_mode_says_so() -> None:
+    """Single-user mode has no profile; the page explains how to get users."""
+    config.set_value("auth_mode", "single")
+    at = _app()
+    at.switch_page("pages/7_Profile.py").run()
+    assert not at.exception
+    assert "single-user mode" in at.info[0].value

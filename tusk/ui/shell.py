@@ -55,6 +55,12 @@ PAGES: tuple[PageInfo, ...] = (
         "cluster.view",
     ),
     PageInfo(
+        "pages/7_Profile.py",
+        "Profile",
+        ":material/person:",
+        "Your name, e-mail, password and sessions.",
+    ),
+    PageInfo(
         "pages/6_Users.py",
         "Users",
         ":material/group:",
@@ -84,6 +90,8 @@ def setup_page(label: str) -> PageInfo:
     with st.sidebar:
         st.markdown("### :material/database: Tusk")
         for p in PAGES:
+            if p.label == "Profile":
+                continue  # linked under the signed-in user, at the bottom
             if p.permission is None or auth.allowed(user, p.permission):
                 st.page_link(p.path, label=p.label, icon=p.icon)
         st.divider()
@@ -116,7 +124,11 @@ def sidebar_footer() -> None:
         if user is None:
             st.caption(":material/person: Single-user mode (no login)")
         else:
-            st.caption(f":material/person: {md_escape(user.display_name or user.username)}")
+            st.page_link(
+                "pages/7_Profile.py",
+                label=user.display_name or user.username,
+                icon=":material/person:",
+            )
             if st.button("Sign out", icon=":material/logout:", key="tusk_sign_out"):
                 auth_gate.sign_out()
                 st.rerun()
