@@ -149,3 +149,62 @@ def test_profile_in_single_mode_says_so() -> None:
     at.switch_page("pages/7_Profile.py").run()
     assert not at.exception
     assert "single-user mode" in at.info[0].value
+
+
+def _admin_users_page() -> AppTest:
+    at = _sign_in(_app(), "admin", "secret")
+    at.switch_page("pages/6_Users.py").run()
+    assert not at.exception
+    return at
+
+
+def test_users_page_adds_edits_and_deletes_a_user() -> None:
+    """An admin adds a user with groups, changes them, and deletes with typed confirmation."""
+    at = _admin_users_page()
+    at.text_input(key="users_new_name").set_value('x"; drop table users; --')
+    at.text_input(key="users_new_password").set_value("pw")
+    at.multiselect(key="users_new_groups").set_value(["Analysts"])
+    next(b for b in at.button if b.label == "Add user").click().run()
+    assert not at.exception
+    hostile = store.get_user('x"; drop table users; --')
+    assert hostile is not None and store.groups_of(hostile) == ["Analysts"]
+    assert hostile.must_change_password
+    at.selectbox(key="users_pick").set_value(hostile.username).run()
+    at.checkbox(key=f"users_g_{hostile.id}_Viewers").check()
+    at.checkbox(key=f"users_g_{hostile.id}_Analysts").uncheck()
+    at.button(key=f"users_save_{hostile.id}").click().run()
+    assert store.groups_of(hostile.username) == ["Viewers"]
+    assert at.button(key=f"users_del_{hostile.id}").disabled  # name not typed yet
+    at.text_input(key=f"users_del_confirm_{hostile.id}").set_value(hostile.username).run()
+    at.button(key=f"users_del_{hostile.id}").click().run()
+    assert store.get_user(hostile.username) is None
+
+
+def test_users_page_refuses_deleting_the_last_admin() -> None:
+    """Deleting the only admin is refused with a readable error."""
+    at = _admin_users_page()
+    admin = store.get_user("admin")
+    at.selectbox(key="users_pick").set_value("admin").run()
+    at.text_input(key=f"users_del_confirm_{admin.id}").set_value("admin").run()
+    at.button(key=f"users_del_{admin.id}").click().run()
+    assert not at.exception
+    assert any("admin" in e.value.lower() for e in at.error)
+    assert store.get_user("admin") is not None
+
+
+def test_group_permissions_grid_saves() -> None:
+    """Unticking a permission in a group's grid removes it from the group."""
+    at = _admin_users_page()
+    viewers = next(g for g, _, _ in store.list_groups() if g.name == "Viewers")
+    at.checkbox(key=f"grp_{viewers.id}_cluster.view").uncheck()
+    at.button(key=f"grp_save_{viewers.id}").click().run()
+    perms = next(p for g, p, _ in store.list_groups() if g.name == "Viewers")
+    assert "cluster.view" not in perms and "data.view" in perms
+
+
+def test_users_page_is_closed_to_analysts() -> None:
+    """Without system.users the page stops with Permission denied."""
+    at = _sign_in(_app(), "ana", "pw")
+    at.switch_page("pages/6_Users.py").run()
+    assert "Permission denied" in at.error[0].value
+    assert not at.dataframe
