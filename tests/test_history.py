@@ -45,3 +45,28 @@ def test_store_is_wal_and_versioned(tusk_home: Path) -> None:
     assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
     assert con.execute("pragma user_version").fetchone()[0] == len(history.MIGRATIONS)
     con.close()
+
+
+def test_users_history_is_kept_apart(tusk_home: Path) -> None:
+    """In multi-user mode each user searches and clears only their own statements."""
+    history.record("demo", "duckdb", "select 'ann'", username="ann")
+    history.record("demo", "duckdb", "select 'bob'", username="bob")
+    assert [e.statement for e in history.search(username="ann")] == ["select 'ann'"]
+    assert history.clear(username="bob") == 1
+    assert [e.statement for e in history.search()] == ["select 'ann'"]
+
+
+def test_version_one_file_is_migrated(tusk_home: Path) -> None:
+    """A history.db from the first schema gains the username column and keeps its rows."""
+    tusk_home.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(tusk_home / "history.db")
+    old.executescript(history.MIGRATIONS[0] + ";\npragma user_version = 1;")
+    old.execute(
+        "insert into history (ts, connection, engine, statement) values "
+        "('2026-01-01T00:00:00+00:00', 'demo', 'duckdb', 'select 1')"
+    )
+    old.commit()
+    old.close()
+    assert [e.statement for e in history.search()] == ["select 1"]
+    history.record("demo", "duckdb", "select 2", username="ann")
+    assert [e.statement for e in history.search(username="ann")] == ["select 2"]

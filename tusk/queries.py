@@ -26,12 +26,18 @@ def run(
 ) -> QueryResult:
     """Execute SQL on an open connection and record it in history (needs queries.execute)."""
     auth.require(actor, "queries.execute")
+    who = actor.username if actor is not None else None
     try:
         result = conn.execute(sql, params, limit=limit)
     except TuskError as exc:
-        history.record(spec.name, spec.engine, sql, error=exc.message)
+        history.record(spec.name, spec.engine, sql, error=exc.message, username=who)
         raise
     history.record(
-        spec.name, spec.engine, sql, duration_s=result.elapsed_s, row_count=result.row_count
+        spec.name,
+        spec.engine,
+        sql,
+        duration_s=result.elapsed_s,
+        row_count=result.row_count,
+        username=who,
     )
     return result

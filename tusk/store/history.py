@@ -25,6 +25,11 @@ MIGRATIONS = (
     create index history_ts on history (ts desc);
     create index history_connection on history (connection, ts desc)
     """,
+    # 2: who ran it (multi-user mode); NULL in single-user mode
+    """
+    alter table history add column username text;
+    create index history_username on history (username, ts desc)
+    """,
 )
 
 
@@ -59,12 +64,13 @@ def record(
     duration_s: float | None = None,
     row_count: int | None = None,
     error: str | None = None,
+    username: str | None = None,
 ) -> int:
-    """Store one executed statement; returns its id."""
+    """Store one executed statement (and who ran it, in multi-user mode); returns its id."""
     with _open() as con:
         cur = con.execute(
-            "insert into history (ts, connection, engine, statement, duration_s, row_count, error)"
-            " values (?, ?, ?, ?, ?, ?, ?)",
+            "insert into history (ts, connection, engine, statement, duration_s, row_count,"
+            " error, username) values (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 datetime.now(UTC).isoformat(),
                 connection,
@@ -73,15 +79,22 @@ def record(
                 duration_s,
                 row_count,
                 error,
+                username,
             ),
         )
         return int(cur.lastrowid or 0)
 
 
 def search(
-    text: str = "", *, connection: str | None = None, errors_only: bool = False, limit: int = 200
+    text: str = "",
+    *,
+    connection: str | None = None,
+    errors_only: bool = False,
+    limit: int = 200,
+    username: str | None = None,
 ) -> list[HistoryEntry]:
-    """Newest first; `text` matches anywhere in the statement, case-insensitively."""
+    """Newest first; `text` matches anywhere in the statement, case-insensitively.
+    With `username`, only that user's statements (multi-user mode keeps them apart)."""
     where = ["1 = 1"]
     params: list[object] = []
     if text:
@@ -93,6 +106,9 @@ def search(
         params.append(connection)
     if errors_only:
         where.append("error is not null")
+    if username is not None:
+        where.append("username = ?")
+        params.append(username)
     params.append(int(limit))
     with _open() as con:
         # `where` holds only the fixed fragments above; every value is a parameter.
@@ -107,11 +123,19 @@ def search(
     ]
 
 
-def clear(connection: str | None = None) -> int:
-    """Delete history (of one connection, or all); returns how many entries went."""
+def clear(connection: str | None = None, *, username: str | None = None) -> int:
+    """Delete history (of one connection, or all; only `username`'s when given)."""
+    where, params = ["1 = 1"], []
+    if connection is not None:
+        where.append("connection = ?")
+        params.append(connection)
+    if username is not None:
+        where.append("username = ?")
+        params.append(username)
     with _open() as con:
-        if connection is None:
-            cur = con.execute("delete from history")
-        else:
-            cur = con.execute("delete from history where connection = ?", (connection,))
+        # `where` holds only the fixed fragments above; every value is a parameter.
+        cur = con.execute(
+            "delete from history where " + " and ".join(where),  # noqa: S608 - fixed fragments
+            params,
+        )
         return cur.rowcount

@@ -534,7 +534,9 @@ def history_panel(spec: ConnectionSpec) -> None:
         placeholder="Search history…",
         label_visibility="collapsed",
     )
-    entries = history.search(needle, connection=spec.name, limit=50)
+    me = current_user()
+    who = me.username if me is not None else None  # multi-user mode: only your own history
+    entries = history.search(needle, connection=spec.name, limit=50, username=who)
     if not entries:
         st.caption("No statements run on this connection yet.")
         return
@@ -559,7 +561,7 @@ def history_panel(spec: ConnectionSpec) -> None:
                 args=(e.statement, spec.name),
             )
     if st.button("Clear this connection's history", icon=":material/delete:", key="hist_clear"):
-        removed = history.clear(spec.name)
+        removed = history.clear(spec.name, username=who)
         st.toast(f"Removed {humanize.count(removed, 'entry', 'entries')}")
         st.rerun()
 
