@@ -185,3 +185,19 @@ def test_error_text_hides_the_cursor_declaration(pg_database: str) -> None:
     assert line == "LINE 1: select * from missing_table_x"
     assert line[caret.index("^") :].startswith("missing_table_x")
     conn.close()
+
+
+def test_failed_load_leaves_no_scratch_table_and_keeps_the_old_one(pg_database: str) -> None:
+    """A refused load removes its scratch table; the existing table is untouched."""
+    import pyarrow as pa
+
+    conn = connect(pg_spec(pg_database))
+    conn.load_arrow("kept", pa.table({"id": [1, 2, 3]}), mode="replace")
+    with pytest.raises(QueryFailed, match="already exists"):
+        conn.load_arrow("kept", pa.table({"id": [9]}), mode="create")
+    with pytest.raises(QueryFailed):  # wrong column type for an append
+        conn.load_arrow("kept", pa.table({"id": ["not a number"]}), mode="append")
+    names = [t.name for t in conn.catalog().tables]
+    assert not [n for n in names if n.startswith("__tusk_load_")]
+    assert conn.execute("select count(*) as n from kept").table.to_pylist() == [{"n": 3}]
+    conn.close()

@@ -282,6 +282,14 @@ def as_batches(data: Iterable[pa.RecordBatch] | pa.Table) -> pa.RecordBatchReade
     return pa.RecordBatchReader.from_batches(first.schema, chain())
 
 
+def sql_literal(text: str) -> str:
+    """A string literal for statements that take no parameters (DuckDB's LOAD and ATTACH):
+    single quotes doubled; DuckDB and PostgreSQL (standard strings) have no backslash escapes."""
+    if "\x00" in text:
+        raise ValueError("literal contains a NUL character")
+    return "'" + text.replace("'", "''") + "'"
+
+
 def quote_ident(name: str) -> str:
     """Quote an identifier the SQL-standard way (for engines whose driver has no helper)."""
     if "\x00" in name:

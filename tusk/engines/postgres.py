@@ -7,6 +7,7 @@ import itertools
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar
 
@@ -23,9 +24,9 @@ from tusk.engines.base import (
     Params,
     as_batches,
     first_keyword,
-    quote_ident,
     rows_to_arrow,
     split_statements,
+    sql_literal,
 )
 from tusk.engines.result import QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
@@ -216,16 +217,17 @@ class PostgresConnection:
         duck = open_duckdb(None, ["postgres_scanner"])
         try:
             try:
-                duck.execute(
-                    "ATTACH " + _literal(self._conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
-                )
                 if table is not None:
                     # A whole table: the scanner splits it into ctid ranges read in parallel.
-                    duck.execute(
-                        f"SELECT * FROM pg.{quote_ident(table[0])}.{quote_ident(table[1])}"
-                    )
+                    duck.execute("SELECT * FROM postgres_scan(?, ?, ?)", [self._conninfo, *table])
                 else:
-                    duck.execute("SELECT * FROM postgres_query('pg', " + _literal(query) + ")")
+                    # ATTACH takes no parameters: the connection string goes in as a literal.
+                    duck.execute(
+                        "ATTACH "
+                        + sql_literal(self._conninfo)
+                        + " AS pg (TYPE postgres, READ_ONLY)"
+                    )
+                    duck.execute("SELECT * FROM postgres_query('pg', ?)", [query])
                 reader = duck.to_arrow_reader(100_000)
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
                 if _is_user_error(exc):
@@ -290,31 +292,75 @@ class PostgresConnection:
         mode: LoadMode = "create",
         schema: str | None = None,
     ) -> int:
-        """Bulk-load through DuckDB's postgres scanner (binary COPY), in one transaction."""
+        """Bulk-load: DuckDB's scanner writes a scratch table (binary COPY), then one psycopg
+        transaction moves it into place, so `replace` swaps atomically and names are quoted
+        by psycopg.sql."""
         from tusk.engines.duckdb import open_duckdb
 
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
         reader = as_batches(batches)
-        target = "pg." + quote_ident(schema or "public") + "." + quote_ident(table)
+        rows = 0
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            for batch in reader:
+                rows += batch.num_rows
+                yield batch
+
+        scratch = f"__tusk_load_{uuid.uuid4().hex}"  # generated: no user text in DuckDB SQL
         duck = open_duckdb(None, ["postgres_scanner"])
         try:
-            duck.execute("ATTACH " + _literal(self._conninfo) + " AS pg (TYPE postgres)")
-            duck.register("__tusk_src", reader)
-            duck.execute("BEGIN")
-            if mode == "replace":
-                duck.execute(f"DROP TABLE IF EXISTS {target}")
-            if mode in ("create", "replace"):
-                duck.execute(f"CREATE TABLE {target} AS SELECT * FROM __tusk_src")
-            else:
-                duck.execute(f"INSERT INTO {target} SELECT * FROM __tusk_src")
-            row = duck.fetchone()
-            duck.execute("COMMIT")
+            duck.execute("ATTACH " + sql_literal(self._conninfo) + " AS pg (TYPE postgres)")
+            duck.register("__tusk_src", pa.RecordBatchReader.from_batches(reader.schema, counted()))
+            duck.execute("CREATE TABLE pg.public." + scratch + " AS SELECT * FROM __tusk_src")
         except Exception as exc:  # noqa: BLE001 - DuckDB/PG errors surface as one message
+            self._drop_scratch(scratch)
             raise QueryFailed(_scrub(str(exc), self._secret), "Load failed") from None
         finally:
             duck.close()
-        return int(row[0]) if row else 0
+        target = pgsql.Identifier(schema or "public", table)
+        source = pgsql.Identifier("public", scratch)
+        with self._lock:
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    if mode == "append":
+                        cur.execute(
+                            pgsql.SQL("INSERT INTO {} SELECT * FROM {}").format(target, source)
+                        )
+                        cur.execute(pgsql.SQL("DROP TABLE {}").format(source))
+                    else:
+                        if mode == "replace":
+                            cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(target))
+                        if (schema or "public") != "public":
+                            cur.execute(
+                                pgsql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
+                                    source, pgsql.Identifier(schema or "public")
+                                )
+                            )
+                            source = pgsql.Identifier(schema or "public", scratch)
+                        cur.execute(
+                            pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                                source, pgsql.Identifier(table)
+                            )
+                        )
+            except psycopg.Error as exc:
+                failed: QueryFailed | None = QueryFailed(
+                    _error(exc, self._secret).message, "Load failed"
+                )
+            else:
+                failed = None
+        if failed is not None:
+            self._drop_scratch(scratch)  # outside the lock: it takes the lock itself
+            raise failed
+        return rows
+
+    def _drop_scratch(self, scratch: str) -> None:
+        """Remove a load's scratch table after a failure (it may not exist)."""
+        with self._lock, contextlib.suppress(psycopg.Error), self._conn.cursor() as cur:
+            cur.execute(
+                pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier("public", scratch))
+            )
 
     def cancel(self) -> None:
         """Ask the server to cancel the running statement (safe from another thread)."""
@@ -354,11 +400,6 @@ class PostgresConnection:
 
 class _NotDeclarable(Exception):
     pass
-
-
-def _literal(text: str) -> str:
-    """A DuckDB string literal (single quotes doubled; DuckDB has no backslash escapes)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _server_message(text: str) -> str:
