@@ -151,12 +151,27 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+_cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
 def load() -> dict[str, Any]:
-    """All settings: defaults overlaid with config.toml."""
-    stored = read_toml(home_path() / CONFIG_FILE)  # reading settings creates nothing
+    """All settings: defaults overlaid with config.toml (re-read only when the file changes:
+    every page run asks for the mode, theme and limit several times)."""
+    path = home_path() / CONFIG_FILE  # reading settings creates nothing
+    try:
+        st = path.stat()
+        # atomic_write replaces the file, so the inode changes even within one clock tick
+        stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+    except OSError:
+        stamp = (-1, -1, -1)
+    hit = _cache.get(path)
+    if hit is not None and hit[0] == stamp:
+        return dict(hit[1])
+    stored = read_toml(path)
     values = {k: s.default for k, s in SETTINGS.items()}
     values.update({k: v for k, v in stored.items() if k in SETTINGS})
-    return values
+    _cache[path] = (stamp, values)
+    return dict(values)
 
 
 def get(key: str) -> Any:

@@ -5,8 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+
 # Ace bindings. Ctrl+N / Ctrl+T / Ctrl+W belong to the browser (a page cannot catch them),
 # so the tab shortcuts use Alt: Ctrl+Alt+N new tab, Ctrl+Alt+W close tab.
+def _key_only(name: str, response: str, win: str, mac: str | None = None) -> dict[str, Any]:
+    """An invisible editor button: only its key binding, which sends `response` to Python."""
+    return {
+        "name": name,
+        "hasText": False,
+        "alwaysOn": False,
+        "commands": [["response", response]],
+        "bindKey": {"win": win, "mac": mac or win},
+        "style": {"display": "none"},
+    }
+
+
 _BUTTONS: list[dict[str, Any]] = [
     {
         "name": "Run",
@@ -19,15 +32,6 @@ _BUTTONS: list[dict[str, Any]] = [
         "style": {"bottom": "0.44rem", "right": "0.4rem"},
     },
     {
-        "name": "Run statement",
-        "feather": "ChevronsRight",
-        "hasText": False,
-        "alwaysOn": False,
-        "commands": [["response", "run_current"]],
-        "bindKey": {"win": "Ctrl-Shift-Enter", "mac": "Command-Shift-Enter"},
-        "style": {"display": "none"},
-    },
-    {
         "name": "Save",
         "feather": "Save",
         "hasText": True,
@@ -37,42 +41,11 @@ _BUTTONS: list[dict[str, Any]] = [
         "bindKey": {"win": "Ctrl-S", "mac": "Command-S"},
         "style": {"bottom": "0.44rem", "right": "5.4rem"},
     },
-    {
-        "name": "Cancel",
-        "feather": "Square",
-        "hasText": False,
-        "alwaysOn": False,
-        "commands": [["response", "cancel"]],
-        "bindKey": {"win": "Esc", "mac": "Esc"},
-        "style": {"display": "none"},
-    },
-    {
-        "name": "New tab",
-        "feather": "Plus",
-        "hasText": False,
-        "alwaysOn": False,
-        "commands": [["response", "new_tab"]],
-        "bindKey": {"win": "Ctrl-Alt-N", "mac": "Command-Alt-N"},
-        "style": {"display": "none"},
-    },
-    {
-        "name": "Close tab",
-        "feather": "X",
-        "hasText": False,
-        "alwaysOn": False,
-        "commands": [["response", "close_tab"]],
-        "bindKey": {"win": "Ctrl-Alt-W", "mac": "Command-Alt-W"},
-        "style": {"display": "none"},
-    },
-    {
-        "name": "Refresh schema",
-        "feather": "RefreshCw",
-        "hasText": False,
-        "alwaysOn": False,
-        "commands": [["response", "refresh"]],
-        "bindKey": {"win": "F5", "mac": "F5"},
-        "style": {"display": "none"},
-    },
+    _key_only("Run statement", "run_current", "Ctrl-Shift-Enter", "Command-Shift-Enter"),
+    _key_only("Cancel", "cancel", "Esc"),
+    _key_only("New tab", "new_tab", "Ctrl-Alt-N", "Command-Alt-N"),
+    _key_only("Close tab", "close_tab", "Ctrl-Alt-W", "Command-Alt-W"),
+    _key_only("Refresh schema", "refresh", "F5"),
 ]
 
 SHORTCUTS = (
