@@ -22,7 +22,7 @@ if auth.mode() == "single":
     )
     st.stop()
 
-actor = me.username if me else "system"
+actor = me if me is not None else "system"  # a User: the store checks its permissions too
 users_tab, groups_tab, audit_tab = st.tabs(
     [":material/group: Users", ":material/groups: Groups", ":material/history: Audit log"]
 )

@@ -7,7 +7,7 @@ import streamlit as st
 from tusk import auth
 from tusk.auth import store
 from tusk.errors import TuskError
-from tusk.ui.auth_gate import TOKEN, sign_out
+from tusk.ui.auth_gate import TOKEN, remember, request_sign_out
 from tusk.ui.shell import current_user, header, md_escape, setup_page, sidebar_footer
 
 info = setup_page("Profile")
@@ -33,7 +33,7 @@ with details, st.form("profile_details"):
     email = st.text_input("E-mail", value=me.email, key="profile_email")
     if st.form_submit_button("Save", type="primary"):
         try:
-            store.update_user(me, display_name=name, email=email, actor=me.username)
+            store.update_user(me, display_name=name, email=email, actor=me)
         except TuskError as exc:
             st.error(f"**{exc.title}** — {exc.message}")
         else:
@@ -55,10 +55,11 @@ with password:
                 else:
                     # Every session of this user ended; keep this browser signed in.
                     st.session_state[TOKEN] = store.create_session(changed)
+                    remember(changed)  # the old login cookie was voided with the sessions
                     st.success("Password changed. Your other sessions were signed out.")
     if st.button("Sign out everywhere", icon=":material/logout:", key="profile_sign_out_all"):
-        store.revoke_sessions(int(me.id or 0))
-        sign_out()
+        store.revoke_sessions(int(me.id or 0), actor=me)
+        request_sign_out()
         st.rerun()
 
 with access:

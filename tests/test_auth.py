@@ -445,3 +445,104 @@ def test_multi_mode_needs_auth_init_first() -> None:
     assert config.load()["auth_mode"] == "single"
     store.init("secret")
     assert config.set_value("auth_mode", "multi") == "multi"
+
+
+# --- login cookies ------------------------------------------------------------------------------
+
+DAY = 86400.0
+
+
+def _cookie_times(offset_s: float = 0.0) -> tuple[float, float]:
+    """(expires_at, lifetime) of a one-day cookie issued `offset_s` from now."""
+    import time
+
+    return time.time() + offset_s + DAY, DAY
+
+
+def test_credentials_dict_for_streamlit_authenticator() -> None:
+    """Active users only, keyed by id (the component lower-cases keys), bcrypt hashes."""
+    store.init("secret")
+    ana = store.create_user("Ana", "pw", display_name="Ana A.")
+    gone = store.create_user("gone", "pw")
+    store.deactivate("gone")
+    creds = store.credentials()["usernames"]
+    assert set(creds) == {str(store.get_user("admin").id), str(ana.id)}
+    assert str(gone.id) not in creds
+    assert creds[str(ana.id)]["name"] == "Ana A."
+    assert creds[str(ana.id)]["password"].startswith("$2b$")
+
+
+def test_cookie_accepted_until_revoked_voided_or_user_gone() -> None:
+    """A cookie is refused once the user's sessions were revoked after it was issued, once
+    its own browser signed out, or when the user is deactivated or deleted."""
+    store.init("secret")
+    ana = store.create_user("ana", "pw")
+    uid = str(ana.id)
+    expires, life = _cookie_times()
+    assert store.cookie_user(uid, expires, life).username == "ana"
+    assert store.cookie_user("not-a-number", expires, life) is None
+    assert store.cookie_user("999", expires, life) is None
+
+    store.set_password("ana", "new")  # revokes: the cookie issued before is void
+    assert store.cookie_user(uid, expires, life) is None
+    later, _ = _cookie_times(offset_s=1.0)
+    assert store.cookie_user(uid, later, life) is not None  # a cookie issued afterwards works
+
+    store.void_cookie(ana.id, later)  # that browser signed out
+    assert store.cookie_user(uid, later, life) is None
+    fresh, _ = _cookie_times(offset_s=2.0)
+    assert store.cookie_user(uid, fresh, life) is not None  # other browsers are unaffected
+
+    store.deactivate("ana")
+    assert store.cookie_user(uid, fresh, life) is None
+    store.activate("ana")
+    store.delete_user("ana")
+    assert store.cookie_user(uid, fresh, life) is None
+
+
+def test_cookie_key_is_made_once_and_private(tusk_home: Path) -> None:
+    """The cookie-signing secret is created at init, kept 0600, and stable."""
+    store.init("secret")
+    key_file = tusk_home / store.COOKIE_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert store.cookie_key() == store.cookie_key() and len(store.cookie_key()) >= 32
+
+
+# --- the library checks permissions itself ------------------------------------------------------
+
+
+def test_user_and_group_changes_check_the_actor(multi: None) -> None:
+    """A page passes the signed-in User; without system.users/system.groups the store refuses,
+    whatever the page did. Plain-string actors are the trusted CLI."""
+    store.create_user("vera", "pw", groups=["Viewers"])
+    store.create_user("ed", "pw", groups=["Data Engineers"])
+    tom = store.create_user("tom", "pw", groups=["Analysts"])
+    vera, ed, admin = store.get_user("vera"), store.get_user("ed"), store.get_user("admin")
+    refused = [
+        lambda who: store.create_user("x", "pw", actor=who),
+        lambda who: store.set_password("tom", "pw2", actor=who),
+        lambda who: store.update_user("tom", is_admin=True, actor=who),
+        lambda who: store.deactivate("tom", actor=who),
+        lambda who: store.delete_user("tom", actor=who),
+        lambda who: store.set_user_groups("tom", ["Viewers"], actor=who),
+        lambda who: store.create_group("G", actor=who),
+        lambda who: store.set_group_permissions("Viewers", [], actor=who),
+        lambda who: store.delete_group("Viewers", actor=who),
+        lambda who: store.revoke_sessions(int(tom.id), actor=who),
+    ]
+    for call in refused:
+        for who in (vera, ed):
+            with pytest.raises(PermissionDenied, match=r"system\.(users|groups)"):
+                call(who)
+    assert store.get_user("tom").active and not store.get_user("tom").is_admin
+    assert store.get_user("x") is None
+    # Their own name, email and sessions are theirs to change; their admin flag is not.
+    store.update_user(vera, display_name="Vera V.", email="v@example.org", actor=vera)
+    assert store.get_user("vera").display_name == "Vera V."
+    store.revoke_sessions(int(vera.id), actor=vera)
+    with pytest.raises(PermissionDenied):
+        store.update_user(vera, is_admin=True, actor=vera)
+    # The admin may do all of it; the audit names the admin.
+    store.create_user("x", "pw", actor=admin)
+    store.create_group("G", perms=["data.view"], actor=admin)
+    assert store.audit_log(limit=1)[0].actor == "admin"

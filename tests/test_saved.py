@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tusk.errors import BadInput
+from tusk.errors import BadInput, PermissionDenied
 from tusk.store import saved
 from tusk.store.saved import Folder, FolderNode, SavedQuery
 
@@ -314,3 +314,66 @@ def test_data_survives_reopening(tusk_home: Path) -> None:
     assert saved.get_query(q.id) == q
     assert saved.list_folders() == [f]
     assert saved.tree()[0].queries == [q]  # type: ignore[union-attr]
+
+
+# --- owners (multi-user mode) -------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_users(monkeypatch: pytest.MonkeyPatch) -> tuple:
+    """Multi-user mode with two Analysts (who may save) and a Viewer (who may not)."""
+    from tusk import config
+    from tusk.auth import store
+
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    store.init("secret")
+    for name, group in (("ana", "Analysts"), ("bob", "Analysts"), ("vera", "Viewers")):
+        store.create_user(name, "pw", groups=[group])
+    config.set_value("auth_mode", "multi")
+    return store.get_user("ana"), store.get_user("bob"), store.get_user("vera")
+
+
+def test_each_user_has_their_own_tree(two_users: tuple) -> None:
+    """Same names do not collide across users; nobody reads or changes another's queries."""
+    ana, bob, vera = two_users
+    folder = saved.create_folder("Reports", actor=ana)
+    mine = saved.save_query("daily", "select 'ana'", folder.id, actor=ana)
+    saved.create_folder("Reports", actor=bob)  # no clash with ana's folder
+    theirs = saved.save_query("daily", "select 'bob'", actor=bob)
+    assert [q.sql for q in saved.list_queries(actor=ana)] == ["select 'ana'"]
+    assert [q.sql for q in saved.list_queries(actor=bob)] == ["select 'bob'"]
+    assert [f.name for f in saved.list_folders(actor=bob)] == ["Reports"]
+    assert saved.tree(actor=bob)[0].folder.id != folder.id
+    for call in (
+        lambda: saved.get_query(mine.id, actor=bob),
+        lambda: saved.rename_query(mine.id, "x", actor=bob),
+        lambda: saved.delete_query(mine.id, actor=bob),
+        lambda: saved.move_query(theirs.id, folder.id, actor=bob),  # ana's folder
+        lambda: saved.save_query("q", "select 1", folder.id, actor=bob),
+        lambda: saved.delete_folder(folder.id, recursive=True, actor=bob),
+    ):
+        with pytest.raises(BadInput, match="no (saved query|folder)"):
+            call()
+    assert saved.get_query(mine.id, actor=ana).name == "daily"
+    with pytest.raises(PermissionDenied, match="queries.save"):
+        saved.create_folder("Mine", actor=vera)
+    with pytest.raises(PermissionDenied, match="queries.save"):
+        saved.delete_query(mine.id, actor=vera)
+    assert saved.list_queries(actor=vera) == []  # reading one's own (empty) tree is fine
+
+
+def test_version_1_file_migrates_with_queries_kept(tusk_home: Path) -> None:
+    """A saved.db written before owners existed keeps its queries (owner "": single mode)."""
+    tusk_home.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(tusk_home / "saved.db")
+    con.executescript(saved.MIGRATIONS[0])
+    con.execute(
+        "insert into query (name, sql, created_at, updated_at) values ('old', 'select 1',"
+        " '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+    )
+    con.execute("pragma user_version = 1")
+    con.commit()
+    con.close()
+    assert [q.name for q in saved.list_queries()] == ["old"]
+    saved.save_query("new", "select 2")
+    assert [q.name for q in saved.list_queries()] == ["new", "old"]

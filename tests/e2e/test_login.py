@@ -23,8 +23,9 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def multi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A `tusk studio` in multi-user mode with an admin and a Viewer, made by the CLI."""
+def multi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A `tusk studio` in multi-user mode with an admin and a Viewer, made by the CLI;
+    yields its URL and its TUSK_HOME."""
     root = tmp_path_factory.mktemp("multi")
     env = server_env(root / "tusk-home")
     tusk = str(Path(sys.executable).with_name("tusk"))
@@ -40,9 +41,15 @@ def multi_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc = start_server([tusk, "studio", "--port", str(port)], env, root, log)
     try:
         wait_healthy(proc, url, log)
-        yield url
+        yield url, root / "tusk-home"
     finally:
         stop_server(proc)
+
+
+@pytest.fixture
+def multi_url(multi_server: tuple[str, Path]) -> str:
+    """The multi-user server's URL."""
+    return multi_server[0]
 
 
 def _sign_in(page: Page, url: str, username: str, password: str) -> None:
@@ -81,3 +88,47 @@ def test_admin_sees_users(page: Page, multi_url: str) -> None:
     # The grid draws on a canvas; its accessible copy of the cells holds the user names.
     expect(page.locator('td[role="gridcell"]', has_text="vera")).not_to_have_count(0)
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_cookie_keeps_a_reload_signed_in_until_revoked(
+    page: Page, multi_server: tuple[str, Path]
+) -> None:
+    """streamlit-authenticator's cookie survives a reload; sign out deletes it; a password
+    reset by an administrator voids it (the reloaded page asks to sign in again)."""
+    multi_url, home = multi_server
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sign_in_button = page.get_by_role("button", name="Sign in")
+
+    _sign_in(page, multi_url, "vera", "pw")
+    expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert "tusk_auth" in cookies, cookies.keys()
+    assert "pw" not in cookies["tusk_auth"]["value"]
+
+    page.reload()
+    wait_idle(page)
+    expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
+    expect(sign_in_button).to_have_count(0)
+
+    sidebar.get_by_role("button", name="Sign out").click()
+    wait_idle(page)
+    expect(sign_in_button).to_be_visible()
+    page.reload()
+    wait_idle(page)
+    expect(sign_in_button).to_be_visible()  # voided in auth.db, deleted in the browser
+
+    _sign_in(page, multi_url, "vera", "pw")
+    expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
+    env = server_env(home)
+    tusk = str(Path(sys.executable).with_name("tusk"))
+    subprocess.run(
+        [tusk, "users", "reset-password", "vera", "--password", "pw2"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    page.reload()
+    wait_idle(page)
+    expect(sign_in_button).to_be_visible()  # revoked: the old cookie is refused
+    _sign_in(page, multi_url, "vera", "pw2")
+    expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()

@@ -94,6 +94,16 @@ MIGRATIONS = (
     );
     create index audit_action_target on audit (action, target, ts)
     """,
+    # 2: login cookies. users.sessions_after: cookies issued before it are refused (password
+    # change, sign out everywhere); void_cookies: one browser's cookie after its sign-out.
+    """
+    alter table users add column sessions_after datetime;
+    create table void_cookies (
+        user_id integer not null references users (id) on delete cascade,
+        exp_date real not null,
+        primary key (user_id, exp_date)
+    )
+    """,
 )
 
 
@@ -111,6 +121,7 @@ class User(SQLModel, table=True):
     must_change_password: bool = False
     created_at: datetime
     last_login: datetime | None = None
+    sessions_after: datetime | None = None
 
 
 class Group(SQLModel, table=True):
@@ -326,11 +337,24 @@ def _guard_last_admin(s: Session, user: User, doing: str) -> None:
         )
 
 
+def _actor(actor: User | str, permission: str) -> str:
+    """The audit name of whoever acts. A User (pages) must hold `permission` or PermissionDenied
+    is raised here, whatever the page checked; a plain string is a trusted local caller (the
+    CLI, which already owns Tusk's home and its files)."""
+    if isinstance(actor, User):
+        from tusk import auth
+
+        auth.require(actor, permission)
+        return actor.username
+    return str(actor)
+
+
 def _log(s: Session, actor: str, action: str, target: str = "", detail: str = "") -> None:
     s.add(AuditEntry(ts=_now(), actor=actor, action=action, target=target, detail=detail))
 
 
 def _revoke(s: Session, user_id: int) -> int:
+    s.exec(update(User).where(User.id == user_id).values(sessions_after=_now()))  # type: ignore[call-overload]
     result = s.exec(  # type: ignore[call-overload]
         update(AuthSession)
         .where(AuthSession.user_id == user_id, AuthSession.revoked == False)  # noqa: E712
@@ -477,9 +501,10 @@ def create_user(
     is_admin: bool = False,
     must_change_password: bool = False,
     groups: Iterable[str] = (),
-    actor: str = "system",
+    actor: User | str = "system",
 ) -> User:
     """Add a user (in the named groups); BadInput for a taken name or bad values."""
+    who = _actor(actor, "system.users")
     _name(username)  # fail fast, before the slow hash
     hashed = _hash(password)
     with _tx() as s:
@@ -492,7 +517,7 @@ def create_user(
             is_admin=is_admin,
             must_change_password=must_change_password,
             groups=groups,
-            actor=actor,
+            actor=who,
         )
 
 
@@ -503,9 +528,15 @@ def update_user(
     email: str | None = None,
     is_admin: bool | None = None,
     must_change_password: bool | None = None,
-    actor: str = "system",
+    actor: User | str = "system",
 ) -> User:
-    """Change a user's details; None leaves a field as it is. The last admin stays admin."""
+    """Change a user's details; None leaves a field as it is. The last admin stays admin.
+    Users may change their own name and email; anything else needs system.users."""
+    own = isinstance(actor, User) and isinstance(user, User) and actor.id == user.id
+    if own and is_admin is None and must_change_password is None:
+        who = actor.username  # type: ignore[union-attr]
+    else:
+        who = _actor(actor, "system.users")
     with _tx() as s:
         found = _find(s, user)
         changed = []
@@ -524,7 +555,7 @@ def update_user(
             found.must_change_password = must_change_password
             changed.append(f"must_change_password={must_change_password}")
         s.add(found)
-        _log(s, actor, "user.update", found.username, " ".join(changed))
+        _log(s, who, "user.update", found.username, " ".join(changed))
         return found
 
 
@@ -533,9 +564,13 @@ def set_password(
     password: str,
     *,
     must_change: bool = False,
-    actor: str = "system",
+    actor: User | str = "system",
 ) -> User:
-    """Set a new password and end all of that user's sessions."""
+    """Set (reset) a user's password and end all of that user's sessions."""
+    return _store_password(user, password, must_change, _actor(actor, "system.users"))
+
+
+def _store_password(user: str | int | User, password: str, must_change: bool, who: str) -> User:
     hashed = _hash(password)
     with _tx() as s:
         found = _find(s, user)
@@ -543,13 +578,11 @@ def set_password(
         found.must_change_password = must_change
         s.add(found)
         _revoke(s, found.id)  # type: ignore[arg-type]
-        _log(s, actor, "user.password", found.username, "must change" if must_change else "")
+        _log(s, who, "user.password", found.username, "must change" if must_change else "")
         return found
 
 
-def change_own_password(
-    user: str | int | User, current: str, new: str, *, actor: str | None = None
-) -> User:
+def change_own_password(user: str | int | User, current: str, new: str) -> User:
     """The profile page's change: the current password is required; sessions end."""
     with _tx() as s:
         found = _find(s, user)
@@ -557,10 +590,11 @@ def change_own_password(
         raise BadInput("The current password is wrong.")
     if new == current:
         raise BadInput("The new password must differ from the current one.")
-    return set_password(found, new, actor=actor or found.username)
+    return _store_password(found, new, False, found.username)
 
 
-def _set_active(user: str | int | User, active: bool, actor: str) -> User:
+def _set_active(user: str | int | User, active: bool, actor: User | str) -> User:
+    who = _actor(actor, "system.users")
     with _tx() as s:
         found = _find(s, user)
         if not active:
@@ -568,29 +602,30 @@ def _set_active(user: str | int | User, active: bool, actor: str) -> User:
         found.active = active
         s.add(found)
         _revoke(s, found.id)  # type: ignore[arg-type]
-        _log(s, actor, "user.activate" if active else "user.deactivate", found.username)
+        _log(s, who, "user.activate" if active else "user.deactivate", found.username)
         return found
 
 
-def deactivate(user: str | int | User, *, actor: str = "system") -> User:
+def deactivate(user: str | int | User, *, actor: User | str = "system") -> User:
     """Stop a user signing in and end their sessions (not the last active admin)."""
     return _set_active(user, False, actor)
 
 
-def activate(user: str | int | User, *, actor: str = "system") -> User:
+def activate(user: str | int | User, *, actor: User | str = "system") -> User:
     """Let a deactivated user sign in again."""
     return _set_active(user, True, actor)
 
 
-def delete_user(user: str | int | User, *, actor: str = "system") -> None:
+def delete_user(user: str | int | User, *, actor: User | str = "system") -> None:
     """Remove a user, their memberships and sessions (never the last active admin)."""
+    who = _actor(actor, "system.users")
     with _tx() as s:
         found = _find(s, user)
         _guard_last_admin(s, found, "delete")
         s.exec(delete(AuthSession).where(AuthSession.user_id == found.id))  # type: ignore[call-overload]
         s.exec(delete(Membership).where(Membership.user_id == found.id))  # type: ignore[call-overload]
         s.delete(found)
-        _log(s, actor, "user.delete", found.username)
+        _log(s, who, "user.delete", found.username)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -616,9 +651,10 @@ def create_group(
     description: str = "",
     perms: Iterable[str] = (),
     *,
-    actor: str = "system",
+    actor: User | str = "system",
 ) -> Group:
     """Add a group with the given permissions; BadInput for a taken name."""
+    who = _actor(actor, "system.groups")
     clean = _name(name, "group name")
     wanted = _known(perms)
     with _tx() as s:
@@ -628,18 +664,19 @@ def create_group(
         s.add(group)
         s.flush()
         s.add_all(GroupPermission(group_id=group.id, permission=p) for p in wanted)  # type: ignore[arg-type]
-        _log(s, actor, "group.create", clean, ",".join(wanted))
+        _log(s, who, "group.create", clean, ",".join(wanted))
         return group
 
 
-def delete_group(name: str, *, actor: str = "system") -> None:
+def delete_group(name: str, *, actor: User | str = "system") -> None:
     """Remove a group; its members simply lose its permissions."""
+    who = _actor(actor, "system.groups")
     with _tx() as s:
         group = _find_group(s, name)
         s.exec(delete(GroupPermission).where(GroupPermission.group_id == group.id))  # type: ignore[call-overload]
         s.exec(delete(Membership).where(Membership.group_id == group.id))  # type: ignore[call-overload]
         s.delete(group)
-        _log(s, actor, "group.delete", group.name)
+        _log(s, who, "group.delete", group.name)
 
 
 def _known(perms: Iterable[str]) -> list[str]:
@@ -650,26 +687,28 @@ def _known(perms: Iterable[str]) -> list[str]:
     return wanted
 
 
-def set_group_permissions(name: str, perms: Iterable[str], *, actor: str = "system") -> None:
+def set_group_permissions(name: str, perms: Iterable[str], *, actor: User | str = "system") -> None:
     """Replace a group's permissions with exactly these."""
+    who = _actor(actor, "system.groups")
     wanted = _known(perms)
     with _tx() as s:
         group = _find_group(s, name)
         s.exec(delete(GroupPermission).where(GroupPermission.group_id == group.id))  # type: ignore[call-overload]
         s.add_all(GroupPermission(group_id=group.id, permission=p) for p in wanted)  # type: ignore[arg-type]
-        _log(s, actor, "group.permissions", group.name, ",".join(wanted))
+        _log(s, who, "group.permissions", group.name, ",".join(wanted))
 
 
 def set_user_groups(
-    user: str | int | User, groups: Iterable[str], *, actor: str = "system"
+    user: str | int | User, groups: Iterable[str], *, actor: User | str = "system"
 ) -> None:
     """Replace a user's group memberships with exactly these groups."""
+    who = _actor(actor, "system.users")
     with _tx() as s:
         found = _find(s, user)
         rows = [_find_group(s, g) for g in dict.fromkeys(groups)]
         s.exec(delete(Membership).where(Membership.user_id == found.id))  # type: ignore[call-overload]
         s.add_all(Membership(user_id=found.id, group_id=g.id) for g in rows)  # type: ignore[arg-type]
-        _log(s, actor, "user.groups", found.username, ",".join(g.name for g in rows))
+        _log(s, who, "user.groups", found.username, ",".join(g.name for g in rows))
 
 
 # --- login and sessions --------------------------------------------------------------------------
@@ -782,10 +821,73 @@ def revoke_session(token: str) -> None:
         )
 
 
-def revoke_sessions(user_id: int) -> int:
-    """End every session of a user (sign out everywhere); returns how many were open."""
+def revoke_sessions(user_id: int, *, actor: User | str = "system") -> int:
+    """End every session of a user (sign out everywhere) and void their login cookies;
+    returns how many sessions were open. Anyone may do it for themselves."""
+    own = isinstance(actor, User) and actor.id == user_id
+    who = actor.username if own else _actor(actor, "system.users")  # type: ignore[union-attr]
     with _tx() as s:
-        return _revoke(s, user_id)
+        count = _revoke(s, user_id)
+        _log(s, who, "user.signout_all", str(user_id), f"{count} sessions")
+        return count
+
+
+# --- login cookies (streamlit-authenticator) -----------------------------------------------------
+
+
+def credentials() -> dict[str, dict[str, dict[str, Any]]]:
+    """streamlit-authenticator's credentials dict, built from the users table: active users
+    keyed by their id (the component lower-cases keys; ids survive renames and case)."""
+    with _tx() as s:
+        users = s.exec(select(User).where(User.active)).all()
+    return {
+        "usernames": {
+            str(u.id): {
+                "name": u.display_name or u.username,
+                "email": u.email,
+                "password": u.password_hash,
+            }
+            for u in users
+        }
+    }
+
+
+def cookie_user(user_id: str, expires_at: float, lifetime_s: float) -> User | None:
+    """The user a login cookie names, if still active, the cookie not signed out, and issued
+    after their sessions were last revoked (password change, sign out everywhere, deactivation).
+    A cookie is known by its user and expiry time (streamlit-authenticator signs just those)."""
+    if not str(user_id).isdigit():
+        return None
+    issued_at = expires_at - lifetime_s
+    with _tx() as s:
+        found = s.get(User, int(user_id))
+        if found is None or not found.active:
+            return None
+        after = found.sessions_after
+        if after is not None and issued_at <= after.timestamp():
+            return None
+        voided = s.connection().exec_driver_sql(
+            "select 1 from void_cookies where user_id = ? and exp_date = ?",
+            (found.id, expires_at),
+        )
+        if voided.first() is not None:
+            return None
+        found.last_login = _now()
+        s.add(found)
+        _log(s, found.username, "login.cookie", found.username)
+        return found
+
+
+def void_cookie(user_id: int, expires_at: float) -> None:
+    """Refuse this login cookie from now on (its browser signed out, even if the browser never
+    ran the cookie deletion); forgets voided cookies that have expired anyway."""
+    with _tx() as s:
+        conn = s.connection()
+        conn.exec_driver_sql("delete from void_cookies where exp_date < ?", (_now().timestamp(),))
+        conn.exec_driver_sql(
+            "insert or ignore into void_cookies (user_id, exp_date) values (?, ?)",
+            (user_id, expires_at),
+        )
 
 
 # --- audit ---------------------------------------------------------------------------------------

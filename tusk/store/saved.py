@@ -1,4 +1,9 @@
-"""Saved queries in nested folders; names are unique within their folder (or the top level)."""
+"""Saved queries in nested folders; names are unique within their folder (or the top level).
+
+In multi-user mode every folder and query has an owner (the username of the `actor` passed to
+each function) and nobody sees, changes or collides with another user's; in single mode the
+owner is "" for all.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,15 @@ MIGRATIONS = (
     );
     create unique index query_name on query (ifnull(folder_id, 0), name);
     create index query_folder on query (folder_id)
+    """,
+    # 2: owners. Each user has their own tree; names are unique per owner and folder.
+    """
+    alter table folder add column owner text not null default '';
+    alter table query add column owner text not null default '';
+    drop index folder_name;
+    create unique index folder_name on folder (owner, ifnull(parent_id, 0), name);
+    drop index query_name;
+    create unique index query_name on query (owner, ifnull(folder_id, 0), name)
     """,
 )
 
@@ -119,6 +133,13 @@ def _read() -> Iterator[sqlite3.Connection]:
         con.close()
 
 
+def _owner(actor: User | None) -> str:
+    """Whose tree: the user's name in multi-user mode, "" in single mode."""
+    if actor is None or auth.mode() == "single":
+        return ""
+    return actor.username
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -150,102 +171,118 @@ def _query(row: tuple) -> SavedQuery:
     )
 
 
-def _folder_row(con: sqlite3.Connection, folder_id: int) -> Folder:
+def _folder_row(con: sqlite3.Connection, folder_id: int, owner: str) -> Folder:
     row = con.execute(
-        "select id, name, parent_id from folder where id = ?", (folder_id,)
+        "select id, name, parent_id from folder where id = ? and owner = ?", (folder_id, owner)
     ).fetchone()
     if row is None:
         raise BadInput(f"There is no folder with id {folder_id}.", "Folder not found")
     return Folder(*row)
 
 
-def _query_row(con: sqlite3.Connection, query_id: int) -> SavedQuery:
+def _query_row(con: sqlite3.Connection, query_id: int, owner: str) -> SavedQuery:
     row = con.execute(
-        f"select {_QUERY_COLUMNS} from query where id = ?",  # noqa: S608 - fixed column list
-        (query_id,),
+        f"select {_QUERY_COLUMNS} from query where id = ? and owner = ?",  # noqa: S608 - fixed columns
+        (query_id, owner),
     ).fetchone()
     if row is None:
         raise BadInput(f"There is no saved query with id {query_id}.", "Query not found")
     return _query(row)
 
 
-def _path(con: sqlite3.Connection, folder_id: int | None) -> str:
+def _path(con: sqlite3.Connection, folder_id: int | None, owner: str) -> str:
     """A folder's place for messages: "the top level" or "Reports / 2024"."""
     if folder_id is None:
         return "the top level"
     names: list[str] = []
     current: int | None = folder_id
     while current is not None and len(names) <= 1000:  # the bound only guards a corrupt file
-        folder = _folder_row(con, current)
+        folder = _folder_row(con, current, owner)
         names.append(folder.name)
         current = folder.parent_id
     return " / ".join(reversed(names))
 
 
-def _check_folder(con: sqlite3.Connection, folder_id: int | None) -> None:
+def _check_folder(con: sqlite3.Connection, folder_id: int | None, owner: str) -> None:
     if folder_id is not None:
-        _folder_row(con, folder_id)
+        _folder_row(con, folder_id, owner)
 
 
 def _query_name_free(
-    con: sqlite3.Connection, name: str, folder_id: int | None, but: int | None = None
+    con: sqlite3.Connection, name: str, folder_id: int | None, owner: str, but: int | None = None
 ) -> None:
-    row = con.execute(
-        "select id from query where ifnull(folder_id, 0) = ifnull(?, 0) and name = ?",
-        (folder_id, name),
-    ).fetchone()
+    row = _same_name_query(con, name, folder_id, owner)
     if row is not None and row[0] != but:
-        raise _name_taken(con, "query", name, folder_id)
+        raise _name_taken(con, "query", name, folder_id, owner)
+
+
+def _same_name_query(
+    con: sqlite3.Connection, name: str, folder_id: int | None, owner: str
+) -> tuple | None:
+    return con.execute(
+        "select id from query where owner = ? and ifnull(folder_id, 0) = ifnull(?, 0) and name = ?",
+        (owner, folder_id, name),
+    ).fetchone()
 
 
 def _folder_name_free(
-    con: sqlite3.Connection, name: str, parent_id: int | None, but: int | None = None
+    con: sqlite3.Connection, name: str, parent_id: int | None, owner: str, but: int | None = None
 ) -> None:
     row = con.execute(
-        "select id from folder where ifnull(parent_id, 0) = ifnull(?, 0) and name = ?",
-        (parent_id, name),
+        "select id from folder where owner = ? and ifnull(parent_id, 0) = ifnull(?, 0)"
+        " and name = ?",
+        (owner, parent_id, name),
     ).fetchone()
     if row is not None and row[0] != but:
-        raise _name_taken(con, "folder", name, parent_id)
+        raise _name_taken(con, "folder", name, parent_id, owner)
 
 
-def _name_taken(con: sqlite3.Connection, what: str, name: str, folder_id: int | None) -> BadInput:
+def _name_taken(
+    con: sqlite3.Connection, what: str, name: str, folder_id: int | None, owner: str
+) -> BadInput:
     return BadInput(
-        f"A {what} called {name!r} already exists in {_path(con, folder_id)}.", "Name taken"
+        f"A {what} called {name!r} already exists in {_path(con, folder_id, owner)}.",
+        "Name taken",
     )
 
 
 # --- folders -----------------------------------------------------------------------------------
 
 
-def create_folder(name: str, parent_id: int | None = None) -> Folder:
+def create_folder(name: str, parent_id: int | None = None, *, actor: User | None = None) -> Folder:
     """Create a folder at the top level or inside `parent_id`."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     clean = _name(name, "folder")
     with _write() as con:
-        _check_folder(con, parent_id)
-        _folder_name_free(con, clean, parent_id)
+        _check_folder(con, parent_id, owner)
+        _folder_name_free(con, clean, parent_id, owner)
         cur = con.execute(
-            "insert into folder (name, parent_id, created_at) values (?, ?, ?)",
-            (clean, parent_id, _now()),
+            "insert into folder (name, parent_id, created_at, owner) values (?, ?, ?, ?)",
+            (clean, parent_id, _now(), owner),
         )
         return Folder(int(cur.lastrowid or 0), clean, parent_id)
 
 
-def rename_folder(folder_id: int, name: str) -> Folder:
+def rename_folder(folder_id: int, name: str, *, actor: User | None = None) -> Folder:
     """Give a folder a new name (unique among its siblings)."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     clean = _name(name, "folder")
     with _write() as con:
-        folder = _folder_row(con, folder_id)
-        _folder_name_free(con, clean, folder.parent_id, but=folder_id)
+        folder = _folder_row(con, folder_id, owner)
+        _folder_name_free(con, clean, folder.parent_id, owner, but=folder_id)
         con.execute("update folder set name = ? where id = ?", (clean, folder_id))
         return Folder(folder_id, clean, folder.parent_id)
 
 
-def move_folder(folder_id: int, parent_id: int | None) -> Folder:
+def move_folder(folder_id: int, parent_id: int | None, *, actor: User | None = None) -> Folder:
     """Move a folder (with everything in it) under `parent_id`, or to the top level."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     with _write() as con:
-        folder = _folder_row(con, folder_id)
-        _check_folder(con, parent_id)
+        folder = _folder_row(con, folder_id, owner)
+        _check_folder(con, parent_id, owner)
         current = parent_id
         while current is not None:  # walking up from the target must never meet the folder
             if current == folder_id:
@@ -253,16 +290,18 @@ def move_folder(folder_id: int, parent_id: int | None) -> Folder:
                     f"{folder.name!r} cannot go inside itself or one of its sub-folders.",
                     "Cannot move folder",
                 )
-            current = _folder_row(con, current).parent_id
-        _folder_name_free(con, folder.name, parent_id, but=folder_id)
+            current = _folder_row(con, current, owner).parent_id
+        _folder_name_free(con, folder.name, parent_id, owner, but=folder_id)
         con.execute("update folder set parent_id = ? where id = ?", (parent_id, folder_id))
         return Folder(folder_id, folder.name, parent_id)
 
 
-def delete_folder(folder_id: int, *, recursive: bool = False) -> None:
+def delete_folder(folder_id: int, *, recursive: bool = False, actor: User | None = None) -> None:
     """Delete a folder; one with sub-folders or queries only when `recursive`."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     with _write() as con:
-        folder = _folder_row(con, folder_id)
+        folder = _folder_row(con, folder_id, owner)
         if not recursive:
             folders = con.execute(
                 "select count(*) from folder where parent_id = ?", (folder_id,)
@@ -281,17 +320,19 @@ def delete_folder(folder_id: int, *, recursive: bool = False) -> None:
         con.execute("delete from folder where id = ?", (folder_id,))
 
 
-def get_folder(folder_id: int) -> Folder:
+def get_folder(folder_id: int, *, actor: User | None = None) -> Folder:
     """One folder by id."""
     with _read() as con:
-        return _folder_row(con, folder_id)
+        return _folder_row(con, folder_id, _owner(actor))
 
 
-def list_folders() -> list[Folder]:
+def list_folders(*, actor: User | None = None) -> list[Folder]:
     """Every folder, sorted by name (use parent_id to nest them)."""
     with _read() as con:
         rows = con.execute(
-            "select id, name, parent_id from folder order by name collate nocase, name, id"
+            "select id, name, parent_id from folder where owner = ?"
+            " order by name collate nocase, name, id",
+            (_owner(actor),),
         ).fetchall()
     return [Folder(*r) for r in rows]
 
@@ -310,75 +351,84 @@ def save_query(
 ) -> SavedQuery:
     """Save SQL under a name in a folder; `overwrite` replaces the SQL of a same-named query."""
     auth.require(actor, "queries.save")
+    owner = _owner(actor)
     clean = _name(name, "query")
     if not sql.strip():
         raise BadInput("There is no SQL to save.", "Empty query")
     now = _now()
     with _write() as con:
-        _check_folder(con, folder_id)
-        row = con.execute(
-            "select id from query where ifnull(folder_id, 0) = ifnull(?, 0) and name = ?",
-            (folder_id, clean),
-        ).fetchone()
+        _check_folder(con, folder_id, owner)
+        row = _same_name_query(con, clean, folder_id, owner)
         if row is not None:
             if not overwrite:
-                raise _name_taken(con, "query", clean, folder_id)
+                raise _name_taken(con, "query", clean, folder_id, owner)
             con.execute(
                 "update query set sql = ?, connection = ?, updated_at = ? where id = ?",
                 (sql, connection, now, row[0]),
             )
-            return _query_row(con, row[0])
+            return _query_row(con, row[0], owner)
         cur = con.execute(
-            "insert into query (name, sql, folder_id, connection, created_at, updated_at)"
-            " values (?, ?, ?, ?, ?, ?)",
-            (clean, sql, folder_id, connection, now, now),
+            "insert into query (name, sql, folder_id, connection, created_at, updated_at, owner)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            (clean, sql, folder_id, connection, now, now, owner),
         )
-        return _query_row(con, int(cur.lastrowid or 0))
+        return _query_row(con, int(cur.lastrowid or 0), owner)
 
 
-def get_query(query_id: int) -> SavedQuery:
+def get_query(query_id: int, *, actor: User | None = None) -> SavedQuery:
     """One saved query by id."""
     with _read() as con:
-        return _query_row(con, query_id)
+        return _query_row(con, query_id, _owner(actor))
 
 
-def rename_query(query_id: int, name: str) -> SavedQuery:
+def rename_query(query_id: int, name: str, *, actor: User | None = None) -> SavedQuery:
     """Give a saved query a new name (unique in its folder)."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     clean = _name(name, "query")
     with _write() as con:
-        query = _query_row(con, query_id)
-        _query_name_free(con, clean, query.folder_id, but=query_id)
+        query = _query_row(con, query_id, owner)
+        _query_name_free(con, clean, query.folder_id, owner, but=query_id)
         con.execute(
             "update query set name = ?, updated_at = ? where id = ?", (clean, _now(), query_id)
         )
-        return _query_row(con, query_id)
+        return _query_row(con, query_id, owner)
 
 
-def move_query(query_id: int, folder_id: int | None) -> SavedQuery:
+def move_query(query_id: int, folder_id: int | None, *, actor: User | None = None) -> SavedQuery:
     """Move a saved query into another folder, or to the top level with None."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     with _write() as con:
-        query = _query_row(con, query_id)
-        _check_folder(con, folder_id)
-        _query_name_free(con, query.name, folder_id, but=query_id)
+        query = _query_row(con, query_id, owner)
+        _check_folder(con, folder_id, owner)
+        _query_name_free(con, query.name, folder_id, owner, but=query_id)
         con.execute(
             "update query set folder_id = ?, updated_at = ? where id = ?",
             (folder_id, _now(), query_id),
         )
-        return _query_row(con, query_id)
+        return _query_row(con, query_id, owner)
 
 
-def delete_query(query_id: int) -> None:
+def delete_query(query_id: int, *, actor: User | None = None) -> None:
     """Delete a saved query."""
+    auth.require(actor, "queries.save")
+    owner = _owner(actor)
     with _write() as con:
-        _query_row(con, query_id)
+        _query_row(con, query_id, owner)
         con.execute("delete from query where id = ?", (query_id,))
 
 
-def list_queries(folder_id: int | None | EllipsisType = ..., search: str = "") -> list[SavedQuery]:
+def list_queries(
+    folder_id: int | None | EllipsisType = ...,
+    search: str = "",
+    *,
+    actor: User | None = None,
+) -> list[SavedQuery]:
     """Saved queries sorted by name: in one folder (None: the top level) or, by default, all;
     `search` matches anywhere in the name or SQL, case-insensitively, % and _ literally."""
-    where = ["1 = 1"]
-    params: list[object] = []
+    where = ["owner = ?"]
+    params: list[object] = [_owner(actor)]
     if folder_id is not ...:
         where.append("ifnull(folder_id, 0) = ifnull(?, 0)")
         params.append(folder_id)
@@ -397,13 +447,13 @@ def list_queries(folder_id: int | None | EllipsisType = ..., search: str = "") -
     return [_query(r) for r in rows]
 
 
-def tree(search: str = "") -> list[FolderNode | SavedQuery]:
+def tree(search: str = "", *, actor: User | None = None) -> list[FolderNode | SavedQuery]:
     """The top level for a UI tree: folders (recursively) first, then top-level queries.
 
     With `search`, only matching queries are kept, and only folders that lead to one.
     """
-    folders = list_folders()
-    queries = list_queries(search=search)
+    folders = list_folders(actor=actor)
+    queries = list_queries(search=search, actor=actor)
     nodes = {f.id: FolderNode(f) for f in folders}
     top: list[FolderNode | SavedQuery] = []
     # list_folders and list_queries are sorted by name, so appending keeps each level sorted.

@@ -130,7 +130,7 @@ def sidebar_footer() -> None:
                 icon=":material/person:",
             )
             if st.button("Sign out", icon=":material/logout:", key="tusk_sign_out"):
-                auth_gate.sign_out()
+                auth_gate.request_sign_out()
                 st.rerun()
 
 

@@ -578,7 +578,7 @@ def save_dialog(tab: qtabs.QueryTab) -> None:
 
     @st.dialog("Save query", on_dismiss=lambda: st.session_state.pop(_SAVE_FOR, None))
     def body() -> None:
-        folders = saved.list_folders()
+        folders = saved.list_folders(actor=current_user())
         options = [None, *[f.id for f in folders]]
         labels = {f.id: f.name for f in folders}
         name = st.text_input("Name", value=tab.title, key="save_name")
@@ -620,12 +620,14 @@ def saved_panel(spec: ConnectionSpec) -> None:
         st.text_input("Folder name", key="saved_new_folder")
         if st.button("Create", key="saved_new_folder_go"):
             try:
-                saved.create_folder(str(st.session_state.get("saved_new_folder", "")))
+                saved.create_folder(
+                    str(st.session_state.get("saved_new_folder", "")), actor=current_user()
+                )
             except TuskError as exc:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:
                 st.rerun()
-    items = saved.tree(needle)
+    items = saved.tree(needle, actor=current_user())
     if not items:
         st.caption("No saved queries yet — Ctrl+S in the editor saves the current tab.")
         return
@@ -644,7 +646,9 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                     if st.button("Rename", key=f"saved_rename_folder_go_{f.id}"):
                         try:
                             saved.rename_folder(
-                                f.id, st.session_state[f"saved_rename_folder_{f.id}"]
+                                f.id,
+                                st.session_state[f"saved_rename_folder_{f.id}"],
+                                actor=current_user(),
                             )
                         except TuskError as exc:
                             st.error(f"**{exc.title}** — {exc.message}")
@@ -654,7 +658,7 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                     "Delete folder", key=f"saved_del_folder_{f.id}", icon=":material/delete:"
                 ):
                     try:
-                        saved.delete_folder(f.id, recursive=True)
+                        saved.delete_folder(f.id, recursive=True, actor=current_user())
                     except TuskError as exc:
                         st.error(f"**{exc.title}** — {exc.message}")
                     else:
@@ -675,14 +679,20 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                     st.text_input("New name", value=q.name, key=f"saved_rename_{q.id}")
                     if st.button("Rename", key=f"saved_rename_go_{q.id}"):
                         try:
-                            saved.rename_query(q.id, st.session_state[f"saved_rename_{q.id}"])
+                            saved.rename_query(
+                                q.id, st.session_state[f"saved_rename_{q.id}"], actor=current_user()
+                            )
                         except TuskError as exc:
                             st.error(f"**{exc.title}** — {exc.message}")
                         else:
                             st.rerun()
                 if d.button("", icon=":material/delete:", key=f"saved_del_{q.id}", help="Delete"):
-                    saved.delete_query(q.id)
-                    st.rerun()
+                    try:
+                        saved.delete_query(q.id, actor=current_user())
+                    except TuskError as exc:
+                        st.error(f"**{exc.title}** — {exc.message}")
+                    else:
+                        st.rerun()
 
 
 def is_busy(tab: qtabs.QueryTab) -> bool:
