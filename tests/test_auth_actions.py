@@ -30,6 +30,12 @@ def multi(monkeypatch: pytest.MonkeyPatch) -> None:
     config.set_value("auth_mode", "multi")
 
 
+def _saved(name: str) -> str:
+    """A saved connection made by the admin, for the edit/delete actions."""
+    connections.add(ConnectionSpec(name, "duckdb", path=":memory:"), actor=store.get_user("admin"))
+    return name
+
+
 def _demo() -> tuple[ConnectionSpec, object]:
     spec = connections.ensure_demo()
     return spec, connect(spec)
@@ -44,7 +50,22 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
         "queries.execute",
         lambda u: queries.run(*_demo(), "select 1", actor=u),
     ),
+    "edit connection": (
+        "connections.edit",
+        lambda u: connections.update(
+            _saved("e"), ConnectionSpec("e2", "duckdb", path=":memory:"), actor=u
+        ),
+    ),
+    "delete connection": ("connections.delete", lambda u: connections.delete(_saved("d"), actor=u)),
     "save query": ("queries.save", lambda u: saved.save_query("q", "select 1", actor=u)),
+    "new folder": ("queries.save", lambda u: saved.create_folder("f", actor=u)),
+    "create user": ("system.users", lambda u: store.create_user("newbie", "pw", actor=u)),
+    "reset password": ("system.users", lambda u: store.set_password("viewer", "x", actor=u)),
+    "create group": ("system.groups", lambda u: store.create_group("G", actor=u)),
+    "group permissions": (
+        "system.groups",
+        lambda u: store.set_group_permissions("Viewers", ["data.view"], actor=u),
+    ),
     "export": (
         "queries.export",
         lambda u: export.export(_demo()[1], "select 1 as a", "csv", io.BytesIO(), actor=u),

@@ -6,8 +6,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tusk import config
+from tusk import auth, config
 from tusk.auth import store
+from tusk.ui.shell import PAGES, PageInfo
 
 
 @pytest.fixture(autouse=True)
@@ -208,3 +209,23 @@ def test_users_page_is_closed_to_analysts() -> None:
     at.switch_page("pages/6_Users.py").run()
     assert "Permission denied" in at.error[0].value
     assert not at.dataframe
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.label != "Home"], ids=lambda p: p.label)
+@pytest.mark.parametrize("username", ["vera", "ana", "ed"])
+def test_page_guard_matrix(username: str, page: PageInfo) -> None:
+    """Every page, for a Viewer, an Analyst and a Data Engineer: the sidebar links exactly the
+    pages their groups allow, and each page opens or stops with Permission denied to match."""
+    store.create_user("ed", "pw", groups=["Data Engineers"])
+    user = store.get_user(username)
+    at = _sign_in(_app(), username, "pw")
+    expected = page.permission is None or auth.allowed(user, page.permission)
+    if page.label != "Profile":  # Profile is linked under the user's name, not in the list
+        assert (page.label in _links(at)) == expected
+    at.switch_page(page.path).run()
+    assert not at.exception
+    denied = [e.value for e in at.error if "Permission denied" in e.value]
+    if expected:
+        assert not denied
+    else:
+        assert denied and page.permission in denied[0]

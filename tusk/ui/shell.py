@@ -46,7 +46,13 @@ PAGES: tuple[PageInfo, ...] = (
         "Visual Polars pipelines from files and databases.",
         "data.view",
     ),
-    PageInfo("pages/4_Geo.py", "Geo", ":material/map:", "Maps of geometry and lat/lon columns."),
+    PageInfo(
+        "pages/4_Geo.py",
+        "Geo",
+        ":material/map:",
+        "Maps of geometry and lat/lon columns.",
+        "data.view",
+    ),
     PageInfo(
         "pages/5_Cluster.py",
         "Cluster",
