@@ -1,0 +1,126 @@
+"""The Admin page's frame: PostgreSQL connection picker, the admin connection kept for the
+browser session, and the sections as lazy tabs (only the open tab runs its queries)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import TYPE_CHECKING, NamedTuple
+
+import streamlit as st
+
+from tusk import auth, connections
+from tusk.errors import TuskError
+from tusk.ui.shell import current_user, md_escape, show_error
+
+if TYPE_CHECKING:
+    from tusk.admin import AdminConnection
+    from tusk.engines.spec import ConnectionSpec
+
+PICK_KEY = "admin_connection"
+TAB_KEY = "admin_tab"
+_OPEN_KEY = "tusk_admin_connections"
+
+
+class Section(NamedTuple):
+    """One tab: its label, the tusk.ui module that draws it, and the permission it needs."""
+
+    label: str
+    module: str
+    permission: str
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section(":material/monitoring: Dashboard", "admin_dashboard", "admin.view"),
+    Section(":material/bolt: Activity", "admin_activity", "admin.view"),
+    Section(":material/lock: Locks", "admin_locks", "admin.view"),
+    Section(":material/backup: Backups", "admin_backup", "admin.backup"),
+    Section(":material/cleaning_services: Maintenance", "admin_maintenance", "admin.maintenance"),
+    Section(":material/extension: Extensions", "admin_extensions", "admin.extensions"),
+    Section(":material/badge: Roles", "admin_roles", "admin.view"),
+    Section(":material/tune: Settings", "admin_settings", "admin.view"),
+)
+
+
+def pick_connection() -> ConnectionSpec | None:
+    """The sidebar's PostgreSQL connection picker; None when there is none saved."""
+    specs = [s for s in connections.list_connections() if s.engine == "postgres"]
+    if not specs:
+        return None
+    names = [s.name for s in specs]
+    with st.sidebar:
+        name = st.selectbox(
+            "PostgreSQL connection",
+            names,
+            key=PICK_KEY,
+            index=names.index(st.session_state[PICK_KEY])
+            if st.session_state.get(PICK_KEY) in names
+            else 0,
+        )
+    return connections.get(str(name))
+
+
+def no_connection() -> None:
+    """The empty state: what is missing and where to add it."""
+    st.info(
+        "No PostgreSQL connection yet — add one in the Studio (Connections → Add), then come "
+        "back here to watch and administer the server.",
+        icon=":material/info:",
+    )
+    st.page_link("pages/1_Studio.py", label="Open the Studio", icon=":material/terminal:")
+
+
+def open_connection(spec: ConnectionSpec) -> AdminConnection | None:
+    """This browser session's admin connection to `spec`, reopened when it broke; None (with
+    the error shown) when the server cannot be reached."""
+    from tusk import admin
+
+    opened: dict[str, AdminConnection] = st.session_state.setdefault(_OPEN_KEY, {})
+    conn = opened.get(spec.name)
+    if conn is not None and (conn.closed or conn.spec != spec):
+        forget(spec.name)
+        conn = None
+    if conn is None:
+        try:
+            conn = admin.connect(spec)
+        except TuskError as exc:
+            show_error(exc)
+            if st.button("Try again", icon=":material/refresh:", key="admin_retry"):
+                st.rerun()
+            return None
+        opened[spec.name] = conn
+    return conn
+
+
+def forget(name: str) -> None:
+    """Close and drop the admin connection to `name`."""
+    opened: dict[str, AdminConnection] = st.session_state.setdefault(_OPEN_KEY, {})
+    conn = opened.pop(name, None)
+    if conn is not None:
+        with contextlib.suppress(Exception):
+            conn.close()
+
+
+def sections(conn: AdminConnection) -> None:
+    """The tabs; only the open one draws (and queries the server)."""
+    user = current_user()
+    tabs = st.tabs([s.label for s in SECTIONS], key=TAB_KEY, on_change="rerun")
+    for tab, section in zip(tabs, SECTIONS, strict=True):
+        if not tab.open:
+            continue
+        with tab:
+            if not auth.allowed(user, section.permission):
+                st.info(
+                    f"This section needs the {section.permission} permission; ask an "
+                    "administrator.",
+                    icon=":material/block:",
+                )
+                continue
+            module = importlib.import_module(f"tusk.ui.{section.module}")
+            try:
+                module.render(conn, user)
+            except TuskError as exc:
+                show_error(exc)
+                if conn.closed:
+                    forget(conn.spec.name)
+                    st.caption(f"The connection to {md_escape(conn.spec.name)} was lost.")
