@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +65,81 @@ def pg_database() -> Iterator[str]:
 def pg(pg_database: str) -> ConnectionSpec:
     """A connection spec for the session's PostgreSQL test database."""
     return pg_spec(pg_database)
+
+
+# --- PostgreSQL databases and admin connections (Admin library and page tests) -----------------
+
+SERVER = dict(host=PG_HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD)
+
+
+def server_connection(dbname: str = "postgres") -> Any:
+    """A plain autocommit psycopg connection, for setting up what a test needs."""
+    import psycopg
+
+    return psycopg.connect(**SERVER, dbname=dbname, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture
+def make_database() -> Iterator[Callable[[], str]]:
+    """Create fresh databases on demand; all are dropped (sessions terminated) afterwards."""
+    made: list[str] = []
+
+    from psycopg import sql
+
+    def make() -> str:
+        name = f"tusk_adm_{uuid.uuid4().hex[:8]}"
+        with server_connection() as conn:
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+        made.append(name)
+        return name
+
+    yield make
+    with server_connection() as conn:
+        for name in made:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def db(make_database: Callable[[], str]) -> str:
+    """One fresh database for this test."""
+    return make_database()
+
+
+@pytest.fixture
+def db_spec(db: str) -> ConnectionSpec:
+    """A saved-connection spec for the fresh database."""
+    return pg_spec(db, name="admin-test")
+
+
+@pytest.fixture
+def conn(db_spec: ConnectionSpec) -> Iterator[Any]:
+    """An admin connection (tusk.admin.AdminConnection) to the fresh database."""
+    from tusk import admin
+
+    c = admin.connect(db_spec)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def users(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Multi-user mode with one user per default group: viewer, analyst, engineer, admin."""
+    from tusk import config
+    from tusk.auth import store
+
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    store.init("secret")
+    for name, group in (
+        ("viewer", "Viewers"),
+        ("analyst", "Analysts"),
+        ("engineer", "Data Engineers"),
+    ):
+        store.create_user(name, "pw", groups=[group])
+    config.set_value("auth_mode", "multi")
+    return {n: store.get_user(n) for n in ("viewer", "analyst", "engineer", "admin")}
+
+
+HOSTILE = 'x"; DROP TABLE t; --'
+UNICODE = "Zürich 🐘 таблица"

@@ -1,0 +1,91 @@
+"""Controls shared by the live views (dashboard, activity, locks): refresh interval and pause,
+and a confirmation dialog for killing a session that survives the views' refreshes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from tusk.errors import TuskError
+from tusk.ui.shell import md_escape, show_error
+
+if TYPE_CHECKING:
+    from tusk.admin import AdminConnection
+    from tusk.auth.store import User
+
+INTERVALS: dict[str, float] = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "1 min": 60.0}
+DEFAULT_INTERVAL = "5 s"
+_KILL_KEY = "tusk_admin_kill"  # (how, pid, summary) waiting for the user's confirmation
+
+
+def controls(prefix: str) -> float | None:
+    """Pause switch and interval picker; the seconds between refreshes, or None when paused."""
+    left, right, _ = st.columns([1, 1, 3], vertical_alignment="bottom")
+    every = right.selectbox(
+        "Refresh every",
+        list(INTERVALS),
+        index=list(INTERVALS).index(DEFAULT_INTERVAL),
+        key=f"{prefix}_every",
+    )
+    paused = left.toggle("Pause", key=f"{prefix}_paused", help="Stop refreshing this view")
+    return None if paused else INTERVALS[str(every)]
+
+
+def ask_kill(how: str, pid: int, summary: str) -> None:
+    """Ask for confirmation (from inside a fragment: the dialog opens on the full rerun)."""
+    st.session_state[_KILL_KEY] = (how, pid, summary)
+    st.rerun()
+
+
+def kill_dialog(conn: AdminConnection, user: User | None) -> None:
+    """The confirmation dialog, open while a kill is pending; call once per full run."""
+    pending = st.session_state.get(_KILL_KEY)
+    if not pending:
+        return
+    how, pid, summary = pending
+    verb = "Cancel the query of" if how == "cancel" else "Terminate"
+
+    @st.dialog(f"{verb} session {pid}?", on_dismiss=lambda: st.session_state.pop(_KILL_KEY, None))
+    def body() -> None:
+        st.markdown(summary)
+        if how == "cancel":
+            st.caption("The running statement stops with an error; the session stays connected.")
+        else:
+            st.warning(
+                "The session's connection is closed and its open transaction rolled back.",
+                icon=":material/warning:",
+            )
+        yes, no = st.columns(2)
+        label = "Cancel query" if how == "cancel" else "Terminate session"
+        if yes.button(label, type="primary", key="admin_kill_yes"):
+            from tusk.admin import activity
+
+            try:
+                act = activity.cancel if how == "cancel" else activity.terminate
+                sent = act(conn, pid, actor=user)
+            except TuskError as exc:
+                show_error(exc)
+                return
+            st.session_state.pop(_KILL_KEY, None)
+            if sent:
+                done = "Cancel sent to" if how == "cancel" else "Terminated"
+                st.toast(f"{done} session {pid}", icon=":material/check:")
+            else:
+                st.toast(f"Session {pid} was already gone", icon=":material/info:")
+            st.rerun()
+        if no.button("Keep it running", key="admin_kill_no"):
+            st.session_state.pop(_KILL_KEY, None)
+            st.rerun()
+
+    body()
+
+
+def session_summary(pid: int, usename: str, datname: str, query: str) -> str:
+    """Markdown naming a session for a confirmation: pid, user, database and its query."""
+    text = " ".join(query.split()).replace("`", "'")
+    short = text[:300] + ("…" if len(text) > 300 else "")
+    return (
+        f"**pid {pid}** · user **{md_escape(usename or '?')}** · database "
+        f"**{md_escape(datname or '?')}**\n\n`{short}`"
+    )
