@@ -16,6 +16,7 @@ from typing import Any
 from tusk.admin import AdminConnection
 
 SIZES_EVERY_S = 30.0
+MIN_INTERVAL_S = 1.0  # reruns closer than this reuse the last sample: rates need real time
 KEEP_SAMPLES = 720  # an hour at 5 s
 
 # One statement per tick: server facts, summed database counters, sessions by state.
@@ -186,9 +187,14 @@ class Monitor:
     sizes: list[dict[str, Any]] = field(default_factory=list)
     sizes_at: float = 0.0
     last_tick_s: float = 0.0  # how long the last tick's queries took
+    taken_at: float = 0.0  # time.monotonic() of the newest sample
 
     def tick(self, conn: AdminConnection) -> Sample:
-        """Take a sample (and database sizes when due); returns the new sample."""
+        """Take a sample (and database sizes when due); returns the newest sample. A rerun
+        less than MIN_INTERVAL_S after the last sample reuses it (clicks cause reruns; a
+        40 ms interval would make noisy rates and cost the server for nothing)."""
+        if self.samples and time.monotonic() - self.taken_at < MIN_INTERVAL_S:
+            return self.samples[-1]
         start = time.perf_counter()
         sample = snapshot(conn)
         if self.samples and sample.started_at != self.samples[-1].started_at:
@@ -198,6 +204,7 @@ class Monitor:
             self.sizes = database_sizes(conn)
             self.sizes_at = time.monotonic()
         self.last_tick_s = time.perf_counter() - start
+        self.taken_at = time.monotonic()
         return sample
 
     def series(self) -> list[Rates]:

@@ -59,7 +59,7 @@ def render(conn: AdminConnection, user: User | None) -> None:
             f"**{humanize.count(waiting, 'session')} waiting** behind "
             f"{humanize.count(len(graph.roots), 'root blocker')}"
         )
-        picture, tree = st.columns([3, 2])
+        picture, tree = st.columns([1, 1])
         with picture:
             st.graphviz_chart(graph.dot(), width="stretch")
         with tree:
