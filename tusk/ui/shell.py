@@ -159,7 +159,9 @@ def md_escape(text: str) -> str:
 def show_error(exc: TuskError) -> None:
     """Show a Tusk error as a short title plus the server's message (never a traceback)."""
     log.info("%s: %s", exc.title, exc.message)
-    st.error(f"**{exc.title}** — {exc.message}", icon=":material/error:")
+    # The message is the server's text (names like order_items, x"; drop …): show it literally.
+    message = "  \n".join(md_escape(line) for line in exc.message.splitlines())
+    st.error(f"**{md_escape(exc.title)}** — {message}", icon=":material/error:")
 
 
 def coming_soon(what: str, items: list[str]) -> None:
