@@ -143,3 +143,15 @@ def users(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 HOSTILE = 'x"; DROP TABLE t; --'
 UNICODE = "Zürich 🐘 таблица"
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll until `check()` is true: the server's views lag its clients by a moment."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from tests.admin.conftest import HOSTILE, server_connection
+from tests.conftest import wait_for
 from tusk import admin
 from tusk.admin import AdminConnection, activity, locks, server
 from tusk.auth import store
 from tusk.errors import BadInput, PermissionDenied
 
 pytestmark = pytest.mark.postgres
-
-
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    """Poll until `check()` is true (the server's views lag the clients by a moment)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Client:
@@ -96,7 +87,7 @@ def test_snapshot_and_rates(conn: AdminConnection, clients: Callable[[str], Clie
     worker.conn.execute("insert into t select generate_series(1, 1000)")
     # PG 15 flushes a backend's table counters at session end or after ~10 s idle: close it.
     worker.close()
-    _wait_for(
+    wait_for(
         lambda: server.snapshot(conn).tup_inserted >= first.tup_inserted + 1000,
         "the inserts to show",
     )
@@ -108,12 +99,26 @@ def test_snapshot_and_rates(conn: AdminConnection, clients: Callable[[str], Clie
 
 
 def test_rates_refuse_a_reset(conn: AdminConnection) -> None:
-    """Counters going backwards (a stats reset) give no rate rather than a negative one."""
+    """A counter going backwards (a database dropped, a stats reset) has no rate for that
+    interval rather than a negative one; the others keep theirs. A restart gives no rates."""
     now = server.snapshot(conn)
     earlier = server.Sample(**{**now.__dict__, "commits": now.commits + 10})
-    later = server.Sample(**{**now.__dict__, "sampled_at": now.sampled_at.replace(year=2100)})
-    assert server.rates(earlier, later) is None
+    later = server.Sample(
+        **{
+            **now.__dict__,
+            "sampled_at": now.sampled_at + timedelta(seconds=2),
+            "rollbacks": now.rollbacks + 4,
+        }
+    )
+    rate = server.rates(earlier, later)
+    assert rate is not None
+    assert rate.commits_s is None and rate.transactions_s is None
+    assert rate.rollbacks_s == 2.0
     assert server.rates(now, now) is None  # no time passed
+    restarted = server.Sample(
+        **{**later.__dict__, "started_at": now.started_at + timedelta(seconds=1)}
+    )
+    assert server.rates(now, restarted) is None
 
 
 def test_monitor_keeps_samples_and_sizes(conn: AdminConnection, db: str) -> None:
@@ -137,7 +142,7 @@ def test_activity_lists_others_not_us(
     """A sleeping client appears with its query and age; the admin session itself does not."""
     sleeper = clients("tusk-test-sleeper")
     sleeper.start("select pg_sleep(30)")
-    _wait_for(
+    wait_for(
         lambda: any(s.pid == sleeper.pid for s in activity.sessions(conn, states=["active"])),
         "the sleeper to be active",
     )
@@ -158,7 +163,7 @@ def test_cancel_keeps_the_session_terminate_ends_it(
     """Cancel stops the statement and the connection still works; terminate breaks it."""
     victim = clients("tusk-test-victim")
     victim.start("select pg_sleep(30)")
-    _wait_for(
+    wait_for(
         lambda: any(s.pid == victim.pid for s in activity.sessions(conn, states=["active"])),
         "the sleep to start",
     )
@@ -168,7 +173,7 @@ def test_cancel_keeps_the_session_terminate_ends_it(
     assert victim.conn.execute("select 42").fetchone() == (42,)  # still usable
 
     victim.start("select pg_sleep(30)")
-    _wait_for(
+    wait_for(
         lambda: any(s.pid == victim.pid for s in activity.sessions(conn, states=["active"])),
         "the second sleep to start",
     )
@@ -177,9 +182,7 @@ def test_cancel_keeps_the_session_terminate_ends_it(
     assert victim.error is not None
     with pytest.raises(psycopg.Error):
         victim.conn.execute("select 1")
-    _wait_for(
-        lambda: all(s.pid != victim.pid for s in activity.sessions(conn)), "the session to go"
-    )
+    wait_for(lambda: all(s.pid != victim.pid for s in activity.sessions(conn)), "the session to go")
 
 
 def test_bad_pids_are_refused(conn: AdminConnection) -> None:
@@ -199,7 +202,7 @@ def test_viewer_cannot_kill_and_admin_is_audited(
     """Without admin.processes the library refuses; the admin's kill is in the audit log."""
     victim = clients("tusk-test-audit")
     victim.start("select pg_sleep(30)")
-    _wait_for(
+    wait_for(
         lambda: any(s.pid == victim.pid for s in activity.sessions(conn, states=["active"])),
         "the sleep to start",
     )
@@ -234,11 +237,11 @@ def test_lock_chain_tree_and_terminating_the_root(
     a.conn.autocommit = c.conn.autocommit = False  # LOCK TABLE needs a transaction block
     a.conn.execute(sql.SQL("update {} set v = 1 where id = 1").format(table))  # A: idle in tx
     b.start(sql.SQL("update {} set v = 2 where id = 1").format(table))
-    _wait_for(lambda: b.pid in locks.blocking_graph(conn).sessions, "B to wait")
+    wait_for(lambda: b.pid in locks.blocking_graph(conn).sessions, "B to wait")
     c.start(sql.SQL("lock table {} in access exclusive mode").format(table))
-    _wait_for(lambda: c.pid in locks.blocking_graph(conn).sessions, "C to wait")
+    wait_for(lambda: c.pid in locks.blocking_graph(conn).sessions, "C to wait")
     d.start(sql.SQL("select count(*) from {}").format(table))
-    _wait_for(lambda: d.pid in locks.blocking_graph(conn).sessions, "D to wait")
+    wait_for(lambda: d.pid in locks.blocking_graph(conn).sessions, "D to wait")
 
     graph = locks.blocking_graph(conn)
     assert graph.roots == [a.pid]

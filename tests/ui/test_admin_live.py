@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import server_connection
-from tests.conftest import REPO, pg_spec
+from tests.conftest import REPO, pg_spec, wait_for
 from tusk import admin, config, connections
 from tusk.admin import AdminConnection, activity, locks
 from tusk.auth import store
@@ -27,20 +26,10 @@ LABEL = {s.module: s.label for s in SECTIONS}
 def _admin(tab: str | None = None) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("pages/2_Admin.py").run()
-    if tab is not None:
+    if tab is not None:  # chosen before the page's first run: only that tab draws
         at.session_state[TAB_KEY] = LABEL[tab]
-        at.run()
+    at.switch_page("pages/2_Admin.py").run()
     return at
-
-
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Sleeper:
@@ -114,6 +103,7 @@ def test_dashboard_shows_facts_and_charts_after_two_samples(saved_pg: Connection
     connections_metric = next(m for m in at.metric if m.label == "Connections")
     assert " / " in connections_metric.value
     monitor = at.session_state["tusk_admin_monitors"]["pg main"]
+    assert len(monitor.samples) == 1
     assert len(at.get("vega_lite_chart")) == 1  # sessions by state; no rate from one sample
     monitor.taken_at -= 2  # as if the 5 s refresh had come (a quick rerun reuses the sample)
     at.run()
@@ -130,7 +120,7 @@ def test_activity_lists_a_session_and_cancels_it(
     """A sleeping client shows up; choosing it and confirming Cancel stops its statement."""
     sleeper = Sleeper(db, "select pg_sleep(60)").start()
     cleanup.append(sleeper.conn)
-    _wait_for(
+    wait_for(
         lambda: any(s.pid == sleeper.pid and s.state == "active" for s in activity.sessions(watch)),
         "the sleeper",
     )
@@ -161,7 +151,7 @@ def test_locks_tab_draws_the_chain_and_terminates_the_root(
     holder.execute("update t set id = 1 where id = 1")
     waiter = Sleeper(db, "update t set id = 1 where id = 1").start()
     cleanup.append(waiter.conn)
-    _wait_for(lambda: waiter.pid in locks.blocking_graph(watch).sessions, "B to wait")
+    wait_for(lambda: waiter.pid in locks.blocking_graph(watch).sessions, "B to wait")
     at = _admin("admin_locks")
     assert not at.exception
     assert at.get("graphviz_chart"), "the blocking graph is drawn"
@@ -202,7 +192,7 @@ def test_data_engineer_sees_but_cannot_kill_and_viewer_is_stopped(
 
     sleeper = Sleeper(db, "select pg_sleep(60)").start()
     cleanup.append(sleeper.conn)
-    _wait_for(lambda: any(s.pid == sleeper.pid for s in activity.sessions(watch)), "the sleeper")
+    wait_for(lambda: any(s.pid == sleeper.pid for s in activity.sessions(watch)), "the sleeper")
     ed = signed_in("ed")
     ed.session_state[TAB_KEY] = LABEL["admin_activity"]
     ed.run()

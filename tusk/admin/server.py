@@ -115,20 +115,23 @@ class Sample:
 
 @dataclass(frozen=True)
 class Rates:
-    """Per-second rates between two samples (the chart points)."""
+    """Per-second rates between two samples (the chart points). A counter that went backwards
+    (a database dropped, statistics reset) has no rate for that interval: None, a gap."""
 
     at: datetime
-    commits_s: float
-    rollbacks_s: float
-    blks_read_s: float
-    blks_hit_s: float
-    tuples_in_s: float  # inserted + updated + deleted
-    tuples_out_s: float  # returned + fetched
+    commits_s: float | None
+    rollbacks_s: float | None
+    blks_read_s: float | None
+    blks_hit_s: float | None
+    tuples_in_s: float | None  # inserted + updated + deleted
+    tuples_out_s: float | None  # returned + fetched
     cache_hit_ratio: float | None  # over the interval, not since the reset
 
     @property
-    def transactions_s(self) -> float:
+    def transactions_s(self) -> float | None:
         """Commits plus rollbacks per second."""
+        if self.commits_s is None or self.rollbacks_s is None:
+            return None
         return self.commits_s + self.rollbacks_s
 
 
@@ -145,37 +148,28 @@ def database_sizes(conn: AdminConnection) -> list[dict[str, Any]]:
 
 
 def rates(before: Sample, after: Sample) -> Rates | None:
-    """Rates between two samples; None when the counters went backwards (stats reset or a
-    server restart) or no time passed."""
+    """Rates between two samples; None when no time passed or the server restarted."""
     dt = (after.sampled_at - before.sampled_at).total_seconds()
     if dt <= 0 or after.started_at != before.started_at:
         return None
-    deltas = {
-        name: getattr(after, name) - getattr(before, name)
-        for name in (
-            "commits",
-            "rollbacks",
-            "blks_read",
-            "blks_hit",
-            "tup_inserted",
-            "tup_updated",
-            "tup_deleted",
-            "tup_returned",
-            "tup_fetched",
-        )
-    }
-    if any(v < 0 for v in deltas.values()):
-        return None
-    blocks = deltas["blks_hit"] + deltas["blks_read"]
+
+    def per_s(*names: str) -> float | None:
+        delta = sum(getattr(after, n) - getattr(before, n) for n in names)
+        if any(getattr(after, n) < getattr(before, n) for n in names):
+            return None
+        return delta / dt
+
+    hits, reads = per_s("blks_hit"), per_s("blks_read")
+    blocks = None if hits is None or reads is None else hits + reads
     return Rates(
         at=after.sampled_at,
-        commits_s=deltas["commits"] / dt,
-        rollbacks_s=deltas["rollbacks"] / dt,
-        blks_read_s=deltas["blks_read"] / dt,
-        blks_hit_s=deltas["blks_hit"] / dt,
-        tuples_in_s=(deltas["tup_inserted"] + deltas["tup_updated"] + deltas["tup_deleted"]) / dt,
-        tuples_out_s=(deltas["tup_returned"] + deltas["tup_fetched"]) / dt,
-        cache_hit_ratio=deltas["blks_hit"] / blocks if blocks else None,
+        commits_s=per_s("commits"),
+        rollbacks_s=per_s("rollbacks"),
+        blks_read_s=reads,
+        blks_hit_s=hits,
+        tuples_in_s=per_s("tup_inserted", "tup_updated", "tup_deleted"),
+        tuples_out_s=per_s("tup_returned", "tup_fetched"),
+        cache_hit_ratio=hits / blocks if blocks and hits is not None else None,
     )
 
 
