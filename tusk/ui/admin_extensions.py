@@ -1,0 +1,324 @@
+"""Admin → Extensions: what the server offers and what this database has installed; install
+into a chosen schema, update, and uninstall (CASCADE only after typing the name)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pandas as pd
+import streamlit as st
+
+from tusk.admin import extensions
+from tusk.errors import TuskError
+from tusk.ui import humanize
+from tusk.ui.shell import md_escape, show_error
+
+if TYPE_CHECKING:
+    from tusk.admin import AdminConnection
+    from tusk.auth.store import User
+
+P = "admin_ext_"
+OUTCOME = P + "outcome"  # the last action's message or error, shown until the next action
+TOAST = P + "toast"  # set for one run after a success
+UNINSTALL_FOR = P + "uninstall_for"  # the extension whose uninstall dialog is open
+
+
+class Done(NamedTuple):
+    """A finished action: a short toast and the full message with versions and duration."""
+
+    toast: str
+    message: str
+
+
+_COLUMNS: dict[str, Any] = {
+    "name": st.column_config.TextColumn("Extension", pinned=True),
+    "installed_version": st.column_config.TextColumn("Installed"),
+    "default_version": st.column_config.TextColumn("Default version"),
+    "update_available": st.column_config.CheckboxColumn(
+        "Update", help="The server has a newer default version than the installed one"
+    ),
+    "schema": st.column_config.TextColumn("Schema"),
+    "comment": st.column_config.TextColumn("Description", width="large"),
+}
+
+
+def render(conn: AdminConnection, user: User | None) -> None:
+    """The Extensions tab."""
+    _outcome(conn)
+    rows = extensions.extensions(conn)
+    installed = [r for r in rows if r["installed_version"] is not None]
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    needle = left.text_input(
+        "Search extensions",
+        key=P + "search",
+        placeholder="Name or description…",
+        label_visibility="collapsed",
+    )
+    only_installed = right.toggle("Installed only", key=P + "installed_only")
+    shown = [
+        r
+        for r in (installed if only_installed else rows)
+        if not needle
+        or needle.lower() in r["name"].lower()
+        or needle.lower() in (r["comment"] or "").lower()
+    ]
+    st.dataframe(
+        pd.DataFrame(shown, columns=list(_COLUMNS)),
+        hide_index=True,
+        column_config=_COLUMNS,
+        width="stretch",
+    )
+    st.caption(
+        f"{humanize.count(len(installed), 'extension')} installed in database "
+        f"{md_escape(conn.database)}, {len(rows):,} known to the server. Extensions belong to "
+        "one database: installing one here changes no other database."
+    )
+
+    st.subheader("Manage")
+    by_name = {r["name"]: r for r in rows}
+    # Plain names in a fixed order: options or labels that change when an extension is
+    # installed would make Streamlit treat the picker as a new widget and forget the choice.
+    picked = st.selectbox(
+        "Extension",
+        sorted(by_name),
+        index=None,
+        placeholder="Choose an extension…",
+        key=P + "pick",
+        on_change=_forget_choices,
+    )
+    if picked is not None and picked in by_name:
+        row = by_name[picked]
+        if row["installed_version"] is None:
+            _install_form(conn, user, row)
+        else:
+            _installed_actions(conn, user, row)
+    pending = st.session_state.get(UNINSTALL_FOR)
+    if pending is not None and pending in by_name:
+        _uninstall_dialog(conn, user, by_name[pending])
+
+
+def _install_form(conn: AdminConnection, user: User | None, row: dict[str, Any]) -> None:
+    name = row["name"]
+    st.markdown(md_escape(row["comment"] or ""))
+    known = extensions.versions(conn, name)
+    version_names = [str(v["version"]) for v in known]
+    _keep_valid(P + "version", version_names)
+    default = row["default_version"]
+    version = st.selectbox(
+        "Version",
+        version_names,
+        index=version_names.index(default) if default in version_names else None,
+        key=P + "version",
+    )
+    chosen = next((v for v in known if v["version"] == version), {})
+    fixed = chosen.get("schema")
+    if fixed:
+        # The control file pins the schema; CREATE EXTENSION refuses any other.
+        st.caption(f"{md_escape(name)} always goes into schema {md_escape(fixed)}.")
+    else:
+        options = extensions.schemas(conn)
+        _keep_valid(P + "schema", options)
+        st.selectbox(
+            "Schema",
+            options,
+            key=P + "schema",
+            help="Where its functions, types and operators are created.",
+        )
+    requires = list(chosen.get("requires") or [])
+    if requires:
+        st.checkbox(
+            f"Also install what it requires: {', '.join(requires)} (CASCADE)",
+            value=True,
+            key=P + "install_cascade",
+        )
+    if chosen.get("superuser") and not chosen.get("trusted"):
+        st.caption(":material/shield_person: Installing it needs a superuser connection.")
+    st.button(
+        "Install",
+        key=P + "install",
+        type="primary",
+        icon=":material/download:",
+        on_click=_act,
+        args=(conn, lambda: _install(conn, user, name, bool(fixed), bool(requires))),
+    )
+
+
+def _install(
+    conn: AdminConnection, user: User | None, name: str, fixed_schema: bool, requires: bool
+) -> Done:
+    change = extensions.install(
+        conn,
+        user,
+        name,
+        schema=None if fixed_schema else st.session_state.get(P + "schema"),
+        version=st.session_state.get(P + "version"),
+        cascade=requires and bool(st.session_state.get(P + "install_cascade")),
+    )
+    return Done(
+        f"Installed {change.name}",
+        f"Installed {change.name} {change.version_after} in schema {change.schema} "
+        f"({humanize.duration(change.elapsed_s)}).",
+    )
+
+
+def _installed_actions(conn: AdminConnection, user: User | None, row: dict[str, Any]) -> None:
+    name = row["name"]
+    st.markdown(
+        f"**{md_escape(name)}** {md_escape(row['installed_version'])} is installed in schema "
+        f"**{md_escape(row['schema'] or '?')}**. "
+        f"The server's default version is {md_escape(row['default_version'] or 'unknown')}."
+    )
+    version_names = [str(v["version"]) for v in extensions.versions(conn, name)]
+    if version_names:
+        _keep_valid(P + "update_version", version_names)
+        default = row["default_version"]
+        target = st.selectbox(
+            "Update to",
+            version_names,
+            index=version_names.index(default) if default in version_names else None,
+            key=P + "update_version",
+            help="The server needs an update path from the installed version.",
+        )
+        st.button(
+            "Update",
+            key=P + "update",
+            icon=":material/upgrade:",
+            disabled=target is None or target == row["installed_version"],
+            on_click=_act,
+            args=(conn, lambda: _update(conn, user, name)),
+        )
+    st.button(
+        "Uninstall…",
+        key=P + "uninstall",
+        icon=":material/delete:",
+        on_click=_open_uninstall,
+        args=(name,),
+    )
+
+
+def _update(conn: AdminConnection, user: User | None, name: str) -> Done:
+    change = extensions.update(conn, user, name, st.session_state.get(P + "update_version"))
+    if change.version_before == change.version_after:
+        return Done(
+            f"{change.name} unchanged",
+            f"{change.name} was already at version {change.version_after}.",
+        )
+    return Done(
+        f"Updated {change.name}",
+        f"Updated {change.name} from {change.version_before} to {change.version_after} "
+        f"({humanize.duration(change.elapsed_s)}).",
+    )
+
+
+def _open_uninstall(name: str) -> None:
+    _close_uninstall()
+    st.session_state[UNINSTALL_FOR] = name
+
+
+def _close_uninstall() -> None:
+    for key in (UNINSTALL_FOR, P + "cascade", P + "confirm"):
+        st.session_state.pop(key, None)
+
+
+def _uninstall_dialog(conn: AdminConnection, user: User | None, row: dict[str, Any]) -> None:
+    name = row["name"]
+
+    @st.dialog("Uninstall extension", on_dismiss=lambda: _close_uninstall())
+    def body() -> None:
+        st.markdown(
+            f"Uninstall **{md_escape(name)}** {md_escape(row['installed_version'] or '')} from "
+            f"database **{md_escape(conn.database)}**? Its functions, types and operators are "
+            "removed."
+        )
+        cascade = st.checkbox(
+            "Also drop everything that uses it (CASCADE)",
+            key=P + "cascade",
+            help="Without it the server refuses while any column, index, view or other "
+            "extension depends on this one, and tells you which.",
+        )
+        confirmed = True
+        if cascade:
+            st.warning(
+                "CASCADE also drops the columns, indexes, views, functions and extensions that "
+                "use it — their data is gone for good.",
+                icon=":material/warning:",
+            )
+            typed = st.text_input(f"Type {name} to confirm", key=P + "confirm")
+            confirmed = typed == name
+        yes, no = st.columns(2)
+        if yes.button(
+            "Uninstall",
+            type="primary",
+            icon=":material/delete:",
+            key=P + "uninstall_go",
+            disabled=not confirmed,
+        ):
+            try:
+                change = extensions.uninstall(
+                    conn,
+                    user,
+                    name,
+                    cascade=cascade,
+                    confirm=st.session_state.get(P + "confirm"),
+                )
+            except TuskError as exc:
+                show_error(exc)
+                if not cascade and "depend" in exc.message:
+                    st.caption("Tick CASCADE above to drop those objects together with it.")
+            else:
+                _close_uninstall()
+                done = Done(
+                    f"Uninstalled {change.name}",
+                    f"Uninstalled {change.name}{' with CASCADE' if change.cascade else ''} "
+                    f"({humanize.duration(change.elapsed_s)}).",
+                )
+                st.session_state[OUTCOME] = (conn.spec.name, conn.database, done)
+                st.session_state[TOAST] = True
+                st.rerun()
+        if no.button("Keep it", key=P + "uninstall_keep"):
+            _close_uninstall()
+            st.rerun()
+
+    body()
+
+
+def _forget_choices() -> None:
+    """Another extension was picked: its version pickers start at its own default version
+    (a version the previous one also had would otherwise stay selected)."""
+    for key in (P + "version", P + "update_version", P + "install_cascade"):
+        st.session_state.pop(key, None)
+
+
+def _keep_valid(key: str, options: list[str]) -> None:
+    """Forget a remembered choice that is not among this run's options (another extension
+    was picked), so the widget falls back to its default instead of refusing the value."""
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def _act(conn: AdminConnection, action: Callable[[], Done]) -> None:
+    """Button callback: run the action before the page redraws, so the list already shows
+    its effect; keep what happened (and where) for `_outcome`."""
+    try:
+        outcome: Done | TuskError = action()
+    except TuskError as exc:
+        outcome = exc
+    else:
+        st.session_state[TOAST] = True
+    st.session_state[OUTCOME] = (conn.spec.name, conn.database, outcome)
+
+
+def _outcome(conn: AdminConnection) -> None:
+    """The last action's result (with its duration) or its error, until the next action;
+    only on the connection and database it happened on."""
+    found = st.session_state.get(OUTCOME)
+    if found is None or tuple(found[:2]) != (conn.spec.name, conn.database):
+        return
+    outcome = found[2]
+    if isinstance(outcome, TuskError):
+        show_error(outcome)
+        return
+    st.success(md_escape(outcome.message), icon=":material/check_circle:")
+    if st.session_state.pop(TOAST, False):
+        st.toast(md_escape(outcome.toast), icon=":material/check_circle:")
