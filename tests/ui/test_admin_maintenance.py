@@ -14,7 +14,7 @@ from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tests.conftest import REPO, pg_spec
 from tusk import config, connections
 from tusk.auth import store
-from tusk.ui.admin_maintenance import VIEW_KEY, VIEWS
+from tusk.ui.admin_maintenance import JOB, VIEW_KEY, VIEWS
 from tusk.ui.admin_page import SECTIONS, TAB_KEY
 
 pytestmark = pytest.mark.postgres
@@ -55,6 +55,25 @@ def _page(view: str = TABLES) -> AppTest:
     return at
 
 
+LONG = (
+    "admin_maint_vacuum",
+    "admin_maint_analyze_run",
+    "admin_maint_reindex_table",
+    "admin_maint_reindex_index",
+)
+
+
+def _click(at: AppTest, key: str) -> AppTest:
+    """Click an action button; a long action runs on its own connection in a thread, so wait
+    for it to end and run the page again (the status fragment then shows the outcome)."""
+    at.button(key=key).click().run()
+    job = at.session_state[JOB][1] if JOB in at.session_state else None
+    if key in LONG and job is not None:
+        assert job.wait(60), "the action did not finish"
+        at.run()
+    return at
+
+
 def _stats(db: str, schema: str, table: str) -> tuple[int, int, int]:
     """(n_dead_tup, vacuum_count, analyze_count) straight from the server."""
     with server_connection(db) as c:
@@ -72,7 +91,7 @@ def _vacuum_until_clean(at: AppTest, db: str, schema: str, table: str) -> int:
     while some snapshot may still see it, and on this shared server another session's brief
     snapshot sometimes holds it back for one run (see tests/admin/test_maintenance.py)."""
     for clicks in range(1, 51):
-        at.button(key="admin_maint_vacuum").click().run()
+        _click(at, "admin_maint_vacuum")
         assert not at.exception
         assert not at.error
         if _stats(db, schema, table)[0] == 0:
@@ -116,10 +135,10 @@ def test_tables_and_vacuum_analyze(saved: str) -> None:
     frame = at.dataframe[0].value  # the list was read after the action
     assert frame[frame["table"] == "t"].iloc[0]["dead_rows"] == 0
 
-    at.button(key="admin_maint_analyze_run").click().run()
+    _click(at, "admin_maint_analyze_run")
     assert _stats(db, "public", "t")[2] == clicks + 1
     node = _filenode(db, "t_pkey")
-    at.button(key="admin_maint_reindex_table").click().run()
+    _click(at, "admin_maint_reindex_table")
     assert not at.exception
     assert _filenode(db, "t_pkey") != node
     assert "REINDEX TABLE" in at.success[0].value
@@ -143,7 +162,7 @@ def test_vacuum_full_on_hostile_and_unicode_names(saved: str) -> None:
         if analyze:
             _vacuum_until_clean(at, db, name, name)
         else:
-            at.button(key="admin_maint_vacuum").click().run()
+            _click(at, "admin_maint_vacuum")
         assert not at.exception
         assert not at.error
         assert _filenode(db, name) != node
@@ -166,7 +185,7 @@ def test_failed_action_shows_the_server_message(saved: str) -> None:
     at.selectbox(key="admin_maint_table").set_value(("public", "t"))
     with server_connection(db) as c:
         c.execute("drop table t")
-    at.button(key="admin_maint_vacuum").click().run()
+    _click(at, "admin_maint_vacuum")
     assert not at.exception
     assert any("does not exist" in e.value for e in at.error)
 
@@ -184,7 +203,7 @@ def test_unused_indexes_and_reindex_index(saved: str) -> None:
     node = _filenode(db, HOSTILE + " idx")
     at.selectbox(key="admin_maint_index").set_value(("public", HOSTILE + " idx"))
     at.checkbox(key="admin_maint_index_concurrently").check()
-    at.button(key="admin_maint_reindex_index").click().run()
+    _click(at, "admin_maint_reindex_index")
     assert not at.exception
     assert _filenode(db, HOSTILE + " idx") != node
     assert "REINDEX INDEX CONCURRENTLY" in at.success[0].value
@@ -196,7 +215,7 @@ def test_top_queries_offers_install_then_lists(saved: str) -> None:
     db = saved
     at = _page(TOP)
     assert any("not installed" in i.value for i in at.info)
-    at.button(key="admin_maint_install_statements").click().run()
+    _click(at, "admin_maint_install_statements")
     assert not at.exception
     with server_connection(db) as c:
         assert c.execute(
@@ -209,7 +228,7 @@ def test_top_queries_offers_install_then_lists(saved: str) -> None:
     marked = frame[frame["query"].str.contains("tusk_ui_marker")]
     assert list(marked["calls"]) == [2]
 
-    at.button(key="admin_maint_reset_statements").click().run()
+    _click(at, "admin_maint_reset_statements")
     assert not at.exception
     frame = at.dataframe[0].value if at.dataframe else None
     assert frame is None or not frame["query"].str.contains("tusk_ui_marker").any()
@@ -265,3 +284,30 @@ def test_who_may_use_the_tab(saved: str, monkeypatch: pytest.MonkeyPatch) -> Non
 def _has(at: AppTest, key: str) -> bool:
     """True when a button with this key is on the page."""
     return any(b.key == key for b in at.button)
+
+
+def test_long_action_runs_aside_and_cancel_stops_it(saved: str) -> None:
+    """A VACUUM FULL stuck behind another session's lock: the page comes back at once with a
+    running status (buttons off), and Cancel stops the statement on the server."""
+    _seed(saved)
+    holder = server_connection(saved)
+    holder.autocommit = False
+    holder.execute("select * from t limit 1")  # ACCESS SHARE until the transaction ends
+    try:
+        at = _page()
+        at.checkbox(key="admin_maint_full").check().run()
+        at.button(key="admin_maint_vacuum").click().run()
+        assert not at.exception
+        _, job = at.session_state[JOB]
+        assert not job.done
+        assert any("VACUUM FULL" in s.label for s in at.status)
+        # The table list asks for sizes, which queue behind the VACUUM FULL's lock: it gives
+        # up after a few seconds with a clear message instead of hanging the page.
+        assert any("Locked" in e.value for e in at.error)
+        at.button(key="admin_maint_job_cancel").click().run()
+        assert job.wait(30)
+        at.run()
+        assert any("cancelled" in e.value for e in at.error)
+        assert JOB not in at.session_state
+    finally:
+        holder.close()

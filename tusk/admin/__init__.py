@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from tusk.auth.store import User
 
 APPLICATION_NAME = "tusk admin"
+# The page's own connection gives up on a lock after this long: a view must not hang behind a
+# VACUUM FULL (whose pending ACCESS EXCLUSIVE queues even pg_relation_size). Long actions run
+# on a connection of their own without it (tusk.admin.jobs).
+PAGE_LOCK_TIMEOUT_S = 3.0
 
 
 class AdminConnection:
@@ -74,6 +78,8 @@ class AdminConnection:
                 with self._conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(query, params)  # type: ignore[arg-type]
                     return list(cur.fetchall()) if cur.description else []
+            except psycopg.errors.LockNotAvailable:
+                raise _locked() from None
             except psycopg.Error as exc:
                 raise _error(exc, self._secret) from None
 
@@ -93,6 +99,8 @@ class AdminConnection:
                 with self._conn.cursor() as cur:
                     cur.execute(query, params)  # type: ignore[arg-type]
                     return str(cur.statusmessage or "")
+            except psycopg.errors.LockNotAvailable:
+                raise _locked() from None
             except psycopg.Error as exc:
                 raise _error(exc, self._secret) from None
 
@@ -106,6 +114,11 @@ class AdminConnection:
             except psycopg.Error as exc:
                 raise _error(exc, self._secret) from None
 
+    def cancel(self) -> None:
+        """Cancel the statement running on this connection (safe from another thread)."""
+        with contextlib.suppress(Exception):  # nothing running, or the connection is gone
+            self._conn.cancel_safe(timeout=4)
+
     def scrub(self, text: str) -> str:
         """Remove the password from a message, should a tool ever echo it."""
         return _scrub(text, self._secret)
@@ -116,8 +129,19 @@ class AdminConnection:
             self._conn.close()
 
 
-def connect(spec: ConnectionSpec) -> AdminConnection:
-    """Open an admin connection to a saved PostgreSQL connection (times out in seconds)."""
+def _locked() -> QueryFailed:
+    return QueryFailed(
+        f"Another session holds a lock this view needs (a VACUUM FULL, REINDEX or long "
+        f"transaction?); gave up after {PAGE_LOCK_TIMEOUT_S:.0f} s. Look at the Locks tab.",
+        "Locked",
+    )
+
+
+def connect(
+    spec: ConnectionSpec, *, lock_timeout_s: float | None = PAGE_LOCK_TIMEOUT_S
+) -> AdminConnection:
+    """Open an admin connection to a saved PostgreSQL connection (times out in seconds);
+    statements give up on a lock after `lock_timeout_s` (None: wait as long as it takes)."""
     if spec.engine != "postgres":
         raise BadInput(
             f"{spec.name!r} is a {spec.engine} connection; the Admin page works on PostgreSQL.",
@@ -128,6 +152,10 @@ def connect(spec: ConnectionSpec) -> AdminConnection:
     secret = spec.secret()
     try:
         conn = psycopg.connect(info, autocommit=True)
+        if lock_timeout_s:
+            conn.execute(
+                "select set_config('lock_timeout', %s, false)", (f"{int(lock_timeout_s * 1000)}ms",)
+            )
     except psycopg.Error as exc:
         raise ConnectionFailed(_connect_message(exc, spec, secret)) from None
     return AdminConnection(spec, conn, secret)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 P = "admin_maint_"
 VIEW_KEY = P + "view"
 OUTCOME = P + "outcome"  # the last action's message or error, shown until the next action
+JOB = P + "job"  # the long action (VACUUM, ANALYZE, REINDEX) running on its own connection
 TOAST = P + "toast"  # set for one run after a success
 VIEWS: tuple[str, ...] = (
     ":material/table_chart: Tables",
@@ -43,6 +44,7 @@ class Done(NamedTuple):
 
 def render(conn: AdminConnection, user: User | None) -> None:
     """The Maintenance tab."""
+    _running(conn)
     _outcome(conn)
     tabs = st.tabs(list(VIEWS), key=VIEW_KEY, on_change="rerun")
     for tab, draw in zip(tabs, (_tables, _indexes, _top_queries), strict=True):
@@ -123,58 +125,79 @@ def _tables(conn: AdminConnection, user: User | None) -> None:
         key=P + "vacuum",
         type="primary",
         icon=":material/cleaning_services:",
-        on_click=_act,
-        args=(conn, lambda: _vacuum(conn, user)),
+        on_click=_start,
+        args=(conn, _vacuum, user),
+        disabled=_busy(),
     )
     row.button(
         "Analyze",
         key=P + "analyze_run",
         icon=":material/query_stats:",
-        on_click=_act,
-        args=(conn, lambda: _analyze(conn, user)),
+        on_click=_start,
+        args=(conn, _analyze, user),
+        disabled=_busy(),
     )
     row.button(
         "Reindex table",
         key=P + "reindex_table",
         icon=":material/build:",
-        on_click=_act,
-        args=(conn, lambda: _reindex(conn, user, "table")),
+        on_click=_start,
+        args=(conn, _reindex_table, user),
+        disabled=_busy(),
     )
 
 
-def _vacuum(conn: AdminConnection, user: User | None) -> Done:
+# The long actions read their choices here, in the page's thread, and return the work that
+# runs on the job's own connection (session state is not for worker threads).
+Work = Callable[["AdminConnection"], Done]
+
+
+def _vacuum(user: User | None) -> tuple[str, Work]:
     schema, table = _picked(P + "table")
-    r = maintenance.vacuum(
-        conn,
-        user,
-        schema,
-        table,
-        full=bool(st.session_state.get(P + "full")),
-        analyze=bool(st.session_state.get(P + "analyze")),
-    )
-    dead = ""
-    if r.dead_rows_before is not None and r.dead_rows_after is not None:
-        dead = f" Dead rows {r.dead_rows_before:,} → {r.dead_rows_after:,}."
-    note = f" {r.note}" if r.note else ""
-    return Done(f"Vacuumed {r.target}", f"{_ran(r.statement, r.elapsed_s)}{dead}{note}")
+    full = bool(st.session_state.get(P + "full"))
+    analyze = bool(st.session_state.get(P + "analyze"))
+
+    def work(c: AdminConnection) -> Done:
+        r = maintenance.vacuum(c, user, schema, table, full=full, analyze=analyze)
+        dead = ""
+        if r.dead_rows_before is not None and r.dead_rows_after is not None:
+            dead = f" Dead rows {r.dead_rows_before:,} → {r.dead_rows_after:,}."
+        note = f" {r.note}" if r.note else ""
+        return Done(f"Vacuumed {r.target}", f"{_ran(r.statement, r.elapsed_s)}{dead}{note}")
+
+    return f"VACUUM{' FULL' if full else ''} {_dotted((schema, table))}", work
 
 
-def _analyze(conn: AdminConnection, user: User | None) -> Done:
+def _analyze(user: User | None) -> tuple[str, Work]:
     schema, table = _picked(P + "table")
-    r = maintenance.analyze(conn, user, schema, table)
-    return Done(f"Analyzed {r.target}", _ran(r.statement, r.elapsed_s))
+
+    def work(c: AdminConnection) -> Done:
+        r = maintenance.analyze(c, user, schema, table)
+        return Done(f"Analyzed {r.target}", _ran(r.statement, r.elapsed_s))
+
+    return f"ANALYZE {_dotted((schema, table))}", work
 
 
-def _reindex(conn: AdminConnection, user: User | None, kind: str) -> Done:
-    if kind == "table":
-        schema, name = _picked(P + "table")
-        concurrently = bool(st.session_state.get(P + "table_concurrently"))
-        r = maintenance.reindex(conn, user, schema, name, concurrently=concurrently)
-    else:
-        schema, name = _picked(P + "index")
-        concurrently = bool(st.session_state.get(P + "index_concurrently"))
-        r = maintenance.reindex(conn, user, schema, name, kind="index", concurrently=concurrently)
-    return Done(f"Reindexed {r.target}", _ran(r.statement, r.elapsed_s))
+def _reindex_table(user: User | None) -> tuple[str, Work]:
+    schema, name = _picked(P + "table")
+    concurrently = bool(st.session_state.get(P + "table_concurrently"))
+
+    def work(c: AdminConnection) -> Done:
+        r = maintenance.reindex(c, user, schema, name, concurrently=concurrently)
+        return Done(f"Reindexed {r.target}", _ran(r.statement, r.elapsed_s))
+
+    return f"REINDEX TABLE {_dotted((schema, name))}", work
+
+
+def _reindex_index(user: User | None) -> tuple[str, Work]:
+    schema, name = _picked(P + "index")
+    concurrently = bool(st.session_state.get(P + "index_concurrently"))
+
+    def work(c: AdminConnection) -> Done:
+        r = maintenance.reindex(c, user, schema, name, kind="index", concurrently=concurrently)
+        return Done(f"Reindexed {r.target}", _ran(r.statement, r.elapsed_s))
+
+    return f"REINDEX INDEX {_dotted((schema, name))}", work
 
 
 # Indexes ----------------------------------------------------------------------------------
@@ -234,8 +257,9 @@ def _indexes(conn: AdminConnection, user: User | None) -> None:
         "Reindex index",
         key=P + "reindex_index",
         icon=":material/build:",
-        on_click=_act,
-        args=(conn, lambda: _reindex(conn, user, "index")),
+        on_click=_start,
+        args=(conn, _reindex_index, user),
+        disabled=_busy(),
     )
 
 
@@ -343,6 +367,61 @@ def _reset_statements(conn: AdminConnection, user: User | None) -> Done:
 
 
 # Shared -----------------------------------------------------------------------------------
+
+
+def _start(
+    conn: AdminConnection,
+    prepare: Callable[[User | None], tuple[str, Work]],
+    user: User | None,
+) -> None:
+    """Button callback for a long action: start it on its own connection (one at a time)."""
+    running = st.session_state.get(JOB)
+    if running is not None and not running.done:
+        return  # the buttons are disabled meanwhile; a double click lands here
+    from tusk.admin.jobs import Job
+
+    try:
+        label, work = prepare(user)
+    except TuskError as exc:
+        st.session_state[OUTCOME] = (conn.spec.name, conn.database, exc)
+        return
+    st.session_state.pop(OUTCOME, None)
+    st.session_state[JOB] = (conn.database, Job(conn.spec, label, work))
+
+
+def _running(conn: AdminConnection) -> None:
+    """The long action's live status with Cancel; when it ends, its outcome replaces it."""
+    found = st.session_state.get(JOB)
+    if found is None:
+        return
+    database, job = found
+
+    @st.fragment(run_every=0.5)
+    def status() -> None:
+        if job.done:
+            st.session_state.pop(JOB, None)
+            outcome = job.error if job.error is not None else job.result
+            st.session_state[OUTCOME] = (job.spec.name, database, outcome)
+            if job.error is None:
+                st.session_state[TOAST] = True
+            st.rerun()
+        with st.status(f"{job.label} — running", state="running", expanded=True):
+            st.write(f"{humanize.duration(job.elapsed_s)} so far, on its own connection.")
+            st.button(
+                "Cancel",
+                key=P + "job_cancel",
+                icon=":material/stop:",
+                on_click=job.cancel,
+                help="Ask the server to stop the statement (pg_cancel_backend).",
+            )
+
+    status()
+
+
+def _busy() -> bool:
+    """True while a long action runs (its buttons are off meanwhile)."""
+    found = st.session_state.get(JOB)
+    return found is not None and not found[1].done
 
 
 def _act(conn: AdminConnection, action: Callable[[], Done]) -> None:
