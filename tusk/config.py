@@ -131,6 +131,16 @@ def _roots(value: str) -> list[str]:
     return roots
 
 
+def _upload_mb(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise BadInput(f"upload_max_mb must be a whole number of MB, not {value!r}.") from None
+    if not 1 <= n <= 100_000:
+        raise BadInput(f"upload_max_mb must be from 1 to 100,000 MB, not {n}.")
+    return n
+
+
 @dataclass(frozen=True)
 class Setting:
     """One known setting: its default, how to parse a CLI string, and what it means."""
@@ -148,6 +158,7 @@ SETTINGS: dict[str, Setting] = {
     "theme": Setting("light", _choice("light", "dark"), "studio colour theme"),
     "default_limit": Setting(1000, _limit, "rows fetched by an interactive query"),
     "data_roots": Setting([], _roots, "comma-separated folders the file browser may open"),
+    "upload_max_mb": Setting(200, _upload_mb, "largest file an upload may write, in MB"),
 }
 
 

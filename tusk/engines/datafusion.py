@@ -34,6 +34,8 @@ from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
 
 _FILE_READERS = {".parquet": "register_parquet", ".csv": "register_csv", ".json": "register_json"}
+FILE_KINDS = ("parquet", "csv", "json")
+_COMPRESSION = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd"}
 _POLL_S = 0.05
 _DONE = object()
 
@@ -188,6 +190,53 @@ class DataFusionConnection:
             self._ctx.register_record_batches(table, [data.to_batches()])
         return data.num_rows
 
+    def register_file(self, name: str, path: Path, kind: str) -> None:
+        """Register a Parquet, CSV (or TSV) or JSON Lines file as table `name` (replacing a
+        table of that name); the file is read when queried, not now."""
+        if kind not in FILE_KINDS:
+            raise BadInput(
+                f"DataFusion reads {', '.join(FILE_KINDS)} files, not {kind!r}.", "Unknown kind"
+            )
+        if not name or "\x00" in name:
+            raise BadInput("Give the table a name (without NUL characters).", "Bad table name")
+        path = Path(path)
+        if not path.is_file():
+            raise BadInput(f"{path} is not a file.", "No such file")
+        suffix = path.suffix.lower()
+        compression = _COMPRESSION.get(suffix)
+        # DataFusion checks the file's extension against the one it is told: tell it the real one.
+        extension = "".join(path.suffixes[-2:]) if compression else path.suffix
+        if kind == "json" and _starts_with(path, b"[", compression):
+            raise BadInput(
+                f"{path.name} holds a JSON array: DataFusion reads JSON Lines (one object per "
+                "line) only. Query it with DuckDB instead.",
+                "Unsupported JSON",
+            )
+        # DataFusion treats *, ? and [ in a path as a glob: escape them to name just this file.
+        location = _escape_glob(str(path))
+        with self._lock:
+            try:
+                if self._ctx.table_exist(name):
+                    self._ctx.deregister_table(name)
+                if kind == "parquet":
+                    self._ctx.register_parquet(name, location, file_extension=extension)
+                elif kind == "csv":
+                    self._ctx.register_csv(
+                        name,
+                        location,
+                        delimiter="\t" if ".tsv" in path.suffixes else ",",
+                        file_extension=extension,
+                        file_compression_type=compression,
+                    )
+                else:
+                    self._ctx.register_json(
+                        name, location, file_extension=extension, file_compression_type=compression
+                    )
+            except Exception as exc:  # noqa: BLE001 - DataFusion raises plain exceptions
+                raise QueryFailed(
+                    f"Could not register {path.name}: {exc}", "Cannot read file"
+                ) from None
+
     def cancel(self) -> None:
         """Stop waiting for the running query and drop its plan at the next batch."""
         self._cancel.set()
@@ -229,6 +278,20 @@ class DataFusionConnection:
     def close(self) -> None:
         """Drop the session (DataFusion frees it with the object)."""
         self._cancel.set()
+
+
+def _escape_glob(path: str) -> str:
+    """A path with its glob characters bracketed, so it names exactly one file."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
+def _starts_with(path: Path, prefix: bytes, compression: str | None) -> bool:
+    """True when the file's first non-blank byte starts `prefix` (plain files only)."""
+    if compression:
+        return False  # not worth decompressing: DataFusion itself reports what it finds
+    with open(path, "rb") as fh:
+        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head.startswith(prefix)
 
 
 class DataFusionEngine:

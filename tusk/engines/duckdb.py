@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -58,6 +60,12 @@ def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute("LOAD " + sql_literal(str(extension_path(name))))
 
 
+def escape_glob(path: str) -> str:
+    """A file path for read_parquet/read_csv/read_json that names exactly that file: DuckDB
+    reads *, ? and [ as wildcards, so each is bracketed ([*], [?], [[]) — ] alone is literal."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in path)
+
+
 def open_duckdb(
     path: str | None = None, extensions: Iterable[str] = (), read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
@@ -83,6 +91,19 @@ class DuckDBConnection:
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self._lock = threading.Lock()
+        self._loaded: set[str] = set()  # offline extensions LOADed through this object
+        self._secrets: set[str] = set()  # passwords given to ATTACH: scrubbed from every error
+
+    def _error(
+        self, exc: Exception, statement: str, offset: int = 0
+    ) -> QueryFailed | QueryCancelled:
+        """duckdb_error, with any password this connection was given blanked out."""
+        err = duckdb_error(exc, statement, offset)
+        if self._secrets:
+            for secret in self._secrets:
+                err.message = err.message.replace(secret, "********")
+            err.args = (err.message,)
+        return err
 
     @property
     def raw(self) -> duckdb.DuckDBPyConnection:
@@ -91,15 +112,28 @@ class DuckDBConnection:
 
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run one or more statements; fetch at most limit + 1 rows of the last."""
+        return self._run(sql, params, limit)[0]
+
+    def execute_typed(
+        self, sql: str, params: Params = None, *, limit: int | None = 1000
+    ) -> tuple[QueryResult, list[tuple[str, str]]]:
+        """Like execute, plus the last statement's columns as (name, DuckDB type name) pairs
+        (DECIMAL(10,2), STRUCT(a INTEGER) … which Arrow types only approximate)."""
+        return self._run(sql, params, limit)
+
+    def _run(
+        self, sql: str, params: Params, limit: int | None
+    ) -> tuple[QueryResult, list[tuple[str, str]]]:
         start = time.perf_counter()
         with self._lock:
             try:
                 statements = duckdb.extract_statements(sql)
             except duckdb.Error as exc:
-                raise duckdb_error(exc, sql) from None
+                raise self._error(exc, sql) from None
             if not statements:
                 raise QueryFailed("There is no SQL to run.", "Empty query")
             offset, current = 0, sql
+            columns: list[tuple[str, str]] = []
             try:
                 for stmt in statements[:-1]:
                     offset, current = _locate(sql, stmt.query, offset), stmt.query
@@ -111,19 +145,21 @@ class DuckDBConnection:
                 if self._con.description is None:
                     table, truncated = empty_table(), False
                 else:
+                    columns = [(d[0], str(d[1])) for d in self._con.description]
                     reader = self._con.to_arrow_reader(
                         min(limit + 1, 100_000) if limit is not None else 100_000
                     )
                     table, truncated = _read_limited(reader, limit)
             except (duckdb.Error, RuntimeError) as exc:
-                raise duckdb_error(exc, current, offset) from None
+                raise self._error(exc, current, offset) from None
         affected = None
         if last.type.name in _DML and table.column_names == ["Count"] and table.num_rows == 1:
             affected = int(table.column(0)[0].as_py())
-            table = empty_table()  # like every engine: DML without RETURNING has no result set
-        return QueryResult(
+            table, columns = empty_table(), []  # like every engine: DML has no result set
+        result = QueryResult(
             dedupe_names(table), truncated, time.perf_counter() - start, sql, affected
         )
+        return result, columns
 
     def stream_arrow(
         self, sql: str, params: Params = None, batch_rows: int = 100_000
@@ -135,7 +171,7 @@ class DuckDBConnection:
                 cur.execute(sql, params)
                 reader = cur.to_arrow_reader(batch_rows)
             except (duckdb.Error, RuntimeError) as exc:
-                raise duckdb_error(exc, sql) from None
+                raise self._error(exc, sql) from None
             while True:
                 try:
                     batch = reader.read_next_batch()
@@ -143,7 +179,7 @@ class DuckDBConnection:
                     return
                 except (duckdb.Error, RuntimeError, pa.ArrowException, OSError) as exc:
                     # An error mid-stream surfaces through pyarrow's reader as OSError.
-                    raise duckdb_error(exc, sql) from None
+                    raise self._error(exc, sql) from None
                 yield batch
         finally:
             cur.close()
@@ -183,8 +219,131 @@ class DuckDBConnection:
                 finally:
                     self._con.unregister(view)
             except (duckdb.Error, RuntimeError) as exc:
-                raise duckdb_error(exc, f"load into {target}") from None
+                raise self._error(exc, f"load into {target}") from None
         return int(count[0]) if count else 0
+
+    # --- attached databases -------------------------------------------------------------------
+
+    def load_extension(self, extension: str) -> None:
+        """LOAD an offline extension once (the connection may have been opened without it)."""
+        with self._lock:
+            try:
+                self._load(extension)
+            except (duckdb.Error, RuntimeError) as exc:
+                raise self._error(exc, "LOAD") from None
+
+    def _load(self, extension: str) -> None:
+        """load_extension for callers that hold the lock."""
+        if extension not in self._loaded:
+            load_extension(self._con, extension)
+            self._loaded.add(extension)
+
+    def attach_sqlite(self, path: Path, alias: str) -> None:
+        """ATTACH a SQLite file READ_ONLY as `alias` (DuckDB's sqlite_scanner)."""
+        name = _alias(alias)
+        path = Path(path)
+        if not path.is_file():
+            raise BadInput(f"{path} is not a file: choose an existing SQLite database.")
+        # ATTACH takes no parameters: the path goes in as a quoted literal, the alias quoted.
+        statement = (
+            "ATTACH " + sql_literal(str(path)) + " AS " + quote_ident(name) + " (TYPE sqlite, "
+            "READ_ONLY)"
+        )
+        with self._lock:
+            try:
+                self._load("sqlite_scanner")
+                self._con.execute(statement)
+            except (duckdb.Error, RuntimeError) as exc:
+                raise self._attach_error(exc, statement, name) from None
+            try:
+                # ATTACH opens the file lazily: read its catalog now, so a file that is not a
+                # SQLite database fails here rather than in the first query.
+                self._con.execute(_ATTACHED_TABLES, [name]).fetchall()
+            except (duckdb.Error, RuntimeError) as exc:
+                err = self._attach_error(exc, statement, name)
+                with contextlib.suppress(duckdb.Error):
+                    self._con.execute("DETACH " + quote_ident(name))
+                raise err from None
+
+    def attach_postgres(self, spec: ConnectionSpec, alias: str) -> None:
+        """ATTACH a saved PostgreSQL connection READ_ONLY as `alias` (postgres_scanner).
+
+        The password never enters SQL text that DuckDB could echo: it goes into a temporary
+        SECRET that ATTACH reads and that is dropped straight after (the attached database
+        keeps its own copy for its connection pool; DuckDB never shows it), and the connection
+        string ATTACH does show in errors and duckdb_databases() holds no password.
+        """
+        if spec.engine != "postgres":
+            raise BadInput(f"{spec.name!r} is a {spec.engine} connection, not PostgreSQL.")
+        from tusk.engines.postgres import PostgresEngine  # psycopg only when attaching
+
+        name = _alias(alias)
+        password = spec.secret()
+        options = {k: v for k, v in spec.options.items() if k.lower() != "password"}
+        public = spec.with_changes(password=None, password_env=None, options=options)
+        try:
+            conninfo = PostgresEngine(public).conninfo()
+        except Exception as exc:  # noqa: BLE001 - psycopg rejects unknown libpq options
+            raise BadInput(
+                f"The connection {spec.name!r} has options libpq does not accept: {exc}",
+                "Bad connection options",
+            ) from None
+        secret = f"__tusk_pg_{uuid.uuid4().hex}"  # generated: no user text in the name
+        attach = "ATTACH " + sql_literal(conninfo) + " AS " + quote_ident(name) + " (TYPE postgres"
+        attach += f", SECRET {secret}, READ_ONLY)" if password else ", READ_ONLY)"
+        failure: QueryFailed | None = None
+        with self._lock:
+            if password:
+                self._secrets.add(password)
+                self._secrets.add(sql_literal(password)[1:-1])  # as it would appear quoted
+            try:
+                self._load("postgres_scanner")
+                if password:
+                    self._con.execute(
+                        f"CREATE TEMPORARY SECRET {secret} (TYPE postgres, PASSWORD "
+                        + sql_literal(password)
+                        + ")"
+                    )
+                try:
+                    self._con.execute(attach)
+                finally:
+                    if password:
+                        self._con.execute(f"DROP TEMPORARY SECRET IF EXISTS {secret}")
+            except (duckdb.Error, RuntimeError) as exc:
+                failure = self._attach_error(exc, attach, name)
+        if failure is not None:
+            # Raised outside the except block, so DuckDB's own unscrubbed exception is not
+            # chained to it as __context__ (where a traceback or logger would still find it).
+            raise failure
+
+    def _attach_error(self, exc: Exception, statement: str, alias: str) -> QueryFailed:
+        """An ATTACH failure as a QueryFailed titled for it (password scrubbed)."""
+        err = self._error(exc, statement)
+        if isinstance(err, QueryCancelled):
+            return QueryFailed("Attaching was cancelled.", "Attach failed")
+        err.title = f"Cannot attach {alias}"
+        err.position = None
+        return err
+
+    def detach(self, alias: str) -> None:
+        """DETACH a database attached with attach_sqlite/attach_postgres."""
+        name = _alias(alias)
+        if name not in self.attached():
+            raise BadInput(f"Nothing is attached as {name!r}.", "Not attached")
+        with self._lock:
+            try:
+                self._con.execute("DETACH " + quote_ident(name))
+            except (duckdb.Error, RuntimeError) as exc:
+                raise self._error(exc, "DETACH") from None
+
+    def attached(self) -> list[str]:
+        """Aliases of the attached databases (not DuckDB's own main, temp and system)."""
+        with self._lock:
+            try:
+                rows = self._con.execute(_ATTACHED).fetchall()
+            except duckdb.Error as exc:
+                raise self._error(exc, "attached") from None
+        return [r[0] for r in rows]
 
     def cancel(self) -> None:
         """Interrupt the running statement (safe from another thread)."""
@@ -199,7 +358,7 @@ class DuckDBConnection:
                 cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
                 sizes = cur.execute(_CATALOG_SIZES).fetchall()
             except duckdb.Error as exc:
-                raise duckdb_error(exc, "catalog") from None
+                raise self._error(exc, "catalog") from None
             finally:
                 cur.close()
         b = CatalogBuilder()
@@ -229,6 +388,16 @@ def _locate(script: str, statement: str, start: int) -> int:
     return found if found >= 0 else 0
 
 
+def _alias(alias: str) -> str:
+    """An ATTACH alias: any text (it is quoted), but not empty and without NUL."""
+    name = str(alias).strip()
+    if not name:
+        raise BadInput("Give the attached database a name (an alias).", "Alias missing")
+    if "\x00" in name:
+        raise BadInput("An alias cannot contain a NUL character.", "Bad alias")
+    return name
+
+
 def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.Table, bool]:
     """Read batches until limit + 1 rows are seen; report truncation."""
     batches: list[pa.RecordBatch] = []
@@ -255,6 +424,14 @@ left join duckdb_views() v
 where c.database_name = current_database() and not c.internal
 order by c.schema_name, c.table_name, c.column_index
 """
+
+_ATTACHED = """
+select database_name from duckdb_databases()
+where not internal and database_name <> current_database()
+order by database_name
+"""
+
+_ATTACHED_TABLES = "select count(*) from duckdb_tables() where database_name = ?"
 
 _CATALOG_SIZES = """
 select schema_name, table_name, estimated_size from duckdb_tables()
