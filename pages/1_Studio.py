@@ -13,6 +13,7 @@ from tusk.ui import studio
 from tusk.ui import tabs as qtabs
 from tusk.ui.connection_form import connection_dialog, open_dialog
 from tusk.ui.editor import SHORTCUTS, editor_key, sql_editor, statement_at
+from tusk.ui.files_panel import files_panel
 from tusk.ui.schema_browser import schema_browser
 from tusk.ui.shell import (
     current_user,
@@ -128,10 +129,15 @@ with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
 
 side, main = st.columns([1, 3], gap="medium")
 
-# --- side: schema, history, saved queries (drawn first: a run blocks the main column) -----------------------------------------------------
+# --- side: schema, history, saved queries, files (drawn first: a run blocks the main column) -----------------------------------------------------
 with side:
-    schema_tab, history_tab, saved_tab = st.tabs(
-        [":material/schema: Schema", ":material/history: History", ":material/bookmark: Saved"]
+    schema_tab, history_tab, saved_tab, files_tab = st.tabs(
+        [
+            ":material/schema: Schema",
+            ":material/history: History",
+            ":material/bookmark: Saved",
+            ":material/folder_open: Files",
+        ]
     )
     with schema_tab:
         if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
@@ -148,6 +154,8 @@ with side:
         studio.history_panel(spec)
     with saved_tab:
         studio.saved_panel(spec)
+    with files_tab:
+        files_panel(spec, studio.open_in_new_tab, studio.forget_catalog)
 
 # --- main: editor, parameters, run controls, results -------------------------------------------
 with main:

@@ -445,6 +445,7 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
         if old and Path(old[0]).exists():
             Path(old[0]).unlink()
         st.session_state[done_key] = (str(target), str(fmt), summary.rows)
+    _save_to_root(spec, statement, str(fmt), key)
     ready = st.session_state.get(done_key)
     if ready and Path(ready[0]).exists():
         path, done_fmt, rows = ready
@@ -457,6 +458,55 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
                 key=f"{key}_download",
                 icon=":material/save_alt:",
                 on_click="ignore",
+            )
+
+
+def _save_to_root(spec: ConnectionSpec, statement: str, fmt: str, key: str) -> None:
+    """Write the full result into a data root, where the Files panel lists it at once."""
+    from tusk import auth, files
+
+    user = current_user()
+    if not auth.allowed(user, "data.export"):
+        return
+    with st.popover("Save to a data root", icon=":material/drive_folder_upload:"):
+        try:
+            roots = [r.name for r in files.roots()]
+        except TuskError as exc:
+            show_error(exc)
+            return
+        root = st.selectbox("Data root", roots, key=f"{key}_root")
+        name = st.text_input(
+            "File (a path inside the root)",
+            value=f"{spec.name}-result.{fmt}",
+            key=f"{key}_path",
+            help="Folders in the path must exist; the extension follows the format.",
+        )
+        overwrite = st.checkbox("Replace a file with the same name", key=f"{key}_overwrite")
+        if st.button("Save", type="primary", key=f"{key}_save", icon=":material/save:"):
+            progress = st.progress(0.0, text="Writing…")
+
+            def tick(rows: int) -> None:
+                progress.progress(min(0.99, 0.05 + rows / (rows + 100_000)), text=f"{rows:,} rows…")
+
+            try:
+                entry = files.export(
+                    connection(spec.name),
+                    statement,
+                    fmt,
+                    str(root),
+                    name,
+                    overwrite=overwrite,
+                    progress=tick,
+                    actor=user,
+                )
+            except TuskError as exc:
+                progress.empty()
+                show_error(exc)
+                return
+            progress.progress(1.0, text=f"Saved {humanize.size(entry.size)}")
+            st.toast(
+                f"Saved {md_escape(entry.root)}/{md_escape(entry.relative)}",
+                icon=":material/check:",
             )
 
 

@@ -1,0 +1,319 @@
+"""The Studio's Files panel: browse the data roots, preview a file, query it in a new tab,
+make a DuckDB view of it, attach a SQLite file, upload and delete (with confirmation).
+
+Every path goes through `tusk.files`, which refuses anything outside the configured roots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from tusk import auth, connections, files
+from tusk.errors import TuskError
+from tusk.ui import humanize
+from tusk.ui.session import connection
+from tusk.ui.shell import current_user, md_escape, show_error
+
+if TYPE_CHECKING:
+    from tusk.auth.store import User
+    from tusk.engines.spec import ConnectionSpec
+    from tusk.files import Entry
+
+ROOT_KEY = "files_root"
+_CWD = "tusk_files_cwd"  # {root name: folder relative to it}
+_PREVIEW = "tusk_files_preview"  # (root, relative) while the preview dialog is open
+_DELETE = "tusk_files_delete"  # (root, relative) while the delete dialog is open
+_UPLOADS = "tusk_files_upload_round"  # bumped to empty the uploader after an upload
+_TOAST = "tusk_files_toast"  # a message to toast on the run after an action's rerun
+ICONS = {
+    "parquet": ":material/table_view:",
+    "csv": ":material/csv:",
+    "json": ":material/data_object:",
+    "sqlite": ":material/database:",
+    "duckdb": ":material/database:",
+    None: ":material/draft:",
+}
+
+
+def _key(*parts: str) -> str:
+    """A widget key for a file: file names may hold any character, keys should not."""
+    return "files_" + hashlib.sha1("\0".join(parts).encode()).hexdigest()[:12]
+
+
+def _cwd(root: str) -> str:
+    return str(st.session_state.setdefault(_CWD, {}).get(root, ""))
+
+
+def _go(root: str, relative: str) -> None:
+    st.session_state.setdefault(_CWD, {})[root] = relative
+
+
+def duckdb_target(spec: ConnectionSpec) -> str:
+    """The DuckDB connection file queries go to: the tab's if it is DuckDB, else the built-in
+    one (the demo database doubles as the analytics workspace)."""
+    return spec.name if spec.engine == "duckdb" else connections.DEMO_NAME
+
+
+def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None:  # noqa: ANN001
+    """Draw the panel; `open_in_new_tab(sql, connection, title)` and `forget_catalog(name)`
+    are the Studio's own helpers."""
+    user = current_user()
+    if not auth.allowed(user, "data.view"):
+        st.caption(":material/block: Browsing files needs the data.view permission.")
+        return
+    if toast := st.session_state.pop(_TOAST, None):
+        st.toast(toast, icon=":material/check:")
+    try:
+        roots = files.roots()
+    except TuskError as exc:
+        show_error(exc)
+        return
+    if not roots:
+        st.info("No data roots: set them with `tusk config set data_roots …`.")
+        return
+    names = [r.name for r in roots]
+    root = str(st.selectbox("Data root", names, key=ROOT_KEY))
+    cwd = _cwd(root)
+    _breadcrumb(root, cwd)
+    if auth.allowed(user, "data.import"):
+        _upload(root, cwd, user)
+    try:
+        entries = files.listdir(root, cwd)
+    except TuskError as exc:
+        show_error(exc)
+        if st.button("Back to the top", key="files_top"):
+            _go(root, "")
+            st.rerun()
+        return
+    if not entries:
+        st.caption("This folder is empty — upload a file or choose another folder.")
+    target = duckdb_target(spec)
+    for entry in entries:
+        if entry.is_dir:
+            st.button(
+                entry.name,
+                icon=":material/folder:",
+                key=_key(root, entry.relative, "open"),
+                on_click=_go,
+                args=(root, entry.relative),
+                type="tertiary",
+            )
+        else:
+            _file_row(entry, target, user, open_in_new_tab, forget_catalog)
+    _preview_dialog()
+    _delete_dialog(user)
+
+
+def _breadcrumb(root: str, cwd: str) -> None:
+    parts = PurePosixPath(cwd).parts if cwd else ()
+    cols = st.columns(len(parts) + 1)
+    cols[0].button(
+        root,
+        icon=":material/home_storage:",
+        key=_key(root, "", "crumb"),
+        on_click=_go,
+        args=(root, ""),
+        type="tertiary",
+    )
+    for i, part in enumerate(parts):
+        rel = str(PurePosixPath(*parts[: i + 1]))
+        cols[i + 1].button(
+            part, key=_key(root, rel, "crumb"), on_click=_go, args=(root, rel), type="tertiary"
+        )
+
+
+def _file_row(
+    entry: Entry, target: str, user: User | None, open_in_new_tab, forget_catalog
+) -> None:  # noqa: ANN001
+    icon = ICONS.get(entry.kind, ICONS[None])
+    with st.popover(f"{entry.name} · {humanize.size(entry.size)}", icon=icon, width="stretch"):
+        st.caption(f"{entry.kind or 'unknown type'} · modified {entry.modified:%Y-%m-%d %H:%M}")
+        if entry.kind is None:
+            st.caption("Tusk reads Parquet, CSV, JSON and SQLite files.")
+        else:
+            if st.button(
+                "Preview", icon=":material/visibility:", key=_key(entry.root, entry.relative, "pv")
+            ):
+                st.session_state[_PREVIEW] = (entry.root, entry.relative)
+                st.rerun()
+            if st.button(
+                "Query in a new tab",
+                icon=":material/add_box:",
+                key=_key(entry.root, entry.relative, "q"),
+            ):
+                try:
+                    sql = _query_sql(entry)
+                except TuskError as exc:
+                    show_error(exc)
+                else:
+                    open_in_new_tab(sql, target, PurePosixPath(entry.name).stem)
+                    st.rerun()
+            if entry.kind in ("parquet", "csv", "json"):
+                view = st.text_input(
+                    "View name",
+                    value=_view_name(entry.name),
+                    key=_key(entry.root, entry.relative, "vn"),
+                )
+                if st.button(
+                    f"Create view in {target}",
+                    icon=":material/visibility_lock:",
+                    key=_key(entry.root, entry.relative, "v"),
+                ):
+                    try:
+                        files.create_view(
+                            connection(target), view, entry.root, entry.relative, actor=user
+                        )
+                    except TuskError as exc:
+                        show_error(exc)
+                    else:
+                        forget_catalog(target)
+                        st.toast(
+                            f"View {md_escape(view)} created in {md_escape(target)}",
+                            icon=":material/check:",
+                        )
+            if entry.kind == "sqlite":
+                alias = st.text_input(
+                    "Attach as",
+                    value=_view_name(entry.name),
+                    key=_key(entry.root, entry.relative, "an"),
+                )
+                if st.button(
+                    f"Attach to {target}",
+                    icon=":material/link:",
+                    key=_key(entry.root, entry.relative, "a"),
+                ):
+                    try:
+                        path = files.resolve(entry.root, entry.relative)
+                        connection(target).attach_sqlite(path, alias)
+                    except TuskError as exc:
+                        show_error(exc)
+                    else:
+                        forget_catalog(target)
+                        st.toast(
+                            f"Attached as {md_escape(alias)} (read-only)", icon=":material/check:"
+                        )
+        if auth.allowed(user, "data.import") and st.button(
+            "Delete", icon=":material/delete:", key=_key(entry.root, entry.relative, "d")
+        ):
+            st.session_state[_DELETE] = (entry.root, entry.relative)
+            st.rerun()
+
+
+def _view_name(file_name: str) -> str:
+    """A default view or alias name from a file name: letters, digits and underscores."""
+    stem = PurePosixPath(file_name).stem
+    clean = "".join(c if c.isalnum() else "_" for c in stem).strip("_") or "file"
+    return clean if not clean[0].isdigit() else f"f_{clean}"
+
+
+def _query_sql(entry: Entry) -> str:
+    """SELECT * over the file (SQLite: its first table)."""
+    if entry.kind == "sqlite":
+        tables = files.sqlite_tables(entry.root, entry.relative)
+        if not tables:
+            return "-- this SQLite file has no tables"
+        return f"SELECT * FROM {files.scan_sql(entry.root, entry.relative, table=tables[0])}"  # noqa: S608 - scan_sql quotes the path
+    return f"SELECT * FROM {files.scan_sql(entry.root, entry.relative)}"  # noqa: S608 - scan_sql quotes the path
+
+
+def _preview_dialog() -> None:
+    pending = st.session_state.get(_PREVIEW)
+    if not pending:
+        return
+    root, relative = pending
+
+    @st.dialog(
+        f"Preview · {PurePosixPath(relative).name}",
+        width="large",
+        on_dismiss=lambda: st.session_state.pop(_PREVIEW, None),
+    )
+    def body() -> None:
+        try:
+            preview = files.preview(root, relative, limit=100)
+        except TuskError as exc:
+            show_error(exc)
+            return
+        more = " (there are more)" if preview.truncated else ""
+        st.caption(
+            f"{preview.kind} · {humanize.count(len(preview.schema), 'column')} · first "
+            f"{humanize.count(preview.rows.num_rows, 'row')}{more} — the file is not read whole"
+        )
+        if preview.note:
+            st.info(preview.note, icon=":material/info:")
+        st.dataframe(
+            {"column": [n for n, _ in preview.schema], "type": [t for _, t in preview.schema]},
+            hide_index=True,
+            width="stretch",
+        )
+        from tusk.ui.grid import display_frame
+
+        frame, _ = display_frame(preview.rows)
+        st.dataframe(frame, hide_index=True, width="stretch")
+        if st.button("Count all rows", key="files_preview_count"):
+            try:
+                st.info(f"{files.row_count(root, relative):,} rows")
+            except TuskError as exc:
+                show_error(exc)
+
+    body()
+
+
+def _delete_dialog(user: User | None) -> None:
+    pending = st.session_state.get(_DELETE)
+    if not pending:
+        return
+    root, relative = pending
+
+    @st.dialog("Delete file?", on_dismiss=lambda: st.session_state.pop(_DELETE, None))
+    def body() -> None:
+        st.markdown(f"Delete **{md_escape(relative)}** from the data root **{md_escape(root)}**?")
+        st.caption("The file is removed from disk; this cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Delete", type="primary", key="files_delete_yes"):
+            try:
+                files.delete(root, relative, actor=user)
+            except TuskError as exc:
+                show_error(exc)
+                return
+            st.session_state.pop(_DELETE, None)
+            st.session_state[_TOAST] = f"Deleted {md_escape(relative)}"
+            st.rerun()
+        if no.button("Keep it", key="files_delete_no"):
+            st.session_state.pop(_DELETE, None)
+            st.rerun()
+
+    body()
+
+
+def _upload(root: str, cwd: str, user: User | None) -> None:
+    round_ = int(st.session_state.get(_UPLOADS, 0))
+    with st.popover("Upload", icon=":material/upload:"):
+        limit = files.upload_limit_mb()
+        chosen = st.file_uploader(
+            f"Files for {root}/{cwd}" if cwd else f"Files for {root}",
+            accept_multiple_files=True,
+            key=f"files_upload_{round_}",
+            help=f"Up to {limit} MB each",
+        )
+        overwrite = st.checkbox("Replace files with the same name", key="files_upload_overwrite")
+        if st.button("Upload", type="primary", key="files_upload_go", disabled=not chosen):
+            done, failed = [], []
+            for f in chosen or []:
+                try:
+                    files.upload(root, cwd, f.name, f, overwrite=overwrite, actor=user)
+                    done.append(f.name)
+                except TuskError as exc:
+                    failed.append((f.name, exc))
+            for _name, exc in failed:
+                show_error(exc)
+            if done:
+                st.session_state[_TOAST] = f"Uploaded {md_escape(', '.join(done))}"
+            if not failed:
+                st.session_state[_UPLOADS] = round_ + 1  # a fresh, empty uploader
+                st.rerun()
+            if done:
+                st.toast(st.session_state.pop(_TOAST), icon=":material/upload:")
