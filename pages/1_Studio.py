@@ -13,7 +13,7 @@ from tusk.ui import studio
 from tusk.ui import tabs as qtabs
 from tusk.ui.connection_form import connection_dialog, open_dialog
 from tusk.ui.editor import SHORTCUTS, editor_key, sql_editor, statement_at
-from tusk.ui.files_panel import files_panel
+from tusk.ui.files_panel import attach_panel, files_panel
 from tusk.ui.schema_browser import schema_browser
 from tusk.ui.shell import (
     current_user,
@@ -75,6 +75,8 @@ with st.sidebar:
         disabled=not (user_conn and auth.allowed(me, "connections.delete")),
         width="stretch",
     )
+    if engines.get(tab.connection) == "duckdb":
+        attach_panel(tab.connection, studio.forget_catalog)
     with st.expander("All connections", icon=":material/lan:"):
         for c in saved:
             st.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")

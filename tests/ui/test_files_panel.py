@@ -194,3 +194,43 @@ def test_viewer_browses_but_cannot_upload_or_delete(monkeypatch: pytest.MonkeyPa
     assert "orders.parquet" in _popovers(at)
     assert not [b for b in at.button if b.key == "files_upload_go"]
     assert not [b for b in at.button if b.key == _key("demo", "orders.parquet", "d")]
+
+
+@pytest.mark.postgres
+def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
+    """From a DuckDB tab: attach a saved PostgreSQL connection read-only, then one query joins
+    a Parquet file in a data root with the PostgreSQL table."""
+    import pyarrow as pa
+
+    from tests.conftest import pg_spec, server_connection
+    from tusk import connections
+
+    with server_connection(db) as c:
+        c.execute("create table cities (id int primary key, name text)")
+        c.execute("insert into cities values (1, 'Zürich'), (2, 'Oslo'), (3, 'Lima')")
+    connections.add(pg_spec(db, name="warehouse"))
+    root = _data_root()
+    files.resolve(root).mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table({"city_id": [1, 3, 3, 9], "amount": [10, 20, 30, 40]}),
+        files.resolve(root, "sales.parquet"),
+    )
+    at = _studio()
+    at.selectbox(key="attach_pg_conn").set_value("warehouse").run()
+    at.text_input(key="attach_pg_alias").set_value("wh").run()
+    at.button(key="attach_pg_go").click().run()
+    assert not at.exception and not at.error
+    tab = qtabs_active(at)
+    scan = files.scan_sql(root, "sales.parquet")
+    tab.sql = (
+        f"select c.name, sum(s.amount) as total from {scan} s "  # noqa: S608 - test SQL
+        "join wh.public.cities c on c.id = s.city_id group by c.name order by c.name"
+    )
+    tab.editor_version += 1
+    _run_active_tab(at)
+    outcome = qtabs_active(at).outcomes[0]
+    assert outcome.error is None, outcome.error
+    assert outcome.result.table.to_pylist() == [
+        {"name": "Lima", "total": 50},
+        {"name": "Zürich", "total": 10},
+    ]

@@ -317,3 +317,55 @@ def _upload(root: str, cwd: str, user: User | None) -> None:
                 st.rerun()
             if done:
                 st.toast(st.session_state.pop(_TOAST), icon=":material/upload:")
+
+
+def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
+    """For a DuckDB tab: attach a saved PostgreSQL connection READ_ONLY (so one query can join
+    files with its tables), list what is attached, detach. Needs connections.use."""
+    user = current_user()
+    if not auth.allowed(user, "connections.use"):
+        return
+    with st.expander("Attached databases", icon=":material/link:"):
+        try:
+            duck = connection(duck_name)
+            attached = duck.attached()
+        except TuskError as exc:
+            show_error(exc)
+            return
+        for alias in attached:
+            left, right = st.columns([3, 1], vertical_alignment="center")
+            left.markdown(f"`{alias.replace('`', '')}` · read-only")
+            if right.button(
+                "",
+                icon=":material/link_off:",
+                key=_key(duck_name, alias, "detach"),
+                help=f"Detach {alias}",
+            ):
+                try:
+                    duck.detach(alias)
+                except TuskError as exc:
+                    show_error(exc)
+                else:
+                    forget_catalog(duck_name)
+                    st.rerun()
+        pg = [c.name for c in connections.list_connections() if c.engine == "postgres"]
+        if not pg:
+            st.caption("Save a PostgreSQL connection to attach it here.")
+            return
+        chosen = st.selectbox("PostgreSQL connection", pg, key="attach_pg_conn")
+        alias = st.text_input("Attach as", value=_view_name(str(chosen)), key="attach_pg_alias")
+        if st.button("Attach read-only", icon=":material/add_link:", key="attach_pg_go"):
+            try:
+                duck.attach_postgres(connections.get(str(chosen)), alias)
+            except TuskError as exc:
+                show_error(exc)
+            else:
+                forget_catalog(duck_name)
+                st.session_state[_TOAST] = (
+                    f"Attached {md_escape(str(chosen))} as {md_escape(alias)}"
+                )
+                st.rerun()
+        st.caption(
+            f"Then query it as `{_view_name(str(chosen))}.public.<table>` and join it with "
+            "files, e.g. `read_parquet(…)`."
+        )
