@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -234,3 +235,28 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
         {"name": "Lima", "total": 50},
         {"name": "Zürich", "total": 10},
     ]
+
+
+def test_datafusion_tab_registers_a_file_as_a_table(tmp_path: Path) -> None:
+    """On a DataFusion tab the panel registers a data-root file as a table to query."""
+    from tusk import connections
+    from tusk.engines.spec import ConnectionSpec
+
+    root = _data_root()
+    files.resolve(root).mkdir(parents=True, exist_ok=True)
+    files.resolve(root, "people.csv").write_text(CSV, encoding="utf-8")
+    connections.add(ConnectionSpec("fusion", "datafusion", path=str(tmp_path)))
+    at = _studio()
+    tab = qtabs_active(at)
+    at.selectbox(key=f"studio_conn_{tab.id}").set_value("fusion").run()
+    at.selectbox(key="files_root").set_value(root).run()
+    at.text_input(key=_key(root, "people.csv", "vn")).set_value("people").run()
+    at.button(key=_key(root, "people.csv", "df")).click().run()
+    assert not at.exception and not at.error
+    tab = qtabs_active(at)
+    tab.sql = "select count(*) as n from people"
+    tab.editor_version += 1
+    _run_active_tab(at)
+    outcome = qtabs_active(at).outcomes[0]
+    assert outcome.error is None, outcome.error
+    assert outcome.result.table.column(0).to_pylist() == [3]

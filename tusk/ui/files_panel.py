@@ -92,6 +92,7 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
     if not entries:
         st.caption("This folder is empty — upload a file or choose another folder.")
     target = duckdb_target(spec)
+    fusion = spec.name if spec.engine == "datafusion" else None
     for entry in entries:
         if entry.is_dir:
             st.button(
@@ -103,7 +104,7 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
                 type="tertiary",
             )
         else:
-            _file_row(entry, target, user, open_in_new_tab, forget_catalog)
+            _file_row(entry, target, fusion, user, open_in_new_tab, forget_catalog)
     _preview_dialog()
     _delete_dialog(user)
 
@@ -126,9 +127,14 @@ def _breadcrumb(root: str, cwd: str) -> None:
         )
 
 
-def _file_row(
-    entry: Entry, target: str, user: User | None, open_in_new_tab, forget_catalog
-) -> None:  # noqa: ANN001
+def _file_row(  # noqa: ANN001 - the Studio's callbacks
+    entry: Entry,
+    target: str,
+    fusion: str | None,
+    user: User | None,
+    open_in_new_tab,
+    forget_catalog,
+) -> None:
     icon = ICONS.get(entry.kind, ICONS[None])
     with st.popover(f"{entry.name} · {humanize.size(entry.size)}", icon=icon, width="stretch"):
         st.caption(f"{entry.kind or 'unknown type'} · modified {entry.modified:%Y-%m-%d %H:%M}")
@@ -173,6 +179,22 @@ def _file_row(
                         forget_catalog(target)
                         st.toast(
                             f"View {md_escape(view)} created in {md_escape(target)}",
+                            icon=":material/check:",
+                        )
+                if fusion is not None and st.button(
+                    f"Register as table {view} in {fusion}",
+                    icon=":material/table_rows:",
+                    key=_key(entry.root, entry.relative, "df"),
+                ):
+                    try:
+                        path = files.resolve(entry.root, entry.relative)
+                        connection(fusion).register_file(view, path, str(entry.kind))
+                    except TuskError as exc:
+                        show_error(exc)
+                    else:
+                        forget_catalog(fusion)
+                        st.toast(
+                            f"Table {md_escape(view)} registered in {md_escape(fusion)}",
                             icon=":material/check:",
                         )
             if entry.kind == "sqlite":
