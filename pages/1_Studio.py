@@ -134,12 +134,7 @@ side, main = st.columns([1, 3], gap="medium")
 # --- side: schema, history, saved queries, files (drawn first: a run blocks the main column) -----------------------------------------------------
 with side:
     schema_tab, history_tab, saved_tab, files_tab = st.tabs(
-        [
-            ":material/schema: Schema",
-            ":material/history: History",
-            ":material/bookmark: Saved",
-            ":material/folder_open: Files",
-        ]
+        ["Schema", "History", "Saved", "Files"]  # no icons: four labels fit the narrow column
     )
     with schema_tab:
         if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
