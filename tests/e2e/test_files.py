@@ -12,7 +12,7 @@ from tests.e2e.test_studio import artifact, button, rows_caption, shown_rows, wa
 
 pytestmark = pytest.mark.e2e
 
-CSV = "id,name,city\n1,Ann,Zürich\n2,\"Bo, Jr.\",Oslo\n3,,Lima\n"
+CSV = 'id,name,city\n1,Ann,Zürich\n2,"Bo, Jr.",Oslo\n3,,Lima\n'
 
 
 def test_upload_a_csv_query_it_and_see_the_grid(
