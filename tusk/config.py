@@ -27,9 +27,9 @@ def home_path() -> Path:
 def home() -> Path:
     """Tusk's home folder, created (mode 0700) if missing."""
     path = home_path()
-    if not path.exists():
-        path.mkdir(parents=True, mode=0o700)
-        (path / BACKUPS_DIR).mkdir(mode=0o700)
+    if not path.exists():  # exist_ok: two threads may both find it missing
+        path.mkdir(parents=True, mode=0o700, exist_ok=True)
+        (path / BACKUPS_DIR).mkdir(mode=0o700, exist_ok=True)
     return path
 
 
