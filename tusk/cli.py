@@ -24,6 +24,8 @@ auth_app = typer.Typer(help="Turn multi-user login on or off and set it up (auth
 app.add_typer(auth_app, name="auth")
 users_app = typer.Typer(help="Manage the users and groups of multi-user mode.")
 app.add_typer(users_app, name="users")
+pipeline_app = typer.Typer(help="List and run saved Polars pipelines (TUSK_HOME/pipelines).")
+app.add_typer(pipeline_app, name="pipeline")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -361,6 +363,63 @@ def users_groups() -> None:
         typer.echo(f"{group.name} ({members} members): {group.description}")
         shown = [p for p in ALL if p in perms]
         typer.echo(f"  {', '.join(shown) if shown else '(no permissions)'}")
+
+
+# --- pipelines -----------------------------------------------------------------------------------
+
+
+@pipeline_app.command("list")
+def pipeline_list() -> None:
+    """List the saved pipelines with when each was last changed."""
+    from tusk.errors import TuskError
+    from tusk.etl import store
+
+    try:
+        saved = store.list_pipelines()
+    except TuskError as exc:
+        _fail(exc.message)
+    if not saved:
+        typer.echo("No saved pipelines (save one on the Data page).")
+        return
+    width = max(len(name) for name, _ in saved)
+    for name, modified in saved:
+        typer.echo(f"{name:<{width}}  {modified:%Y-%m-%d %H:%M}")
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    name: Annotated[str, typer.Argument(help="Saved pipeline name (see `tusk pipeline list`).")],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the result here; .csv or .parquet picks the format."
+        ),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the output file if it exists.")
+    ] = False,
+    rows: Annotated[int, typer.Option(help="Rows to print without --output.", min=0)] = 10,
+) -> None:
+    """Run a saved pipeline: print its first rows and row count, or write it to --output."""
+    from tusk.errors import TuskError
+    from tusk.etl import pipeline, sinks, store
+
+    try:
+        saved = store.load(name)
+        if output is not None:
+            path = sinks.write_path(saved, output, overwrite=overwrite)
+            size = path.stat().st_size
+            typer.echo(f"Wrote {path} ({size:,} bytes).")
+            return
+        import polars as pl  # heavy: only once a pipeline really runs
+
+        first = pipeline.head(saved, rows)
+        count = pipeline.row_count(saved)
+    except TuskError as exc:
+        _fail(exc.message)
+    with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=160):
+        typer.echo(first)
+    typer.echo(f"{count:,} row{'' if count == 1 else 's'}")
 
 
 def main() -> None:

@@ -1,0 +1,11 @@
+"""Polars pipelines: a source, typed steps, a live preview, generated code and sinks.
+
+- `tusk.etl.sources`: where the rows come from (a file in a data root, a query on a saved
+  connection, an OSM/PBF layer), scanned lazily.
+- `tusk.etl.steps`: filter, select, sort, group by, rename, drop nulls, limit, join — small
+  pydantic models that apply themselves to a `polars.LazyFrame` and say what they need.
+- `tusk.etl.pipeline`: the pipeline model, validation, preview, row count, JSON.
+- `tusk.etl.codegen`: the same pipeline as a self-contained Polars script.
+- `tusk.etl.sinks`: CSV/Parquet into a data root, tables in DuckDB and PostgreSQL.
+- `tusk.etl.store`: pipelines saved as JSON under TUSK_HOME/pipelines.
+"""

@@ -1,0 +1,252 @@
+"""Where a pipeline's rows come from: a file in a data root, a query on a saved connection, or
+one layer of an OSM/PBF file. Files are scanned lazily (`scan_csv`, `scan_parquet`,
+`scan_ndjson`), so a preview reads only the head of a large file; a query's preview fetches
+only the first rows through the engine's `execute(limit=…)`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Literal
+
+import polars as pl
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tusk import files
+from tusk.errors import BadInput, TuskError
+
+FORMATS = ("csv", "parquet", "ndjson", "json")
+LAYERS = ("nodes", "ways", "relations")
+PREVIEW_SOURCE_ROWS = 10_000  # rows of a query a preview runs the steps over
+
+_SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".json": "json",
+}
+_SEPARATOR_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t"}
+_LABELS = {"csv": "CSV", "parquet": "Parquet", "ndjson": "NDJSON", "json": "JSON"}
+
+
+class _Model(BaseModel):
+    # Unknown fields are refused: a typo in a saved pipeline should not be silently dropped.
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileSource(_Model):
+    """A CSV, Parquet, NDJSON or JSON file inside a data root."""
+
+    kind: Literal["file"] = "file"
+    root: str
+    relative: str
+    format: Literal["csv", "parquet", "ndjson", "json"] = "csv"
+    separator: str = ","
+    has_header: bool = True
+    encoding: Literal["utf8", "utf8-lossy"] = "utf8"
+    try_parse_dates: bool = True  # ISO dates and times become Date/Datetime columns
+
+    @field_validator("separator")
+    @classmethod
+    def _one_byte(cls, value: str) -> str:
+        value = _SEPARATOR_NAMES.get(value, value)
+        if len(value.encode("utf-8")) != 1:
+            raise ValueError(f"the separator must be one character such as , ; | or tab: {value!r}")
+        return value
+
+    def describe(self) -> str:
+        """A short label such as `data/sales.csv (CSV)`."""
+        return f"{_shown(self.root, self.relative)} ({_LABELS[self.format]})"
+
+
+class QuerySource(_Model):
+    """The result of a SQL query on a saved connection."""
+
+    kind: Literal["query"] = "query"
+    connection: str
+    sql: str
+
+    def describe(self) -> str:
+        """A short label such as `query on demo`."""
+        return f"query on {self.connection}"
+
+
+class OsmSource(_Model):
+    """One layer (nodes, ways or relations) of an OSM/PBF file inside a data root."""
+
+    kind: Literal["osm"] = "osm"
+    root: str
+    relative: str
+    layer: Literal["nodes", "ways", "relations"] = "nodes"
+
+    def describe(self) -> str:
+        """A short label such as `maps/city.osm.pbf (OSM ways)`."""
+        return f"{_shown(self.root, self.relative)} (OSM {self.layer})"
+
+
+Source = Annotated[FileSource | QuerySource | OsmSource, Field(discriminator="kind")]
+
+
+def guess_format(relative: str) -> str | None:
+    """csv, parquet, ndjson or json from a file name, or None when the name does not say."""
+    suffix = PurePosixPath(relative).suffix.lower()
+    return _SUFFIXES.get(suffix)
+
+
+def file_path(root: str, relative: str) -> Path:
+    """The absolute path of a non-empty regular file in a data root, or a clear BadInput."""
+    shown = _shown(root, relative)
+    path = files.resolve(root, relative)
+    if not path.exists():
+        raise BadInput(f"{shown} does not exist.", "No such file")
+    if not path.is_file():
+        raise BadInput(f"{shown} is not a file.", "Not a file")
+    if path.stat().st_size == 0:
+        raise BadInput(f"{shown} is empty (0 bytes): there is nothing to read.", "Empty file")
+    return path
+
+
+def lazy(
+    source: FileSource | QuerySource | OsmSource, *, preview_rows: int | None = None
+) -> pl.LazyFrame:
+    """The source as a LazyFrame whose schema is known; with `preview_rows`, a query source
+    fetches at most that many rows (files are lazy anyway and ignore it)."""
+    if isinstance(source, FileSource):
+        lf = _scan_file(source)
+    elif isinstance(source, QuerySource):
+        lf = _query(source, preview_rows)
+    elif isinstance(source, OsmSource):
+        lf = pl.scan_parquet(osm_parquet(source))
+    else:  # pragma: no cover - pydantic only builds the three kinds
+        raise BadInput(f"Unknown source {source!r}.")
+    schema(source, lf)  # fail here, naming the file, rather than in the middle of a step
+    return lf
+
+
+def schema(source: FileSource | QuerySource | OsmSource, lf: pl.LazyFrame) -> pl.Schema:
+    """The source's columns; Polars' reading errors become a BadInput naming the file."""
+    try:
+        return lf.collect_schema()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise read_error(source, exc) from None
+
+
+def read_error(source: FileSource | QuerySource | OsmSource, exc: BaseException) -> BadInput:
+    """A reading error from Polars as one clear sentence naming the source, never a path."""
+    message = scrub(source, polars_message(exc))
+    if isinstance(source, FileSource | OsmSource):
+        shown = _shown(source.root, source.relative)
+        label = _LABELS[source.format] if isinstance(source, FileSource) else "OSM"
+        if isinstance(exc, pl.exceptions.NoDataError):
+            return BadInput(f"{shown} has no data to read: {message}", "Empty file")
+        return BadInput(f"Cannot read {shown} as {label}: {message}", "Cannot read file")
+    return BadInput(f"Cannot read the {source.describe()}: {message}", "Cannot read source")
+
+
+def scrub(source: FileSource | QuerySource | OsmSource, message: str) -> str:
+    """A message with the source file's absolute path replaced by root/relative."""
+    if not isinstance(source, FileSource | OsmSource):
+        return message
+    try:
+        path = str(files.resolve(source.root, source.relative))
+    except TuskError:
+        return message
+    return message.replace(path, _shown(source.root, source.relative))
+
+
+def polars_message(exc: BaseException) -> str:
+    """Polars' reason without the query plan it appends."""
+    text = str(exc).strip()
+    for marker in ("\n\nResolved plan until failure", "\n\nThis error occurred with"):
+        text = text.split(marker)[0]
+    return text.split("\n\n")[0].strip() or type(exc).__name__
+
+
+def separator_hint(source: FileSource | QuerySource | OsmSource, columns: list[str]) -> str | None:
+    """A hint when a CSV read as one column whose name holds another likely separator."""
+    if not isinstance(source, FileSource) or source.format != "csv" or len(columns) != 1:
+        return None
+    name = columns[0]
+    for sep, label in ((";", "';'"), ("\t", "tab"), ("|", "'|'"), (",", "','")):
+        if sep != source.separator and sep in name:
+            return (
+                f"{_shown(source.root, source.relative)} was read as one column named {name!r}: "
+                f"is the separator {label}? Change it in the source."
+            )
+    return None
+
+
+def osm_parquet(source: OsmSource) -> Path:
+    """The cached Parquet file of an OSM layer (converted from the PBF once)."""
+    path = file_path(source.root, source.relative)
+    try:
+        from tusk.etl import osm
+    except ImportError as exc:
+        raise BadInput(
+            f"OSM files cannot be read here ({exc}): install Tusk's etl extra (pyosmium).",
+            "OSM support missing",
+        ) from None
+    return Path(osm.layer_parquet(path, source.layer))
+
+
+def _scan_file(source: FileSource) -> pl.LazyFrame:
+    path = file_path(source.root, source.relative)
+    try:
+        if source.format == "csv":
+            return pl.scan_csv(
+                path,
+                separator=source.separator,
+                has_header=source.has_header,
+                encoding=source.encoding,
+                try_parse_dates=source.try_parse_dates,
+                glob=False,  # a name with * or [ is one file, never a pattern
+            )
+        if source.format == "parquet":
+            return pl.scan_parquet(path, glob=False)
+        if source.format == "ndjson":
+            return pl.scan_ndjson(path)
+        # A JSON array has no lazy reader in Polars: it is read whole (NDJSON scans lazily).
+        return pl.read_json(path).lazy()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise read_error(source, exc) from None
+
+
+def _query(source: QuerySource, preview_rows: int | None) -> pl.LazyFrame:
+    from tusk import connections
+    from tusk.engines.registry import connect
+
+    if not source.sql.strip():
+        raise BadInput("Write the query whose rows the pipeline starts from.", "Query missing")
+    spec = connections.get(source.connection)
+    if spec.name == connections.DEMO_NAME:
+        connections.ensure_demo()
+    conn = connect(spec)
+    try:
+        if preview_rows is not None:
+            # A preview never pulls the whole result: the engine fetches limit + 1 rows at most.
+            table = conn.execute(source.sql, limit=max(int(preview_rows), 0)).table
+        else:
+            batches = list(conn.stream_arrow(source.sql))
+            if batches:
+                table = pa.Table.from_batches(batches)
+            else:  # no rows: the column names and types still come from the first page
+                table = conn.execute(source.sql, limit=1).table.slice(0, 0)
+    finally:
+        conn.close()
+    try:
+        frame = pl.from_arrow(table)
+    except (pl.exceptions.PolarsError, pa.ArrowException, TypeError, ValueError) as exc:
+        raise read_error(source, exc) from None
+    if isinstance(frame, pl.Series):  # pragma: no cover - a table always gives a frame
+        frame = frame.to_frame()
+    return frame.lazy()
+
+
+def _shown(root: str, relative: str) -> str:
+    rel = str(relative or "").strip("/")
+    return f"{root}/{rel}" if rel else root
