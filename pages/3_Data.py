@@ -1,16 +1,14 @@
-"""Tusk · Data: visual polars pipelines (not built yet)."""
+"""Tusk · Data: visual Polars pipelines with a live preview and the code they run."""
 
-from tusk.ui.shell import coming_soon, header, setup_page, sidebar_footer
+from __future__ import annotations
+
+from tusk.ui import data_page
+from tusk.ui.shell import header, md_escape, setup_page, sidebar_footer
 
 info = setup_page("Data")
 sidebar_footer()
-header(info)
-coming_soon(
-    "Visual Polars pipelines",
-    [
-        "Sources: CSV, Parquet, JSON, OSM/PBF files and SQL queries",
-        "Steps: filter, select, sort, group by, rename, drop nulls, limit, join",
-        "Live preview of every step and the generated Polars code",
-        "Export to files or import into DuckDB and PostgreSQL",
-    ],
+current = data_page.pipeline()
+header(
+    info, None if current is None else f":material/input: {md_escape(current.source.describe())}"
 )
+data_page.render()
