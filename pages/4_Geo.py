@@ -1,15 +1,11 @@
-"""Tusk · Geo: maps (not built yet)."""
+"""Tusk · Geo: map the geometry of a table, a query or a file."""
 
-from tusk.ui.shell import coming_soon, header, setup_page, sidebar_footer
+from __future__ import annotations
+
+from tusk.ui import geo_page
+from tusk.ui.shell import header, setup_page, sidebar_footer
 
 info = setup_page("Geo")
 sidebar_footer()
 header(info)
-coming_soon(
-    "Maps",
-    [
-        "Geometry and lat/lon columns found automatically",
-        "Layers drawn with pydeck, offline (no basemap needed)",
-        "GeoJSON export",
-    ],
-)
+geo_page.render()

@@ -150,6 +150,18 @@ class Setting:
     help: str
 
 
+def _tiles_url(value: str) -> str:
+    """An http(s) tile URL template with {z}, {x} and {y}, or empty for no basemap."""
+    url = str(value).strip()
+    if not url:
+        return ""
+    if not url.startswith(("http://", "https://")) or not all(
+        part in url for part in ("{z}", "{x}", "{y}")
+    ):
+        raise BadInput(f"{url!r} is not a tile URL template: use http(s)://…/{{z}}/{{x}}/{{y}}.png")
+    return url
+
+
 SETTINGS: dict[str, Setting] = {
     "host": Setting("127.0.0.1", _host, "address `tusk studio` listens on"),
     "port": Setting(8000, _port, "port `tusk studio` listens on"),
@@ -159,6 +171,9 @@ SETTINGS: dict[str, Setting] = {
     "default_limit": Setting(1000, _limit, "rows fetched by an interactive query"),
     "data_roots": Setting([], _roots, "comma-separated folders the file browser may open"),
     "upload_max_mb": Setting(200, _upload_mb, "largest file an upload may write, in MB"),
+    "map_tiles_url": Setting(
+        "", _tiles_url, "basemap tile URL template ({z}/{x}/{y}); empty: no basemap (offline)"
+    ),
 }
 
 

@@ -327,13 +327,28 @@ def _show_outcome(
         )
     else:
         st.caption(f"{humanize.count(rows, 'row')} · {took}")
-    grid_tab, chart_tab, export_tab = st.tabs(
-        [":material/grid_on: Grid", ":material/bar_chart: Chart", ":material/download: Export"]
+    grid_tab, chart_tab, map_tab, export_tab = st.tabs(
+        [
+            ":material/grid_on: Grid",
+            ":material/bar_chart: Chart",
+            ":material/map: Map",
+            ":material/download: Export",
+        ]
     )
     with grid_tab:
         results_grid(result.table, key=f"grid_{tab.id}_{i}_{id(result)}", dark=dark())
     with chart_tab:
         quick_chart(result.table, key=f"chart_{tab.id}_{i}")
+    with map_tab:
+        from tusk.ui.geo_view import map_view
+
+        statement = o.statement
+        map_view(
+            result.table,
+            key=f"map_{tab.id}_{i}",
+            full_export=lambda: connection(spec.name).stream_arrow(statement),
+            on_demand=True,
+        )
     with export_tab:
         export_panel(spec, o.statement, key=f"export_{tab.id}_{i}")
 

@@ -1,0 +1,133 @@
+"""The Geo page and the Studio's Map tab with AppTest: the deck JSON that reaches the browser."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, pg_spec, server_connection
+from tusk import connections, files
+from tusk.ui import tabs as qtabs
+
+
+def _app(page: str) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def _decks(at: AppTest) -> list[dict[str, Any]]:
+    """The deck.gl JSON of every map on the page."""
+    return [json.loads(e.proto.json) for e in at.get("deck_gl_json_chart")]
+
+
+def _layers(deck: dict[str, Any]) -> dict[str, int]:
+    """Layer type → number of objects it draws."""
+    return {layer["@@type"]: len(layer.get("data") or []) for layer in deck["layers"]}
+
+
+def test_demo_cities_on_the_map_with_no_basemap() -> None:
+    """The demo query maps every city as a point; no tile server is referenced."""
+    at = _app("pages/4_Geo.py")
+    at.button(key="geo_run").click().run()
+    assert not at.exception and not at.error
+    (deck,) = _decks(at)
+    from tusk.engines.registry import connect
+
+    conn = connect(connections.ensure_demo())
+    try:
+        cities = conn.execute("select count(*) from cities").table.column(0)[0].as_py()
+    finally:
+        conn.close()
+    assert _layers(deck) == {"ScatterplotLayer": cities}
+    text = json.dumps(deck)
+    assert "http" not in text.replace("http://www.w3.org", "")  # nothing fetched offline
+
+
+def test_geojson_file_with_points_and_polygons() -> None:
+    """A GeoJSON file in a data root: a point layer and a polygon layer, view fitted."""
+    root = files.roots()[0].name
+    files.resolve(root).mkdir(parents=True, exist_ok=True)
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"name": "Tower", "height": 324},
+                "geometry": {"type": "Point", "coordinates": [2.2945, 48.8584]},
+            },
+            {
+                "type": "Feature",
+                "properties": {"name": "Park", "height": None},
+                "geometry": {
+                    "type": "Polygon",
+                    "coordinates": [[[2.29, 48.85], [2.30, 48.85], [2.30, 48.86], [2.29, 48.85]]],
+                },
+            },
+        ],
+    }
+    files.resolve(root, "paris.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    at = _app("pages/4_Geo.py")
+    at.selectbox(key="geo_root").set_value(root).run()
+    at.selectbox(key="geo_file").set_value("paris.geojson").run()
+    at.button(key="geo_open").click().run()
+    assert not at.exception and not at.error
+    (deck,) = _decks(at)
+    layers = _layers(deck)
+    assert layers.get("ScatterplotLayer") == 1 and layers.get("PolygonLayer") == 1
+    view = deck["initialViewState"]
+    assert 48.8 < view["latitude"] < 48.9 and 2.2 < view["longitude"] < 2.4
+
+
+def test_studio_map_tab_draws_on_demand() -> None:
+    """A Studio result with lat/lon: the Map tab offers the map and draws it when asked."""
+    at = _app("pages/1_Studio.py")
+    active = at.session_state[qtabs.ACTIVE_KEY]
+    tab = next(t for t in at.session_state["studio_tabs"] if t.id == active)
+    tab.sql = "select name, lat, lon from cities"
+    tab.editor_version += 1
+    at.button(key="studio_run").click().run()
+    if tab.run is not None:
+        tab.run.wait(30)
+        at.run()
+    assert not _decks(at)  # nothing sent until asked
+    at.toggle(key=f"map_{tab.id}_0_show").set_value(True).run()
+    assert not at.exception
+    (deck,) = _decks(at)
+    assert "ScatterplotLayer" in _layers(deck)
+
+
+def test_no_geometry_says_so() -> None:
+    """A result without places gets a plain message, not an empty map."""
+    at = _app("pages/4_Geo.py")
+    at.text_area(key="geo_sql_demo").set_value("select 1 as a, 'x' as b").run()
+    at.button(key="geo_run").click().run()
+    assert not at.exception
+    assert not _decks(at)
+    assert any("No geometry found" in c.value for c in at.caption)
+
+
+@pytest.mark.postgres
+def test_postgis_3857_points_are_converted(db: str) -> None:
+    """PostGIS points stored in web mercator come out at their longitude/latitude."""
+    with server_connection(db) as c:
+        c.execute("create extension if not exists postgis")
+        c.execute("create table spots (name text, geom geometry(Point, 3857))")
+        c.execute(
+            "insert into spots values ('zurich', "
+            "ST_Transform(ST_SetSRID(ST_MakePoint(8.5417, 47.3769), 4326), 3857))"
+        )
+    connections.add(pg_spec(db, name="gis"))
+    at = _app("pages/4_Geo.py")
+    at.selectbox(key="geo_conn").set_value("gis").run()
+    at.text_area(key="geo_sql_gis").set_value("select name, geom from spots").run()
+    at.button(key="geo_run").click().run()
+    assert not at.exception and not at.error
+    (deck,) = _decks(at)
+    view = deck["initialViewState"]
+    assert abs(view["latitude"] - 47.3769) < 0.01 and abs(view["longitude"] - 8.5417) < 0.01
