@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -22,6 +23,8 @@ class PageInfo:
     blurb: str
     permission: str | None = None  # needed to open the page in multi-user mode
 
+
+FAVICON = Path(__file__).with_name("favicon.png")
 
 PAGES: tuple[PageInfo, ...] = (
     PageInfo("app.py", "Home", ":material/home:", "Connections and what Tusk can do."),
@@ -90,7 +93,9 @@ def setup_page(label: str) -> PageInfo:
     from tusk.ui import auth_gate, theme
 
     info = page_info(label)
-    st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=info.icon, layout="wide")
+    # A bundled image: a Material icon as page_icon makes the browser fetch an SVG from
+    # fonts.gstatic.com for the favicon, and Tusk must not need the internet.
+    st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=str(FAVICON), layout="wide")
     theme.apply()
     user = auth_gate.gate()  # multi-user mode: stops here until someone signs in
     with st.sidebar:
