@@ -131,3 +131,30 @@ def test_postgis_3857_points_are_converted(db: str) -> None:
     (deck,) = _decks(at)
     view = deck["initialViewState"]
     assert abs(view["latitude"] - 47.3769) < 0.01 and abs(view["longitude"] - 8.5417) < 0.01
+
+
+@pytest.mark.postgres
+def test_postgis_full_export_is_streamed_in_4326(db: str) -> None:
+    """The full-result GeoJSON export of a PostGIS query (streamed through the engine, not the
+    first page) has every feature, at its longitude/latitude."""
+    with server_connection(db) as c:
+        c.execute("create extension if not exists postgis")
+        c.execute("create table spots (id int, geom geometry(Point, 3857))")
+        c.execute(
+            "insert into spots select g, ST_Transform(ST_SetSRID(ST_MakePoint(8 + g / 1000.0,"
+            " 47), 4326), 3857) from generate_series(1, 1500) g"
+        )
+    connections.add(pg_spec(db, name="gis"))
+    at = _app("pages/4_Geo.py")
+    at.selectbox(key="geo_conn").set_value("gis").run()
+    at.text_area(key="geo_sql_gis").set_value("select id, geom from spots order by id").run()
+    at.button(key="geo_run").click().run()
+    at.button(key="geo_map_geojson_full").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    data, count = at.session_state["geo_map_geojson_file"]
+    doc = json.loads(data)
+    assert count == 1500 and len(doc["features"]) == 1500
+    first = doc["features"][0]
+    lon, lat = first["geometry"]["coordinates"][:2]
+    assert abs(lon - 8.001) < 1e-6 and abs(lat - 47) < 1e-6
+    assert first["properties"]["id"] == 1
