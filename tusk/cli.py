@@ -422,6 +422,167 @@ def pipeline_run(
     typer.echo(f"{count:,} row{'' if count == 1 else 's'}")
 
 
+# --- cluster (Ray nodes running Daft) ------------------------------------------------------------
+
+_TOKEN_HELP = (
+    "Ray's dashboard and ports have no login by default: on a network others can reach, turn on "
+    "Ray's token authentication. Make a token once with `ray get-auth-token --generate`, then "
+    "start every node and every Tusk that submits queries with RAY_AUTH_MODE=token and the token "
+    "in RAY_AUTH_TOKEN (or a file named by RAY_AUTH_TOKEN_PATH, default ~/.ray/auth_token)."
+)
+
+
+def _run_until_signal(stop: object, wait: object) -> None:
+    """Block in `wait()` until it returns or SIGINT/SIGTERM arrive, then call `stop()`."""
+    import signal
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        wait()  # type: ignore[operator]
+    except KeyboardInterrupt:
+        typer.echo("Stopping…")
+    finally:
+        # No second Ctrl+C may cut the stop short and leave orphaned Ray processes.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            stop()  # type: ignore[operator]
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, previous)
+
+
+@app.command(epilog=_TOKEN_HELP)
+def scheduler(
+    host: Annotated[
+        str, typer.Option(help="Address other nodes use to reach this head (0.0.0.0: Ray picks).")
+    ] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="The head's GCS port (workers and clients).")] = 8814,
+    dashboard_host: Annotated[
+        str, typer.Option(help="Dashboard address; 0.0.0.0 exposes it to the network.")
+    ] = "127.0.0.1",
+    dashboard_port: Annotated[int, typer.Option(help="Ray dashboard port.")] = 8265,
+    cpus: Annotated[int | None, typer.Option(help="CPUs this head offers to tasks.")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="Memory this head offers to tasks, e.g. 4G.")
+    ] = None,
+) -> None:
+    """Start a Ray head node (the cluster's scheduler) in the foreground; Ctrl+C stops it."""
+    from tusk.cluster import nodes
+    from tusk.errors import TuskError
+
+    try:
+        cmd = nodes.head_command(
+            host=host,
+            port=port,
+            dashboard_host=dashboard_host,
+            dashboard_port=dashboard_port,
+            cpus=cpus,
+            memory=nodes.parse_size(memory) if memory else None,
+        )
+        node = nodes.start_node("head", cmd)
+    except TuskError as exc:
+        _fail(exc.message)
+    shown = "127.0.0.1" if dashboard_host == "0.0.0.0" else dashboard_host
+    url = f"http://{shown}:{dashboard_port}"
+
+    def wait() -> None:
+        nodes.wait_alive(url, 1, watch=[node])
+        typer.echo(f"Ray head ready: address {host if host != '0.0.0.0' else '<this host>'}:{port}")
+        typer.echo(f"Dashboard: {url}  (Ctrl+C to stop)")
+        node.popen.wait()
+
+    try:
+        _run_until_signal(node.stop, wait)
+    except TuskError as exc:
+        node.stop()
+        _fail(exc.message)
+
+
+@app.command(epilog=_TOKEN_HELP)
+def worker(
+    scheduler: Annotated[str, typer.Option(help="The head's address, HOST:PORT.")],
+    host: Annotated[
+        str | None, typer.Option(help="Address the other nodes use to reach this one.")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="This node's raylet port (default: any).")
+    ] = None,
+    cpus: Annotated[int | None, typer.Option(help="CPUs this node offers.")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="Memory this node offers to tasks, e.g. 4G.")
+    ] = None,
+) -> None:
+    """Start a Ray worker node that joins the head at --scheduler; Ctrl+C stops it."""
+    from tusk.cluster import client, nodes
+    from tusk.errors import TuskError
+
+    try:
+        client.check_head(scheduler)  # Ray itself would wait forever for a wrong address
+        cmd = nodes.worker_command(
+            scheduler,
+            host=host,
+            port=port,
+            cpus=cpus,
+            memory=nodes.parse_size(memory) if memory else None,
+        )
+        node = nodes.start_node("worker", cmd)
+    except TuskError as exc:
+        _fail(exc.message)
+    typer.echo(f"Ray worker joining {scheduler}  (Ctrl+C to stop)")
+    _run_until_signal(node.stop, node.popen.wait)
+    if node.popen.returncode not in (0, None, -15):
+        _fail(f"The Ray worker exited with code {node.popen.returncode}.")
+
+
+@app.command(epilog=_TOKEN_HELP)
+def cluster(
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Worker nodes to start.", min=0)
+    ] = 2,
+    port: Annotated[int, typer.Option(help="The head's GCS port.")] = 8814,
+    dashboard_port: Annotated[int, typer.Option(help="Ray dashboard port.")] = 8265,
+    cpus: Annotated[int | None, typer.Option(help="CPUs each worker offers.")] = None,
+    memory: Annotated[
+        str | None, typer.Option(help="Memory each worker offers to tasks, e.g. 2G.")
+    ] = None,
+) -> None:
+    """Start a head and N workers on this machine, print the address; Ctrl+C stops them all."""
+    import time
+
+    from tusk.cluster import nodes
+    from tusk.errors import TuskError
+
+    local = nodes.LocalCluster(
+        workers,
+        port=port,
+        dashboard_port=dashboard_port,
+        worker_cpus=cpus,
+        worker_memory=nodes.parse_size(memory) if memory else None,
+    )
+
+    def wait() -> None:
+        typer.echo(f"Starting a Ray head and {workers} worker(s)… (logs in {local.log_dir})")
+        local.start()
+        typer.echo(f"Cluster ready in {local.startup_s:.1f} s: {1 + workers} nodes alive.")
+        typer.echo(f"Address: {local.address}")
+        typer.echo(f"Dashboard: {local.dashboard_url}")
+        typer.echo("Ctrl+C to stop.", nl=True)
+        sys.stdout.flush()
+        while all(node.running() for node in local.nodes):
+            time.sleep(0.5)
+        typer.echo("A Ray node exited on its own; stopping the cluster.")
+
+    try:
+        _run_until_signal(local.stop, wait)
+    except TuskError as exc:
+        _fail(exc.message)
+    typer.echo("Cluster stopped.")
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,332 @@
+"""Submit SQL to a Ray cluster running Daft, each query in its own isolated process.
+
+The query process (`tusk.cluster.runner`) runs in a new session: cancelling or timing out
+SIGKILLs that session, and Ray then ends the tasks of the dead driver's job. Ray and Daft are
+never imported into the calling process, so a dead head or a Daft panic cannot take Tusk down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tusk.cluster import log
+from tusk.cluster.runner import is_csv
+from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed, TuskError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tusk.auth.store import User
+
+HEAD_TIMEOUT_S = 4.0  # the connect timeout: submit must fail within 5 s in all
+PROBE_EVERY_S = 2.0
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4
+HTTP2_SETTINGS = 0x04
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """(host, port) from `HOST:PORT` or `ray://HOST:PORT`."""
+    text = address.strip().removeprefix("ray://")
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise BadInput(f"{address!r} is not a cluster address: use HOST:PORT, e.g. 127.0.0.1:8814.")
+    return host.strip("[]"), int(port)
+
+
+def check_head(address: str, timeout: float = HEAD_TIMEOUT_S) -> None:
+    """Raise ConnectionFailed within `timeout` seconds unless a gRPC server (Ray's GCS) answers
+    at `address`: Ray itself waits forever for an unreachable GCS (FACTS.md)."""
+    host, port = split_address(address)
+    deadline = time.monotonic() + timeout
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            # A bare TCP connect is not enough: a proxy or firewall may accept any connection.
+            # gRPC is HTTP/2, whose server answers the client preface with a SETTINGS frame.
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            sock.sendall(HTTP2_PREFACE + HTTP2_EMPTY_SETTINGS)
+            header = b""
+            while len(header) < 9:
+                chunk = sock.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConnectionFailed(
+            f"The cluster head at {address} does not answer ({reason}). Start one with "
+            "`tusk scheduler` or `tusk cluster`, or check the address and firewall.",
+            "Cluster unreachable",
+        ) from None
+    if len(header) < 9 or header[3] != HTTP2_SETTINGS:
+        raise ConnectionFailed(
+            f"The cluster head at {address} does not answer (something listens there, but it "
+            "is not a Ray head). Check the address and port (default 8814).",
+            "Cluster unreachable",
+        )
+
+
+def check_tables(tables: dict[str, str]) -> dict[str, str]:
+    """Validate table names and paths; local paths become absolute (every node reads them)."""
+    checked: dict[str, str] = {}
+    for name, location in tables.items():
+        if not name.isidentifier():
+            raise BadInput(f"Table name {name!r} must be a plain identifier (letters, digits, _).")
+        text = str(location)
+        if "://" in text:  # object storage (s3://, gs://, az://, http://): Daft reads it
+            checked[name] = text
+            continue
+        path = Path(text).expanduser().absolute()
+        if not path.exists():
+            raise BadInput(f"Table {name!r}: {path} does not exist.")
+        checked[name] = str(path)
+    return checked
+
+
+@dataclass
+class ClusterQuery:
+    """A query running in its own process; `result()` waits, `cancel()` stops it."""
+
+    id: int
+    sql: str
+    address: str
+    timeout_s: float
+    _proc: subprocess.Popen[bytes]
+    _workdir: Path
+    started: float = field(default_factory=time.monotonic)
+    elapsed_s: float | None = None
+    rows: int | None = None
+    _status: str = "running"
+    _error: TuskError | None = None
+    _table: pa.Table | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _finished: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    @property
+    def status(self) -> str:
+        """running, done, failed or cancelled."""
+        return self._status
+
+    @property
+    def pid(self) -> int:
+        """The query process's id (also its session id)."""
+        return self._proc.pid
+
+    def done(self) -> bool:
+        """True once the query has finished, failed or been cancelled."""
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the end (up to `timeout` s); True if it ended."""
+        return self._finished.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> pa.Table:
+        """The result as Arrow; raises QueryFailed / QueryCancelled as the query ended."""
+        if not self._finished.wait(timeout):
+            raise TimeoutError(f"query {self.id} still running")
+        if self._error is not None:
+            raise self._error
+        assert self._table is not None
+        return self._table
+
+    def cancel(self, actor: User | None = None) -> None:
+        """Stop the query: kill its process (Ray then ends the tasks of that driver's job)."""
+        from tusk import auth
+
+        auth.require(actor, "cluster.cancel")
+        self._cancelled.set()
+        _kill_session(self._proc)
+        self._finished.wait(10)
+
+    def _watch(self) -> None:
+        """Wait for the process, enforce the timeout, probe the head, then settle the outcome."""
+        status, error, rows = "failed", None, None
+        try:
+            status, rows = self._wait_process()
+        except TuskError as exc:
+            error = exc
+            status = "cancelled" if isinstance(exc, QueryCancelled) else "failed"
+        except BaseException as exc:  # noqa: BLE001 - the watcher must always settle the query
+            error = QueryFailed(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.elapsed_s = time.monotonic() - self.started
+            self._error = error
+            self._status = status
+            self.rows = rows
+            try:
+                log.record_finished(self.id, status, rows, error.message if error else None)
+            finally:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                self._finished.set()
+
+    def _wait_process(self) -> tuple[str, int]:
+        """Poll the process until it ends; returns ("done", rows) or raises."""
+        deadline = self.started + self.timeout_s
+        next_probe = time.monotonic() + PROBE_EVERY_S
+        while self._proc.poll() is None:
+            now = time.monotonic()
+            if self._cancelled.is_set():
+                break
+            if now >= deadline:
+                _kill_session(self._proc)
+                raise QueryFailed(
+                    f"The query ran longer than {self.timeout_s:g} s and was stopped.",
+                    "Query timed out",
+                )
+            if now >= next_probe:
+                next_probe = now + PROBE_EVERY_S
+                try:
+                    check_head(self.address, timeout=HEAD_TIMEOUT_S)
+                except ConnectionFailed as exc:
+                    # Daft's client would wait ~60 s before dying on its own: stop it now.
+                    _kill_session(self._proc)
+                    raise ConnectionFailed(
+                        f"The cluster head went away during the query. {exc.message}",
+                        "Cluster unreachable",
+                    ) from None
+            time.sleep(0.1)
+        _kill_session(self._proc)  # the runner's own children, if it left any
+        if self._cancelled.is_set():
+            raise QueryCancelled("The cluster query was cancelled.")
+        return self._read_outcome()
+
+    def _read_outcome(self) -> tuple[str, int]:
+        """Turn the runner's status and output files into a table or an error."""
+        status_file = self._workdir / "status.json"
+        if not status_file.exists():
+            tail = _tail(self._workdir / "runner.log")
+            raise QueryFailed(
+                f"The query process exited with code {self._proc.returncode} before "
+                f"answering (did the head stop?).\n{tail}".rstrip()
+            )
+        report = json.loads(status_file.read_text(encoding="utf-8"))
+        if not report["ok"]:
+            raise QueryFailed(f"Daft: {report['error']}", "Query failed on the cluster")
+        import pyarrow as pa
+
+        with pa.memory_map(str(self._workdir / "result.arrow")) as source:
+            # Read into memory: the work folder is removed once the query settles.
+            self._table = pa.ipc.open_file(source).read_all().combine_chunks()
+        return "done", int(report["rows"])
+
+
+def _kill_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the query process's whole session (it may have spawned helpers)."""
+    from tusk.cluster.nodes import session_pids
+
+    for pid in [proc.pid, *session_pids(proc.pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
+        proc.wait(timeout=5)
+
+
+def _tail(path: Path, lines: int = 8) -> str:
+    """The last lines of a log file (or nothing)."""
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+def submit(
+    address: str,
+    sql: str,
+    tables: dict[str, str],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    actor: User | None = None,
+) -> ClusterQuery:
+    """Start `sql` on the cluster at `address` over `tables` (name -> Parquet/CSV path).
+
+    Raises PermissionDenied without cluster.submit and ConnectionFailed (in ≤ 5 s) when the
+    head does not answer; everything else is reported by the returned query's `result()`.
+    """
+    from tusk import auth
+
+    auth.require(actor, "cluster.submit")
+    if not sql.strip():
+        raise BadInput("There is no SQL to run.")
+    checked = check_tables(tables)
+    check_head(address)
+    query_id = log.record_submitted(sql, actor.username if actor else None, address)
+    workdir = Path(tempfile.mkdtemp(prefix=f"tusk-query-{query_id}-"))
+    spec = {
+        "address": address,
+        "sql": sql,
+        "tables": checked,
+        "output": str(workdir / "result.arrow"),
+        "status": str(workdir / "status.json"),
+    }
+    (workdir / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    # The runner imports tusk: make sure it finds this very copy.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    try:
+        with (workdir / "runner.log").open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tusk.cluster.runner", str(workdir / "spec.json")],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+    except OSError as exc:
+        log.record_finished(query_id, "failed", error=str(exc))
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise QueryFailed(f"Could not start the query process: {exc}") from None
+    log.record_started(query_id)
+    query = ClusterQuery(query_id, sql, address, timeout_s, proc, workdir)
+    query._thread = threading.Thread(target=query._watch, name=f"cluster-query-{query_id}")
+    query._thread.daemon = True
+    query._thread.start()
+    return query
+
+
+def run(
+    address: str,
+    sql: str,
+    tables: dict[str, str],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    actor: User | None = None,
+) -> pa.Table:
+    """Submit and wait: the result as Arrow, or QueryFailed / QueryCancelled."""
+    return submit(address, sql, tables, timeout_s=timeout_s, actor=actor).result()
+
+
+def run_local(sql: str, tables: dict[str, str]) -> pa.Table:
+    """Run `sql` on this machine with DataFusion over the same tables (no cluster needed)."""
+    import pyarrow as pa
+    from datafusion import SessionContext, col
+
+    ctx = SessionContext()
+    try:
+        for name, location in check_tables(tables).items():
+            frame = ctx.read_csv(location) if is_csv(location) else ctx.read_parquet(location)
+            # The same DECIMAL -> DOUBLE cast as on the cluster, so both give the same types.
+            for column in frame.schema():
+                if pa.types.is_decimal(column.type):
+                    frame = frame.with_column(column.name, col(column.name).cast(pa.float64()))
+            ctx.register_view(name, frame)
+        return ctx.sql(sql).to_arrow_table()
+    except TuskError:
+        raise
+    except Exception as exc:
+        raise QueryFailed(f"DataFusion: {exc}") from None

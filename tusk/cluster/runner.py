@@ -1,0 +1,76 @@
+"""The isolated query process: `python -m tusk.cluster.runner SPEC.json`.
+
+It connects to Ray, runs one Daft SQL statement and writes the result as Arrow IPC. It runs
+apart from Tusk because a dead head makes Daft's client process exit and Daft panics are
+BaseExceptions; whatever happens here, the caller only reads two files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+CSV_SUFFIXES = (".csv", ".csv.gz", ".tsv")
+
+
+def is_csv(path: str) -> bool:
+    """True when a table path names CSV files (else Parquet)."""
+    return path.lower().rstrip("/").endswith(CSV_SUFFIXES)
+
+
+def read_table(path: str) -> Any:
+    """A lazy Daft DataFrame over Parquet/CSV at `path`, DECIMAL columns cast to DOUBLE."""
+    import daft
+
+    frame = daft.read_csv(path) if is_csv(path) else daft.read_parquet(path)
+    # Daft's decimal arithmetic overflows (TPC-H Q1/Q8/Q9/Q14 fail); doubles match DuckDB.
+    casts = {
+        field.name: daft.col(field.name).cast(daft.DataType.float64())
+        for field in frame.schema()
+        if field.dtype.is_decimal128()
+    }
+    return frame.with_columns(casts) if casts else frame
+
+
+def run(spec: dict[str, Any]) -> Any:
+    """Run the spec's SQL on Ray and return a pyarrow Table."""
+    import daft
+
+    daft.set_runner_ray(address=spec["address"])
+    tables = {name: read_table(path) for name, path in spec["tables"].items()}
+    return daft.sql(spec["sql"], **tables).to_arrow()
+
+
+def main(argv: list[str]) -> int:
+    """Entry point: read the spec, run, write result and status files."""
+    spec = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    status = Path(spec["status"])
+    try:
+        table = run(spec)
+        import pyarrow as pa
+
+        with pa.OSFile(spec["output"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+            w.write_table(table)
+        report = {"ok": True, "rows": table.num_rows}
+    except BaseException as exc:  # noqa: BLE001 - Daft panics are BaseExceptions
+        report = {
+            "ok": False,
+            "kind": type(exc).__name__,
+            "error": str(exc) or type(exc).__name__,
+            "traceback": traceback.format_exc(limit=5),
+        }
+    tmp = status.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report), encoding="utf-8")
+    os.replace(tmp, status)  # the caller never reads half a status
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip Ray's atexit shutdown: with a dead head it can wait a minute for nothing.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
