@@ -1,15 +1,11 @@
-"""Tusk · Cluster: distributed sql (not built yet)."""
+"""Tusk · Cluster: distributed SQL on Ray with Daft, watched and used from here."""
 
-from tusk.ui.shell import coming_soon, header, setup_page, sidebar_footer
+from __future__ import annotations
+
+from tusk.ui import cluster_page
+from tusk.ui.shell import header, setup_page, sidebar_footer
 
 info = setup_page("Cluster")
 sidebar_footer()
 header(info)
-coming_soon(
-    "Distributed SQL",
-    [
-        "Start a scheduler and workers with tusk scheduler / tusk worker",
-        "Watch nodes and running queries",
-        "Run SQL over files on the whole cluster",
-    ],
-)
+cluster_page.render()

@@ -41,10 +41,3 @@ def test_every_page_renders(page) -> None:  # noqa: ANN001 - PageInfo from the p
     at.switch_page(page.path).run()
     assert not at.exception
     assert at.title[0].value.endswith(page.label)
-
-
-def test_unbuilt_pages_say_so() -> None:
-    """Pages whose features are not built yet say so plainly."""
-    at = _app()
-    at.switch_page("pages/5_Cluster.py").run()
-    assert any("not built yet" in i.value for i in at.info)

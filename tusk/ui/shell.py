@@ -167,14 +167,3 @@ def show_error(exc: TuskError) -> None:
     # The message is the server's text (names like order_items, x"; drop …): show it literally.
     message = "  \n".join(md_escape(line) for line in exc.message.splitlines())
     st.error(f"**{md_escape(exc.title)}** — {message}", icon=":material/error:")
-
-
-def coming_soon(what: str, items: list[str]) -> None:
-    """An honest placeholder for a page whose feature is not built yet."""
-    st.info(
-        f"{what} is not built yet — it is coming in a later release. Nothing on this page works "
-        "today; here is what it will do:",
-        icon=":material/construction:",
-    )
-    for item in items:
-        st.markdown(f"- {item}")
