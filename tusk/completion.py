@@ -25,13 +25,20 @@ TABLE_SCORE = 300
 COLUMN_SCORE = 900
 QUALIFIED_COLUMN_SCORE = 1000
 
-DEFAULT_SCHEMAS = {"postgres": "public", "datafusion": "public", "sqlite": "main", "duckdb": "main"}
+DEFAULT_SCHEMAS = {
+    "postgres": "public",
+    "datafusion": "public",
+    "sqlite": "main",
+    "duckdb": "main",
+    "cluster": "default",
+}
 # DataFusion's SQL follows PostgreSQL's closely enough for finding table names.
 SQLGLOT_DIALECTS = {
     "postgres": "postgres",
     "sqlite": "sqlite",
     "duckdb": "duckdb",
     "datafusion": "postgres",
+    "cluster": "postgres",  # Daft's SQL, close enough for finding table names
 }
 
 # The editor asks on every rerun. sqlglot parses ~5 µs and tokenizes ~1 µs a character, so

@@ -101,6 +101,9 @@ def validate(spec: ConnectionSpec) -> None:
             raise BadInput("A PostgreSQL connection needs a host.", "Host missing")
         if spec.port is not None and not 1 <= spec.port <= 65535:
             raise BadInput(f"Port must be from 1 to 65535, not {spec.port}.", "Bad port")
+    elif spec.engine == "cluster":
+        if spec.port is not None and not 1 <= spec.port <= 65535:
+            raise BadInput(f"Port must be from 1 to 65535, not {spec.port}.", "Bad port")
     elif spec.engine in ("sqlite", "duckdb") and not spec.path:
         raise BadInput(
             "Give the database file's path (DuckDB also accepts :memory:).", "Path missing"

@@ -26,6 +26,8 @@ def run(
 ) -> QueryResult:
     """Execute SQL on an open connection and record it in history (needs queries.execute)."""
     auth.require(actor, "queries.execute")
+    if spec.engine == "cluster":  # the Studio's cluster engine: the cluster's own permission
+        auth.require(actor, "cluster.submit")
     who = actor.username if actor is not None else None
     try:
         result = conn.execute(sql, params, limit=limit)

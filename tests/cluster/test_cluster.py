@@ -216,3 +216,63 @@ def test_missing_table_path_is_bad_input(tmp_path: Path) -> None:
 
     with pytest.raises(BadInput, match="does not exist"):
         client.submit("127.0.0.1:1", "select 1", {"t": str(tmp_path / "nope.parquet")})
+
+
+# --- the cluster as a Studio engine -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder whose files become the cluster connection's tables."""
+    root = tmp_path_factory.mktemp("cluster-engine")
+    duckdb.sql(f"copy (select i as id, i % 3 as k from range(10) t(i)) to '{root}/nums.parquet'")
+    return root
+
+
+def test_cluster_engine_runs_studio_statements(cluster: LocalCluster, folder: Path) -> None:
+    """A saved "cluster" connection: its folder's files are tables (in the catalog), a query
+    returns limit rows and says it was truncated, and the whole result streams."""
+    from tusk.engines.registry import connect
+    from tusk.engines.spec import ConnectionSpec
+
+    host, port = cluster.address.rsplit(":", 1)
+    spec = ConnectionSpec("c", "cluster", host=host, port=int(port), path=str(folder))
+    conn = connect(spec)
+    try:
+        catalog = conn.catalog()
+        assert [t.name for t in catalog.tables_in("default")] == ["nums"]
+        result = conn.execute("select id from nums order by id", limit=4)
+        assert result.table.column("id").to_pylist() == [0, 1, 2, 3] and result.truncated
+        total = sum(b.num_rows for b in conn.stream_arrow("select * from nums"))
+        assert total == 10
+    finally:
+        conn.close()
+
+
+def test_studio_cluster_queries_need_cluster_submit(
+    cluster: LocalCluster, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tusk.queries.run asks for cluster.submit on a cluster connection: a Viewer (who may
+    execute queries elsewhere) is refused, an Analyst runs it."""
+    from tusk import config, queries
+    from tusk.auth import store
+    from tusk.engines.registry import connect
+    from tusk.engines.spec import ConnectionSpec
+
+    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    store.init("secret")
+    store.create_user("vera", "pw", groups=["Viewers"])
+    store.create_user("ana", "pw", groups=["Analysts"])
+    config.set_value("auth_mode", "multi")
+    host, port = cluster.address.rsplit(":", 1)
+    spec = ConnectionSpec("c", "cluster", host=host, port=int(port), path=str(folder))
+    conn = connect(spec)
+    try:
+        with pytest.raises(PermissionDenied, match="cluster.submit"):
+            queries.run(spec, conn, "select count(*) as n from nums", actor=store.get_user("vera"))
+        result = queries.run(
+            spec, conn, "select count(*) as n from nums", actor=store.get_user("ana")
+        )
+        assert result.table.column("n").to_pylist() == [10]
+    finally:
+        conn.close()

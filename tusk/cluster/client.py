@@ -149,6 +149,11 @@ class ClusterQuery:
         from tusk import auth
 
         auth.require(actor, "cluster.cancel")
+        self.stop()
+
+    def stop(self) -> None:
+        """Cancel without a permission check: for the code that submitted the query (the
+        Studio's Cancel of its own run), whose submit was already checked."""
         self._cancelled.set()
         _kill_session(self._proc)
         self._finished.wait(10)
@@ -259,11 +264,26 @@ def submit(
     from tusk import auth
 
     auth.require(actor, "cluster.submit")
+    return start_query(
+        address, sql, tables, timeout_s=timeout_s, user=actor.username if actor else None
+    )
+
+
+def start_query(
+    address: str,
+    sql: str,
+    tables: dict[str, str],
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    user: str | None = None,
+) -> ClusterQuery:
+    """`submit` for callers that checked cluster.submit themselves (the Studio's cluster
+    engine, through tusk.queries.run); `user` goes into the query log."""
     if not sql.strip():
         raise BadInput("There is no SQL to run.")
     checked = check_tables(tables)
     check_head(address)
-    query_id = log.record_submitted(sql, actor.username if actor else None, address)
+    query_id = log.record_submitted(sql, user, address)
     workdir = Path(tempfile.mkdtemp(prefix=f"tusk-query-{query_id}-"))
     spec = {
         "address": address,

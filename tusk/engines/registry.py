@@ -14,6 +14,7 @@ _ADAPTERS = {
     "sqlite": ("tusk.engines.sqlite", "SQLiteEngine"),
     "duckdb": ("tusk.engines.duckdb", "DuckDBEngine"),
     "datafusion": ("tusk.engines.datafusion", "DataFusionEngine"),
+    "cluster": ("tusk.engines.cluster", "ClusterEngine"),
 }
 
 LABELS = {
@@ -21,12 +22,14 @@ LABELS = {
     "sqlite": "SQLite",
     "duckdb": "DuckDB",
     "datafusion": "DataFusion",
+    "cluster": "Cluster (Ray + Daft)",
 }
 ICONS = {
     "postgres": ":material/database:",
     "sqlite": ":material/description:",
     "duckdb": ":material/raven:",
     "datafusion": ":material/bolt:",
+    "cluster": ":material/hub:",
 }
 
 
@@ -38,7 +41,7 @@ def engine_class(name: str) -> type[Any]:
     try:
         return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        extra = "postgres" if name == "postgres" else "all"
+        extra = {"postgres": "postgres", "cluster": "cluster"}.get(name, "all")
         raise ConnectionFailed(
             f"The {LABELS[name]} driver is not installed ({exc.name}): pip install 'tusk[{extra}]'",
             "Driver missing",

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from tusk.errors import BadInput
 
-ENGINE_NAMES = ("postgres", "sqlite", "duckdb", "datafusion")
+ENGINE_NAMES = ("postgres", "sqlite", "duckdb", "datafusion", "cluster")
 
 
 @dataclass(frozen=True)

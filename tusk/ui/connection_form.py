@@ -71,6 +71,14 @@ def spec_from_form() -> ConnectionSpec:
         if sslmode:
             spec = spec.with_changes(options={**spec.options, "sslmode": sslmode})
         return spec
+    if engine == "cluster":
+        return ConnectionSpec(
+            name,
+            "cluster",
+            host=str(s.get(_F + "host", "")).strip() or "127.0.0.1",
+            port=int(s.get(_F + "port") or 8814),
+            path=str(s.get(_F + "path", "")).strip() or None,
+        )
     return ConnectionSpec(name, engine, path=str(s.get(_F + "path", "")).strip() or None)
 
 
@@ -110,6 +118,15 @@ def _form_fields() -> None:
                 placeholder="PGPASSWORD_PROD",
             )
         st.text_input("SSL mode (optional)", key=_F + "sslmode", placeholder="require")
+    elif engine == "cluster":
+        host, port = st.columns([3, 1])
+        host.text_input("Head host", key=_F + "host", placeholder="127.0.0.1")
+        port.number_input("Port", key=_F + "port", min_value=1, max_value=65535, step=1)
+        st.text_input(
+            "Folder of Parquet/CSV files (the same path on every node)",
+            key=_F + "path",
+            help="Each file becomes a table named after it.",
+        )
     elif engine == "datafusion":
         st.text_input(
             "Folder of Parquet/CSV/JSON files (optional)",

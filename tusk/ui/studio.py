@@ -144,6 +144,8 @@ def dark() -> bool:
 
 def default_schema(engine: str) -> str:
     """The schema names are resolved in when not qualified."""
+    if engine == "cluster":
+        return "default"
     return "public" if engine in ("postgres", "datafusion") else "main"
 
 
