@@ -3,8 +3,9 @@
 What is timed, per query and in total over a set of TPC-H queries Daft supports:
 
 - tusk: `tusk.cluster.client.run(address, sql, tables)` on a local Ray cluster (head + N
-  workers). Each query is a fresh isolated process that imports Daft, connects to Ray, runs and
-  writes Arrow IPC back; that start-up is part of Tusk's price and is counted.
+  workers). Queries run in an isolated process that stays warm after a success (a failure,
+  cancel or timeout replaces it); the first query's start-up is part of Tusk's price and is
+  counted.
 - daft: Daft's own client on the same cluster and the same Parquet files:
   `daft.set_runner_ray(address=…)` once, then `daft.sql(sql, **tables).to_arrow()`, in one
   long-lived process (a child of this script, so its Ray actors go away before the next Tusk

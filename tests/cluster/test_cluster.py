@@ -276,3 +276,25 @@ def test_studio_cluster_queries_need_cluster_submit(
         assert result.table.column("n").to_pylist() == [10]
     finally:
         conn.close()
+
+
+def test_query_process_is_reused_after_success_and_never_after_failure(
+    cluster: LocalCluster, data: dict[str, str]
+) -> None:
+    """A warm query process answers the next query (no ~5 s start again); a failed query's
+    process is gone and the next query gets a fresh one."""
+    client.stop_warm()
+    first = client.submit(cluster.address, "select count(*) as n from kinds", data)
+    assert first.result(120).column("n").to_pylist() == [7]
+    second = client.submit(cluster.address, "select count(*) as n from kinds", data)
+    assert second.result(120).column("n").to_pylist() == [7]
+    assert second.pid == first.pid  # the same warm process
+    bad = client.submit(cluster.address, "select no_such_column from kinds", data)
+    with pytest.raises(QueryFailed):
+        bad.result(120)
+    assert bad.pid == first.pid and session_pids(bad.pid) == []  # failed: killed, not kept
+    third = client.submit(cluster.address, "select count(*) as n from kinds", data)
+    assert third.result(120).column("n").to_pylist() == [7]
+    assert third.pid != first.pid
+    client.stop_warm()
+    assert session_pids(third.pid) == []

@@ -1,12 +1,16 @@
-"""Submit SQL to a Ray cluster running Daft, each query in its own isolated process.
+"""Submit SQL to a Ray cluster running Daft, each query in an isolated process.
 
-The query process (`tusk.cluster.runner`) runs in a new session: cancelling or timing out
-SIGKILLs that session, and Ray then ends the tasks of the dead driver's job. Ray and Daft are
-never imported into the calling process, so a dead head or a Daft panic cannot take Tusk down.
+The query process (`tusk.cluster.runner --serve`) runs in a new session: cancelling or timing
+out SIGKILLs that session, and Ray then ends the tasks of the dead driver's job. Ray and Daft
+are never imported into the calling process, so a dead head or a Daft panic cannot take Tusk
+down. After a successful query the process is kept warm for the next query on the same head
+(starting one and connecting it to Ray costs ~5 s a query otherwise — bench/cluster.py); any
+failure, cancel or timeout kills it instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -37,6 +41,86 @@ HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HTTP2_EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # length 0, type 4
 HTTP2_SETTINGS = 0x04
 DEFAULT_TIMEOUT_S = 3600.0
+
+
+@dataclass
+class _Runner:
+    """A query process and the log its output goes to."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    address: str
+
+
+_WARM: dict[str, _Runner] = {}  # head address -> an idle warm runner
+_WARM_LOCK = threading.Lock()
+
+
+def _take_warm(address: str) -> _Runner | None:
+    with _WARM_LOCK:
+        runner = _WARM.pop(address, None)
+    if runner is not None and runner.proc.poll() is not None:
+        _discard(runner)
+        return None
+    return runner
+
+
+def _keep_warm(runner: _Runner) -> None:
+    with _WARM_LOCK:
+        if runner.address not in _WARM and runner.proc.poll() is None:
+            _WARM[runner.address] = runner
+            return
+    _discard(runner)
+
+
+def _discard(runner: _Runner) -> None:
+    _kill_session(runner.proc)
+    if runner.proc.stdin is not None:
+        with contextlib.suppress(OSError):
+            runner.proc.stdin.close()
+    shutil.rmtree(runner.log_path.parent, ignore_errors=True)
+
+
+def stop_warm() -> None:
+    """Kill the idle warm query processes (at exit, or when a cluster is stopped)."""
+    with _WARM_LOCK:
+        idle = list(_WARM.values())
+        _WARM.clear()
+    for runner in idle:
+        _discard(runner)
+
+
+atexit.register(stop_warm)
+
+
+def _spawn(address: str) -> _Runner:
+    folder = Path(tempfile.mkdtemp(prefix="tusk-runner-"))
+    log_path = folder / "runner.log"
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    # The runner imports tusk: make sure it finds this very copy.
+    package_root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tusk.cluster.runner", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    return _Runner(proc, log_path, address)
+
+
+def _send(runner: _Runner, spec_path: Path) -> bool:
+    """Hand a spec to a runner; False if it is gone (a warm one may have died idle)."""
+    try:
+        assert runner.proc.stdin is not None
+        runner.proc.stdin.write(f"{spec_path}\n".encode())
+        runner.proc.stdin.flush()
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -107,6 +191,7 @@ class ClusterQuery:
     timeout_s: float
     _proc: subprocess.Popen[bytes]
     _workdir: Path
+    _runner: _Runner | None = None
     started: float = field(default_factory=time.monotonic)
     elapsed_s: float | None = None
     rows: int | None = None
@@ -177,13 +262,16 @@ class ClusterQuery:
                 log.record_finished(self.id, status, rows, error.message if error else None)
             finally:
                 shutil.rmtree(self._workdir, ignore_errors=True)
+                if status != "done" and self._runner is not None:
+                    _discard(self._runner)  # killed or failed: never reused, log removed
                 self._finished.set()
 
     def _wait_process(self) -> tuple[str, int]:
         """Poll the process until it ends; returns ("done", rows) or raises."""
         deadline = self.started + self.timeout_s
         next_probe = time.monotonic() + PROBE_EVERY_S
-        while self._proc.poll() is None:
+        status_file = self._workdir / "status.json"
+        while self._proc.poll() is None and not status_file.exists():
             now = time.monotonic()
             if self._cancelled.is_set():
                 break
@@ -204,17 +292,27 @@ class ClusterQuery:
                         f"The cluster head went away during the query. {exc.message}",
                         "Cluster unreachable",
                     ) from None
-            time.sleep(0.1)
-        _kill_session(self._proc)  # the runner's own children, if it left any
+            time.sleep(0.05)
         if self._cancelled.is_set():
+            _kill_session(self._proc)
             raise QueryCancelled("The cluster query was cancelled.")
-        return self._read_outcome()
+        try:
+            outcome = self._read_outcome()
+        except BaseException:
+            _kill_session(self._proc)  # a failed runner exits anyway; never reuse it
+            raise
+        if self._runner is not None:
+            _keep_warm(self._runner)
+        else:
+            _kill_session(self._proc)
+        return outcome
 
     def _read_outcome(self) -> tuple[str, int]:
         """Turn the runner's status and output files into a table or an error."""
         status_file = self._workdir / "status.json"
         if not status_file.exists():
-            tail = _tail(self._workdir / "runner.log")
+            log_path = self._runner.log_path if self._runner else self._workdir / "runner.log"
+            tail = _tail(log_path)
             raise QueryFailed(
                 f"The query process exited with code {self._proc.returncode} before "
                 f"answering (did the head stop?).\n{tail}".rstrip()
@@ -293,26 +391,21 @@ def start_query(
         "status": str(workdir / "status.json"),
     }
     (workdir / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    # The runner imports tusk: make sure it finds this very copy.
-    package_root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
     try:
-        with (workdir / "runner.log").open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tusk.cluster.runner", str(workdir / "spec.json")],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        runner = _take_warm(address)
+        if runner is None or not _send(runner, workdir / "spec.json"):
+            if runner is not None:
+                _discard(runner)
+            runner = _spawn(address)
+            if not _send(runner, workdir / "spec.json"):
+                _discard(runner)
+                raise OSError("the query process closed its input at once")
     except OSError as exc:
         log.record_finished(query_id, "failed", error=str(exc))
         shutil.rmtree(workdir, ignore_errors=True)
         raise QueryFailed(f"Could not start the query process: {exc}") from None
     log.record_started(query_id)
-    query = ClusterQuery(query_id, sql, address, timeout_s, proc, workdir)
+    query = ClusterQuery(query_id, sql, address, timeout_s, runner.proc, workdir, runner)
     query._thread = threading.Thread(target=query._watch, name=f"cluster-query-{query_id}")
     query._thread.daemon = True
     query._thread.start()

@@ -417,6 +417,9 @@ class LocalCluster:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop the workers together, then the head; leaves no process of this cluster behind."""
+        from tusk.cluster.client import stop_warm
+
+        stop_warm()  # idle query processes connected to this head would only wait to die
         workers = [node for node in self.nodes if node.role != "head"]
         heads = [node for node in self.nodes if node.role == "head"]
         # Workers first, all at once: a raylet drains in ~2 s while the GCS still answers;
