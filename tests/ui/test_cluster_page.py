@@ -35,7 +35,7 @@ def test_this_machine_runs_sql_with_datafusion() -> None:
     at = _page()
     at.segmented_control(key="cluster_mode").set_value("single").run()
     _register(at, "orders", "demo", "orders.parquet")
-    at.text_area(key="cluster_sql").set_value("select count(*) as n from orders").run()
+    at.session_state[cluster_page.SQL_TEXT] = "select count(*) as n from orders"
     at.button(key="cluster_run").click().run()
     assert not at.exception and not at.error
     label, table = at.session_state[cluster_page.RESULT]
@@ -90,9 +90,9 @@ def test_local_cluster_from_the_page() -> None:
         nodes = at.dataframe[0].value
         assert len(nodes) == 2 and all("ALIVE" in s for s in nodes["state"])
         _register(at, "orders", "demo", "orders.parquet")
-        at.text_area(key="cluster_sql").set_value(
+        at.session_state[cluster_page.SQL_TEXT] = (
             "select status, count(*) as n from orders group by status"
-        ).run()
+        )
         at.button(key="cluster_run").click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         query = at.session_state[cluster_page.QUERY]

@@ -26,6 +26,7 @@ TABLES = "tusk_cluster_tables"  # {name: path or URL}
 TARGET = "tusk_cluster_target"  # (address, dashboard URL) of the head this session uses
 QUERY = "tusk_cluster_query"  # the ClusterQuery this session submitted last
 RESULT = "tusk_cluster_result"  # (label, pa.Table) of the last finished query
+SQL_TEXT = "tusk_cluster_sql"  # the editor's text
 MODES = {"remote": "Connect to a head", "local": "Local cluster", "single": "This machine"}
 
 # A cluster started from the page belongs to the server process, not to one browser session:
@@ -272,25 +273,38 @@ def _location(root: str, where: str) -> str:
 
 
 def _submit(user: User | None, *, single: bool) -> None:
-    sql = st.text_area(
-        "SQL",
-        key=f"{P}sql",
-        height=140,
-        placeholder="select count(*) from sales",
-        help="Daft's SQL on the cluster; DataFusion on this machine.",
-    )
+    from tusk.ui.editor import sql_editor
+    from tusk.ui.studio import dark
+
+    # The Studio's editor: Ctrl+Enter submits; the text lives in SQL_TEXT across reruns.
+    text = str(st.session_state.get(SQL_TEXT, ""))
+    words = [
+        {"caption": n, "value": n, "meta": "table", "name": n, "score": 100}
+        for n in st.session_state.get(TABLES, {})
+    ]
+    event = sql_editor(text, f"{P}editor", words, dark=dark())
+    st.caption("Ctrl+Enter submits · Ctrl+Space completes table names")
+    submitted = False
+    if event is not None and event.id != st.session_state.get(f"{P}last_event"):
+        st.session_state[f"{P}last_event"] = event.id
+        st.session_state[SQL_TEXT] = text = event.text
+        submitted = event.type == "submit"
+    sql = text
     running = st.session_state.get(QUERY)
     busy = running is not None and not running.done()
     may_submit = auth.allowed(user, "cluster.submit")
     label = "Run here" if single else "Submit to the cluster"
-    if st.button(
+    clicked = st.button(
         label,
         type="primary",
         key=f"{P}run",
         icon=":material/play_arrow:",
         disabled=busy or not may_submit,
         help=None if may_submit else "Needs the cluster.submit permission.",
-    ):
+    )
+    if clicked and not sql.strip():
+        st.warning("There is no SQL to run: type a statement first.", icon=":material/edit:")
+    if (clicked or (submitted and not busy and may_submit)) and sql.strip():
         tables = dict(st.session_state.get(TABLES, {}))
         from tusk.cluster import client
 
