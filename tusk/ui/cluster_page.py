@@ -412,24 +412,44 @@ def _parquet(table: pa.Table) -> bytes:
 
 
 def _query_log(user: User | None) -> None:
-    from tusk.cluster import log
+    every = live.controls(f"{P}log")
 
-    entries = log.list_queries(100)
-    if not entries:
-        st.caption("No cluster query yet.")
-        return
-    icons = {"done": "✅", "failed": "❌", "cancelled": "⏹", "running": "⏳", "queued": "🕒"}
-    rows: list[dict[str, Any]] = [
-        {
-            "id": q.id,
-            "status": f"{icons.get(q.status, '')} {q.status}",
-            "user": q.user or "",
-            "submitted": q.submitted,
-            "took": humanize.duration(q.elapsed_s) if q.elapsed_s is not None else "",
-            "rows": q.rows,
-            "sql": " ".join(q.sql.split())[:200],
-            "error": (q.error or "")[:200],
-        }
-        for q in entries
-    ]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    @st.fragment(run_every=every)
+    def table() -> None:
+        from tusk.cluster import log
+
+        mine = st.session_state.get(QUERY)
+        if mine is not None and not mine.done():
+            a, b = st.columns([4, 1], vertical_alignment="center")
+            a.markdown(f":material/hourglass_top: Your query {mine.id} is running")
+            if b.button(
+                "Cancel",
+                key=f"{P}log_cancel",
+                icon=":material/stop:",
+                disabled=not auth.allowed(user, "cluster.cancel"),
+            ):
+                try:
+                    mine.cancel(actor=user)
+                except TuskError as exc:
+                    show_error(exc)
+        entries = log.list_queries(100)
+        if not entries:
+            st.caption("No cluster query yet.")
+            return
+        icons = {"done": "✅", "failed": "❌", "cancelled": "⏹", "running": "⏳", "queued": "🕒"}
+        rows: list[dict[str, Any]] = [
+            {
+                "id": q.id,
+                "status": f"{icons.get(q.status, '')} {q.status}",
+                "user": q.user or "",
+                "submitted": q.submitted,
+                "took": humanize.duration(q.elapsed_s) if q.elapsed_s is not None else "",
+                "rows": q.rows,
+                "sql": " ".join(q.sql.split())[:200],
+                "error": (q.error or "")[:200],
+            }
+            for q in entries
+        ]
+        st.dataframe(rows, hide_index=True, width="stretch")
+
+    table()
