@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import wait_idle
 from tests.e2e.test_studio import artifact
@@ -12,10 +13,22 @@ pytestmark = pytest.mark.e2e
 
 
 def _choose(page: Page, label: str, option: str) -> None:
-    """Pick an option of a Streamlit selectbox by its label."""
-    page.get_by_label(label, exact=True).last.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
+    """Pick an option of a Streamlit selectbox by its label. A rerun that lands while the
+    list is open closes it, so open it again until the option shows (at most 3 times)."""
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for _ in range(3):
+        wait_idle(page)
+        page.get_by_label(label, exact=True).last.click()
+        page.keyboard.type(option)  # filter the list: the option may sit below its fold
+        try:
+            wanted.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            continue
+        page.keyboard.press("Enter")
+        wait_idle(page)
+        return
+    raise AssertionError(f"option {option!r} of {label!r} never showed")
 
 
 def _add_step(page: Page, kind: str) -> None:

@@ -39,6 +39,8 @@ def test_upload_a_csv_query_it_and_see_the_grid(
     expect(file_menu).to_be_visible(timeout=15_000)
     file_menu.click()
     page.get_by_role("button", name="Query in a new tab").click()
+    # The new tab becomes the active one on the rerun: wait for it before running.
+    expect(page.get_by_role("radio", name="e2e people")).to_be_checked(timeout=15_000)
     wait_idle(page)
     button(page, "studio_run").click()
     wait_for_grid(page, 3, rows_caption(3))
