@@ -31,10 +31,30 @@ def _choose(page: Page, label: str, option: str) -> None:
     raise AssertionError(f"option {option!r} of {label!r} never showed")
 
 
+FORM_MARK = {  # a label only that step's form shows
+    "Filter rows": "Operator",
+    "Sort": "Descending",
+    "Limit": "Rows to keep",
+    "Drop nulls": "Drop rows with a null in (none chosen: any column)",
+}
+
+
 def _add_step(page: Page, kind: str) -> None:
-    _choose(page, "Add a step", kind)
-    page.get_by_role("button", name="Add step").click()
-    wait_idle(page)
+    """Choose the kind, click Add step, and wait for that kind's form (a click that lands
+    during the previous rerun can leave the form of another kind: then try again)."""
+    mark = page.locator('[data-testid="stMain"]').get_by_text(FORM_MARK[kind], exact=True)
+    for _ in range(3):
+        _choose(page, "Add a step", kind)
+        page.get_by_role("button", name="Add step").click()
+        wait_idle(page)
+        try:
+            mark.first.wait_for(state="visible", timeout=8_000)
+            return
+        except PlaywrightTimeout:
+            cancel = page.get_by_role("button", name="Cancel")
+            if cancel.count():
+                cancel.first.click()
+    raise AssertionError(f"the {kind} form never showed")
 
 
 def test_four_step_pipeline_with_preview_and_code(page: Page, fresh_studio_url: str) -> None:
