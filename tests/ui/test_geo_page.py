@@ -158,3 +158,19 @@ def test_postgis_full_export_is_streamed_in_4326(db: str) -> None:
     lon, lat = first["geometry"]["coordinates"][:2]
     assert abs(lon - 8.001) < 1e-6 and abs(lat - 47) < 1e-6
     assert first["properties"]["id"] == 1
+
+
+def test_csv_with_lat_lon_file() -> None:
+    """A CSV with lat/lon columns in a data root is read (head only) and mapped as points."""
+    root = files.roots()[0].name
+    files.resolve(root).mkdir(parents=True, exist_ok=True)
+    files.resolve(root, "stops.csv").write_text(
+        "name,lat,lon\nA,47.37,8.54\nB,48.85,2.35\nC,,\n", encoding="utf-8"
+    )
+    at = _app("pages/4_Geo.py")
+    at.selectbox(key="geo_root").set_value(root).run()
+    at.selectbox(key="geo_file").set_value("stops.csv").run()
+    at.button(key="geo_open").click().run()
+    assert not at.exception and not at.error
+    (deck,) = _decks(at)
+    assert _layers(deck) == {"ScatterplotLayer": 2}  # the row without a place is skipped
