@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from tusk import auth, connections, files
 from tusk.errors import TuskError
+from tusk.etl import steps as etl_steps
 from tusk.ui import humanize
 from tusk.ui.shell import current_user, md_escape, show_error
 
@@ -36,23 +37,10 @@ STEP_KINDS = {
     "limit": "Limit",
     "join": "Join",
 }
-OPS = [
-    "==",
-    "!=",
-    "<",
-    "<=",
-    ">",
-    ">=",
-    "is_null",
-    "is_not_null",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "in",
-    "not_in",
-]
-AGG_FNS = ["count", "sum", "mean", "min", "max", "n_unique", "first", "last"]
-JOIN_HOWS = ["inner", "left", "outer", "semi", "anti"]
+# The step vocabulary is the library's own, so the forms can never offer what it refuses.
+OPS = list(etl_steps.OPS)
+AGG_FNS = list(etl_steps.AGG_FNS)
+JOIN_HOWS = list(etl_steps.JOIN_HOWS)
 MAX_ROWS = 6  # condition / sort / aggregation / rename rows in a step form
 
 
