@@ -92,9 +92,18 @@ def test_query_matches_duckdb_and_runs_on_several_nodes(
     assert logged.started is not None and logged.finished is not None
 
     # Ray's state API: Daft's plan tasks (not actor set-up calls) and the nodes they ran on.
-    doc = get_json(f"{cluster.dashboard_url}/api/v0/tasks?limit=10000&detail=1")
-    tasks = doc["data"]["result"]["result"]
-    work = {t["node_id"] for t in tasks if t.get("node_id") and "Scan" in (t.get("name") or "")}
+    # Workers report task events in batches (about once a second, later under load), so the
+    # state API may not list the tasks yet when the result is back: poll for a while.
+    def scan_nodes() -> set[str]:
+        doc = get_json(f"{cluster.dashboard_url}/api/v0/tasks?limit=10000&detail=1")
+        tasks = doc["data"]["result"]["result"]
+        return {t["node_id"] for t in tasks if t.get("node_id") and "Scan" in (t.get("name") or "")}
+
+    deadline = time.monotonic() + 60
+    work = scan_nodes()
+    while len(work) < 2 and time.monotonic() < deadline:
+        time.sleep(1)
+        work = scan_nodes()
     assert len(work) > 1, f"scan tasks ran on {len(work)} node(s)"
 
     # The same SQL on one machine with DataFusion gives the same answer.
