@@ -155,6 +155,9 @@ def test_unsupported_query_fails_cleanly(
     with pytest.raises(QueryFailed, match="Daft") as caught:
         client.run(cluster.address, queries[number], tpch, timeout_s=60)
     assert UNSUPPORTED[number] in caught.value.message
+    # Daft's words only: no terminal colour codes, no Ray task traceback.
+    assert "\x1b" not in caught.value.message
+    assert "Traceback" not in caught.value.message and 'File "' not in caught.value.message
 
 
 def test_lists_cover_all_22(queries: dict[int, str]) -> None:

@@ -14,6 +14,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -319,13 +320,29 @@ class ClusterQuery:
             )
         report = json.loads(status_file.read_text(encoding="utf-8"))
         if not report["ok"]:
-            raise QueryFailed(f"Daft: {report['error']}", "Query failed on the cluster")
+            raise QueryFailed(
+                f"Daft: {daft_message(report['error'])}", "Query failed on the cluster"
+            )
         import pyarrow as pa
 
         with pa.memory_map(str(self._workdir / "result.arrow")) as source:
             # Read into memory: the work folder is removed once the query settles.
             self._table = pa.ipc.open_file(source).read_all().combine_chunks()
         return "done", int(report["rows"])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# The last "package.Exception: text" line of a Ray task error is the cause the user can act on.
+_CAUSE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception)(?:\([\w.]*\))?: (?P<text>.+)$")
+
+
+def daft_message(error: str) -> str:
+    """Daft's own words from a runner error: no terminal colours, no Ray task traceback."""
+    text = _ANSI.sub("", error).strip()
+    if "Traceback" not in text and "\n  File " not in text:
+        return text
+    causes = [m.group("text") for line in text.splitlines() if (m := _CAUSE.match(line.strip()))]
+    return causes[-1].strip() if causes else text
 
 
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
