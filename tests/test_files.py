@@ -9,7 +9,7 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -659,6 +659,53 @@ def test_write_actions_follow_the_permission_matrix(
     files.create_view(duck, "v", "lake", "people.csv", actor=viewer)
     with pytest.raises(PermissionDenied):
         files.create_view(duck, "v", "lake", "people.csv", actor=None)
+
+
+def _user_with(name: str, perms: list[str]) -> Any:
+    """A user in a group of their own holding just `perms`."""
+    from tusk.auth import store
+
+    store.create_group(f"{name} group", perms=perms)
+    return store.create_user(name, "pw", groups=[f"{name} group"])
+
+
+READS: dict[str, Callable[[Any], object]] = {
+    "listdir": lambda u: files.listdir("lake", "", actor=u),
+    "info": lambda u: files.info("lake", "people.csv", actor=u),
+    "preview": lambda u: files.preview("lake", "people.csv", actor=u),
+    "row_count": lambda u: files.row_count("lake", "nested.parquet", actor=u),
+    "sqlite_tables": lambda u: files.sqlite_tables("lake", "shop.sqlite", actor=u),
+    "scan_sql": lambda u: files.scan_sql("lake", "shop.sqlite", table="items", actor=u),
+}
+
+
+@pytest.mark.parametrize("action", list(READS))
+def test_read_actions_need_data_view(lake: Path, users: dict[str, Any], action: str) -> None:
+    """Listing and reading files needs data.view in the library, not only on the page."""
+    blind = _user_with("blind", ["connections.view", "queries.execute", "cluster.view"])
+    read = READS[action]
+    with pytest.raises(PermissionDenied, match="data.view"):
+        read(blind)
+    with pytest.raises(PermissionDenied, match="Sign in first"):
+        read(None)
+    assert read(users["viewer"])  # the Viewers group has data.view
+
+
+def test_views_read_the_file_so_need_data_view(
+    lake: Path, duck: Connection, users: dict[str, Any]
+) -> None:
+    """A view reads the file, so it needs data.view as well as queries.execute."""
+    blind = _user_with("blind", ["queries.execute"])
+    with pytest.raises(PermissionDenied, match="data.view"):
+        files.create_view(duck, "v", "lake", "people.csv", actor=blind)
+
+
+def test_writing_returns_the_new_entry_without_data_view(lake: Path, users: dict[str, Any]) -> None:
+    """Uploading needs data.import only: the Entry of the file just written is not a read."""
+    dropper = _user_with("dropper", ["data.import"])
+    assert files.upload("lake", "", "in.csv", b"a\n1\n", actor=dropper).name == "in.csv"
+    with pytest.raises(PermissionDenied, match="data.view"):
+        files.listdir("lake", actor=dropper)
 
 
 # --- DataFusion registers the same files --------------------------------------------------------

@@ -5,6 +5,11 @@ name plus a path relative to it, and goes through `resolve`, which refuses `..`,
 NUL bytes and symlinks whose target leaves the root. Files are read by DuckDB (read_parquet,
 read_csv_auto, read_json_auto, sqlite_scan) in a private in-memory connection with the offline
 extensions, so nothing here needs the network.
+
+Every action that reveals file names or contents needs data.view, writing needs data.import or
+data.export; each takes the acting user as `actor` (None is the trusted CLI in single-user mode).
+`roots`, `root` and `resolve` only name folders and turn paths into checked absolute paths, for
+library code and pages that have checked their own permission.
 """
 
 from __future__ import annotations
@@ -194,9 +199,10 @@ def _posix(rel: PurePosixPath) -> str:
 # --- listing --------------------------------------------------------------------------------
 
 
-def listdir(root_name: str, relative: str = "") -> list[Entry]:
-    """Folders then files (by name) in a folder of a root; dot-files and symlinks that lead
-    outside the root are left out."""
+def listdir(root_name: str, relative: str = "", *, actor: User | None = None) -> list[Entry]:
+    """Folders then files (by name) in a folder of a root (needs data.view); dot-files and
+    symlinks that lead outside the root are left out."""
+    auth.require(actor, "data.view")
     base = root(root_name).path
     folder = resolve(root_name, relative)
     rel = _relative(relative)
@@ -217,8 +223,14 @@ def listdir(root_name: str, relative: str = "") -> list[Entry]:
     return entries
 
 
-def info(root_name: str, relative: str) -> Entry:
-    """The Entry for one file or folder."""
+def info(root_name: str, relative: str, *, actor: User | None = None) -> Entry:
+    """The Entry for one file or folder (needs data.view)."""
+    auth.require(actor, "data.view")
+    return _info(root_name, relative)
+
+
+def _info(root_name: str, relative: str) -> Entry:
+    """The Entry for one file or folder, unchecked: for a file the caller has just written."""
     base = root(root_name).path
     path = resolve(root_name, relative)
     rel = _relative(relative)
@@ -302,9 +314,12 @@ class Preview:
     note: str | None = None  # e.g. why every column is shown as text
 
 
-def scan_sql(root_name: str, relative: str, *, table: str | None = None) -> str:
-    """DuckDB's table expression for a file, e.g. read_parquet('/data/it''s.parquet'); for
-    SQLite, `table` picks the table (default: the first of sqlite_tables)."""
+def scan_sql(
+    root_name: str, relative: str, *, table: str | None = None, actor: User | None = None
+) -> str:
+    """DuckDB's table expression for a file, e.g. read_parquet('/data/it''s.parquet') (needs
+    data.view); for SQLite, `table` picks the table (default: the first of sqlite_tables)."""
+    auth.require(actor, "data.view")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
         return _scan(path, kind)
@@ -312,8 +327,9 @@ def scan_sql(root_name: str, relative: str, *, table: str | None = None) -> str:
         return _scan(path, kind, _table(conn, path, shown, table))
 
 
-def sqlite_tables(root_name: str, relative: str) -> list[str]:
-    """Tables and views in a SQLite file, by name."""
+def sqlite_tables(root_name: str, relative: str, *, actor: User | None = None) -> list[str]:
+    """Tables and views in a SQLite file, by name (needs data.view)."""
+    auth.require(actor, "data.view")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
         raise BadInput(f"{shown} is not a SQLite database.", "Not SQLite")
@@ -322,9 +338,16 @@ def sqlite_tables(root_name: str, relative: str) -> list[str]:
 
 
 def preview(
-    root_name: str, relative: str, limit: int = 100, *, table: str | None = None
+    root_name: str,
+    relative: str,
+    limit: int = 100,
+    *,
+    table: str | None = None,
+    actor: User | None = None,
 ) -> Preview:
-    """Schema and first `limit` rows of a file, reading only its head (no full scan)."""
+    """Schema and first `limit` rows of a file, reading only its head, no full scan (needs
+    data.view)."""
+    auth.require(actor, "data.view")
     if not 1 <= int(limit) <= MAX_PREVIEW_ROWS:
         raise BadInput(f"Preview from 1 to {MAX_PREVIEW_ROWS:,} rows, not {limit}.")
     limit = int(limit)
@@ -352,8 +375,12 @@ def preview(
     return Preview(root_name, rel, kind, columns, result.table, result.truncated, table, note)
 
 
-def row_count(root_name: str, relative: str, *, table: str | None = None) -> int:
-    """The number of rows in a file: a full scan, so only on request (Parquet reads metadata)."""
+def row_count(
+    root_name: str, relative: str, *, table: str | None = None, actor: User | None = None
+) -> int:
+    """The number of rows in a file: a full scan, so only on request; Parquet reads metadata
+    (needs data.view)."""
+    auth.require(actor, "data.view")
     path, kind, shown = _readable(root_name, relative)
     with _reader(kind) as conn:
         if kind == "sqlite":
@@ -477,14 +504,15 @@ def create_view(
     actor: User | None = None,
 ) -> str:
     """CREATE OR REPLACE VIEW `view` AS SELECT * FROM the file, on a DuckDB connection;
-    returns the statement (needs queries.execute: it is what typing that statement needs)."""
+    returns the statement (needs queries.execute, what typing that statement needs, and
+    data.view, as the view reads the file)."""
     auth.require(actor, "queries.execute")
     if not isinstance(conn, DuckDBConnection):
         raise BadInput("Views over files need a DuckDB connection.", "Not DuckDB")
     name = str(view).strip()
     if not name or "\x00" in name:
         raise BadInput("Give the view a name (without NUL characters).", "Bad view name")
-    scan = scan_sql(root_name, relative, table=table)
+    scan = scan_sql(root_name, relative, table=table, actor=actor)
     if scan.startswith("sqlite_scan("):
         conn.load_extension("sqlite_scanner")
     statement = f"CREATE OR REPLACE VIEW {quote_ident(name)} AS SELECT * FROM {scan}"  # noqa: S608
@@ -553,7 +581,7 @@ def upload(
         _publish(tmp, folder / filename, overwrite, _show(root_name, relative))
     finally:
         tmp.unlink(missing_ok=True)
-    return info(root_name, relative)
+    return _info(root_name, relative)
 
 
 def delete(root_name: str, relative: str, *, actor: User | None = None) -> None:
@@ -616,7 +644,7 @@ def export(
         _publish(tmp, folder / filename, overwrite, _show(root_name, relative))
     finally:
         tmp.unlink(missing_ok=True)
-    return info(root_name, relative)
+    return _info(root_name, relative)
 
 
 def _target(root_name: str, relative_dir: str, filename: str, overwrite: bool) -> tuple[Path, str]:

@@ -1,6 +1,8 @@
 """Where a pipeline's result goes: a CSV/Parquet file in a data root (or a local path for the
 CLI), or a table in DuckDB or PostgreSQL.
 
+Every sink is a full run (`pipeline.running`): a query source streams into a temporary
+Parquet file first, so the result below is always a lazy scan, never a table in memory.
 Files are streamed by Polars (`sink_csv` / `sink_parquet`) into a hidden temp file beside the
 target, then moved into place, so nobody ever sees half a file. With a `progress` callback the
 rows are written batch by batch from the streaming engine instead, so the callback can be told
@@ -24,7 +26,7 @@ import pyarrow.parquet as pq
 from tusk import auth, files
 from tusk.engines.base import Connection, LoadMode
 from tusk.errors import BadInput, QueryFailed, TuskError
-from tusk.etl.pipeline import Pipeline, lazy, run_error
+from tusk.etl.pipeline import Pipeline, run_error, running
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
@@ -59,14 +61,14 @@ def write_file(
     parent = "" if str(rel.parent) == "." else str(rel.parent)
     # files decides where a new file may go (inside the root, no silent overwrite).
     folder, target_rel = files._target(root, parent, filename, overwrite)
-    lf = lazy(pipeline)
-    tmp = files._temp_path(folder)
-    try:
-        _sink(pipeline, lf, fmt, tmp, progress)
-        files._publish(tmp, folder / filename, overwrite, f"{root}/{target_rel}")
-    finally:
-        tmp.unlink(missing_ok=True)
-    return files.info(root, target_rel)
+    with running(pipeline) as lf:
+        tmp = files._temp_path(folder)
+        try:
+            _sink(pipeline, lf, fmt, tmp, progress)
+            files._publish(tmp, folder / filename, overwrite, f"{root}/{target_rel}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    return files._info(root, target_rel)
 
 
 def write_path(
@@ -87,13 +89,13 @@ def write_path(
         raise BadInput(f"{path} is a folder: give a file name.", "Name taken")
     if path.exists() and not overwrite:
         raise BadInput(f"{path} already exists — use --overwrite or another name.", "File exists")
-    lf = lazy(pipeline)
-    tmp = path.parent / f".tusk-{uuid.uuid4().hex}.part"
-    try:
-        _sink(pipeline, lf, fmt, tmp, progress)
-        files._publish(tmp, path, overwrite, str(path))
-    finally:
-        tmp.unlink(missing_ok=True)
+    with running(pipeline) as lf:
+        tmp = path.parent / f".tusk-{uuid.uuid4().hex}.part"
+        try:
+            _sink(pipeline, lf, fmt, tmp, progress)
+            files._publish(tmp, path, overwrite, str(path))
+        finally:
+            tmp.unlink(missing_ok=True)
     return path
 
 
@@ -204,29 +206,31 @@ def _load(pipeline: Pipeline, conn: Connection, table: str, mode: str, label: st
         raise BadInput("Give the table a name (without NUL characters).", "Table name missing")
     if mode not in ("create", "append", "replace"):
         raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
-    lf = lazy(pipeline)
-    schema = _schema(pipeline, lf)
-    if mode == "append":
-        lf = _match_table(conn, name, lf, schema, label)
-        schema = lf.collect_schema()
-    elif mode == "create" and _table_columns(conn, name) is not None:
+    if mode == "create" and _table_columns(conn, name) is not None:
+        # Refused before the run: a query source would otherwise be read whole for nothing.
         raise BadInput(
             f"The {label} table {name!r} already exists: choose append or replace.",
             "Table exists",
         )
-    arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
-    failed: list[BaseException] = []  # the engine only sees that its reader broke: keep why
-    reader = pa.RecordBatchReader.from_batches(arrow_schema, _batches(lf, arrow_schema, failed))
-    try:
-        return conn.load_arrow(name, reader, mode=mode)  # type: ignore[arg-type]
-    except TuskError as exc:
-        if failed:
-            raise run_error(pipeline, failed[0]) from None
-        unchanged = "it was left as it was" if mode == "append" else "no table was written"
-        raise QueryFailed(
-            f"Could not load the rows into {label} table {name!r} ({unchanged}): {exc.message}",
-            "Import failed",
-        ) from None
+    with running(pipeline) as lf:
+        schema = _schema(pipeline, lf)
+        if mode == "append":
+            lf = _match_table(conn, name, lf, schema, label)
+            schema = lf.collect_schema()
+        arrow_schema = pl.DataFrame(schema=schema).to_arrow().schema
+        failed: list[BaseException] = []  # the engine only sees that its reader broke: keep why
+        batches = _batches(lf, arrow_schema, failed)
+        reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
+        try:
+            return conn.load_arrow(name, reader, mode=mode)  # type: ignore[arg-type]
+        except TuskError as exc:
+            if failed:
+                raise run_error(pipeline, failed[0]) from None
+            unchanged = "it was left as it was" if mode == "append" else "no table was written"
+            raise QueryFailed(
+                f"Could not load the rows into {label} table {name!r} ({unchanged}): {exc.message}",
+                "Import failed",
+            ) from None
 
 
 def _batches(

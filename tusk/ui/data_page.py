@@ -56,13 +56,15 @@ def _set(p: Pipeline | None) -> None:
 # --- source -------------------------------------------------------------------------------------
 
 
-def _data_files(root: str, suffixes: tuple[str, ...], depth: int = 3) -> list[str]:
+def _data_files(
+    root: str, suffixes: tuple[str, ...], user: User | None, depth: int = 3
+) -> list[str]:
     """Files under a root (a few folders deep) whose names end with one of `suffixes`."""
     found: list[str] = []
 
     def walk(relative: str, level: int) -> None:
         try:
-            entries = files.listdir(root, relative)
+            entries = files.listdir(root, relative, actor=user)
         except TuskError:
             return
         for e in entries:
@@ -95,17 +97,18 @@ def source_form(key: str = "src") -> Any | None:
                 "SQL", key=f"{P}{key}_sql", placeholder="select * from orders", height=100
             )
             return sources.QuerySource(connection=str(conn), sql=sql) if sql.strip() else None
+        user = current_user()  # the file lists below are read on the user's behalf
         roots = [r.name for r in files.roots()]
         root = str(st.selectbox("Data root", roots, key=f"{P}{key}_root"))
         if kind == "osm":
-            found = _data_files(root, (".pbf", ".osm", ".osm.bz2"))
+            found = _data_files(root, (".pbf", ".osm", ".osm.bz2"), user)
             if not found:
                 st.caption("No .osm.pbf file in this root yet — upload one in the Studio's Files.")
                 return None
             rel = st.selectbox("File", found, key=f"{P}{key}_osm_file")
             layer = st.selectbox("Layer", list(sources.LAYERS), key=f"{P}{key}_layer")
             return sources.OsmSource(root=root, relative=str(rel), layer=layer)
-        found = _data_files(root, (".csv", ".tsv", ".parquet", ".ndjson", ".jsonl", ".json"))
+        found = _data_files(root, (".csv", ".tsv", ".parquet", ".ndjson", ".jsonl", ".json"), user)
         if not found:
             st.caption("No CSV, Parquet or JSON file in this root yet — upload one in the Studio.")
             return None

@@ -82,7 +82,7 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
     if auth.allowed(user, "data.import"):
         _upload(root, cwd, user)
     try:
-        entries = files.listdir(root, cwd)
+        entries = files.listdir(root, cwd, actor=user)
     except TuskError as exc:
         show_error(exc)
         if st.button("Back to the top", key="files_top"):
@@ -105,7 +105,7 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
             )
         else:
             _file_row(entry, target, fusion, user, open_in_new_tab, forget_catalog)
-    _preview_dialog()
+    _preview_dialog(user)
     _delete_dialog(user)
 
 
@@ -152,7 +152,7 @@ def _file_row(  # noqa: ANN001 - the Studio's callbacks
                 key=_key(entry.root, entry.relative, "q"),
             ):
                 try:
-                    sql = _query_sql(entry)
+                    sql = _query_sql(entry, user)
                 except TuskError as exc:
                     show_error(exc)
                 else:
@@ -232,17 +232,19 @@ def _view_name(file_name: str) -> str:
     return clean if not clean[0].isdigit() else f"f_{clean}"
 
 
-def _query_sql(entry: Entry) -> str:
+def _query_sql(entry: Entry, user: User | None) -> str:
     """SELECT * over the file (SQLite: its first table)."""
+    table = None
     if entry.kind == "sqlite":
-        tables = files.sqlite_tables(entry.root, entry.relative)
+        tables = files.sqlite_tables(entry.root, entry.relative, actor=user)
         if not tables:
             return "-- this SQLite file has no tables"
-        return f"SELECT * FROM {files.scan_sql(entry.root, entry.relative, table=tables[0])}"  # noqa: S608 - scan_sql quotes the path
-    return f"SELECT * FROM {files.scan_sql(entry.root, entry.relative)}"  # noqa: S608 - scan_sql quotes the path
+        table = tables[0]
+    scan = files.scan_sql(entry.root, entry.relative, table=table, actor=user)
+    return f"SELECT * FROM {scan}"  # noqa: S608 - scan_sql quotes the path
 
 
-def _preview_dialog() -> None:
+def _preview_dialog(user: User | None) -> None:
     pending = st.session_state.get(_PREVIEW)
     if not pending:
         return
@@ -255,7 +257,7 @@ def _preview_dialog() -> None:
     )
     def body() -> None:
         try:
-            preview = files.preview(root, relative, limit=100)
+            preview = files.preview(root, relative, limit=100, actor=user)
         except TuskError as exc:
             show_error(exc)
             return
@@ -277,7 +279,7 @@ def _preview_dialog() -> None:
         st.dataframe(frame, hide_index=True, width="stretch")
         if st.button("Count all rows", key="files_preview_count"):
             try:
-                st.info(f"{files.row_count(root, relative):,} rows")
+                st.info(f"{files.row_count(root, relative, actor=user):,} rows")
             except TuskError as exc:
                 show_error(exc)
 

@@ -41,7 +41,7 @@ def render() -> None:
     with query_tab:
         _query_source(user)
     with file_tab:
-        _file_source()
+        _file_source(user)
     loaded = st.session_state.get(LOADED)
     if loaded is None:
         st.info(
@@ -94,7 +94,7 @@ def _query_source(user: Any) -> None:
         st.rerun()
 
 
-def _file_source() -> None:
+def _file_source(user: Any) -> None:
     try:
         roots = [r.name for r in files.roots()]
     except TuskError as exc:
@@ -102,7 +102,7 @@ def _file_source() -> None:
         return
     a, b = st.columns(2)
     root = str(a.selectbox("Data root", roots, key=f"{P}root"))
-    found = _geo_files(root)
+    found = _geo_files(root, user)
     if not found:
         st.caption("No GeoJSON, Parquet, CSV or OSM file in this root yet.")
         return
@@ -112,7 +112,7 @@ def _file_source() -> None:
         layer = st.selectbox("OSM layer", ["nodes", "ways", "relations"], index=1, key=f"{P}layer")
     if st.button("Map it", type="primary", icon=":material/map:", key=f"{P}open"):
         try:
-            table = _read(root, relative, layer)
+            table = _read(root, relative, layer, user)
         except TuskError as exc:
             show_error(exc)
             return
@@ -121,12 +121,12 @@ def _file_source() -> None:
         st.rerun()
 
 
-def _geo_files(root: str) -> list[str]:
+def _geo_files(root: str, user: Any) -> list[str]:
     found: list[str] = []
 
     def walk(relative: str, level: int) -> None:
         try:
-            entries = files.listdir(root, relative)
+            entries = files.listdir(root, relative, actor=user)
         except TuskError:
             return
         for e in entries:
@@ -139,8 +139,10 @@ def _geo_files(root: str) -> list[str]:
     return sorted(found)
 
 
-def _read(root: str, relative: str, layer: str | None) -> pa.Table:
+def _read(root: str, relative: str, layer: str | None, user: Any) -> pa.Table:
     """At most MAX_FEATURES rows of a file, as Arrow, ready for detection."""
+    # GeoJSON, Parquet and OSM are read here, not through a files.* read action: check here.
+    auth.require(user, "data.view")
     path = files.resolve(root, relative)
     name = PurePosixPath(relative).name.lower()
     if layer is not None:
@@ -153,7 +155,7 @@ def _read(root: str, relative: str, layer: str | None) -> pa.Table:
     if name.endswith(".parquet"):
         return _head_parquet(path)
     # CSV / JSON lines: the files library reads just the head (no SQL written here).
-    return files.preview(root, relative, limit=files.MAX_PREVIEW_ROWS).rows
+    return files.preview(root, relative, limit=files.MAX_PREVIEW_ROWS, actor=user).rows
 
 
 def _head_parquet(path: Any) -> pa.Table:
