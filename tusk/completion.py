@@ -3,6 +3,8 @@
 The editor (an Ace editor) takes a list of `{"caption", "value", "meta", "score"}` dicts.
 Columns are offered only for the tables the query mentions, read with sqlglot; the text being
 typed is usually incomplete, so when sqlglot cannot parse it the token stream is scanned instead.
+A table of a database DuckDB attached is offered as `database.schema.table`, each part quoted
+on its own.
 """
 
 from __future__ import annotations
@@ -139,15 +141,29 @@ def completions(catalog: Catalog, sql: str = "", dialect: str = "postgres") -> l
     for word in keywords(dialect):
         add(word, word, "keyword", KEYWORD_SCORE)
     default_schema = DEFAULT_SCHEMAS.get(dialect)
-    for schema in catalog.schemas():
-        add(schema, _quote(schema, dialect), "schema", SCHEMA_SCORE)
+    for database, schema in catalog.namespaces():
+        if database is None:
+            add(schema, quote_name(schema, dialect), "schema", SCHEMA_SCORE)
+        else:
+            add(database, quote_name(database, dialect), "database", SCHEMA_SCORE)
+            add(
+                f"{database}.{schema}",
+                _qualified(dialect, database, schema),
+                "schema",
+                SCHEMA_SCORE,
+            )
     for table in catalog.tables:
         kind = table.kind or "table"
-        add(table.name, _quote(table.name, dialect), kind, TABLE_SCORE)
-        if table.schema != default_schema:
+        # The bare name too for an attached table: it is what replaces the word being typed
+        # after `shop.main.` (the editor's prefix stops at the dot).
+        add(table.name, quote_name(table.name, dialect), kind, TABLE_SCORE)
+        if table.database is not None:
+            value = _qualified(dialect, table.database, table.schema, table.name)
+            add(table.qualified_name, value, kind, TABLE_SCORE)
+        elif table.schema != default_schema:
             add(
-                f"{table.schema}.{table.name}",
-                f"{_quote(table.schema, dialect)}.{_quote(table.name, dialect)}",
+                table.qualified_name,
+                _qualified(dialect, table.schema, table.name),
                 kind,
                 TABLE_SCORE,
             )
@@ -158,12 +174,12 @@ def completions(catalog: Catalog, sql: str = "", dialect: str = "postgres") -> l
         else:
             label, columns = ref.name, [(name, "") for name in ref.columns or ()]
         if table is not None and ref.key == ref.name:  # unaliased: qualify as the catalog spells it
-            prefix, qualifier = table.name, _quote(table.name, dialect)
+            prefix, qualifier = table.name, quote_name(table.name, dialect)
         else:
-            prefix, qualifier = ref.key, (_quote(ref.key, dialect) if ref.quoted else ref.key)
+            prefix, qualifier = ref.key, (quote_name(ref.key, dialect) if ref.quoted else ref.key)
         for name, type_ in columns:
             meta = f"column · {label}" + (f" · {type_}" if type_ else "")
-            value = _quote(name, dialect)
+            value = quote_name(name, dialect)
             add(f"{prefix}.{name}", f"{qualifier}.{value}", meta, QUALIFIED_COLUMN_SCORE)
             add(name, value, meta, COLUMN_SCORE)
     return sorted(
@@ -180,28 +196,51 @@ class _Ref:
     schema: str | None
     name: str
     columns: tuple[str, ...] | None = None  # output names of a CTE or subquery; None: catalog
+    database: str | None = None  # the first part of a three-part name (DuckDB's catalog)
 
 
-def _quote(name: str, dialect: str) -> str:
-    """`name` as SQL: bare when it can be, else double-quoted with inner quotes doubled."""
+def quote_name(name: str, dialect: str = "postgres") -> str:
+    """`name` as SQL: bare when it can be, else double-quoted with inner quotes doubled
+    (the "postgres" rules are the strictest: their output is valid for every engine)."""
     plain = _PRESERVING_PLAIN if dialect in _CASE_PRESERVING else _FOLDING_PLAIN
     if plain.fullmatch(name) and name.upper() not in _RESERVED:
         return name
     return '"' + name.replace('"', '""') + '"'
 
 
+def _qualified(dialect: str, *parts: str) -> str:
+    """A dotted name, each part quoted on its own."""
+    return ".".join(quote_name(part, dialect) for part in parts)
+
+
 def _find_table(catalog: Catalog, ref: _Ref, default_schema: str | None) -> Table | None:
     """The catalog table a query name means: case-insensitive, exact spelling preferred."""
-    name, schema = ref.name.lower(), ref.schema.lower() if ref.schema else None
-    matches = [
-        t
-        for t in catalog.tables
-        if t.name.lower() == name and (schema is None or t.schema.lower() == schema)
-    ]
+    name = ref.name.lower()
+    schema = ref.schema.lower() if ref.schema else None
+    database = ref.database.lower() if ref.database else None
+    named = [t for t in catalog.tables if t.name.lower() == name]
+    if database is not None:  # db.schema.table: an attached database, else the own one's name
+        tiers = [
+            [t for t in named if (t.database or "").lower() == database],
+            [t for t in named if t.database is None],
+        ]
+        tiers = [[t for t in tier if t.schema.lower() == schema] for tier in tiers]
+    elif schema is not None:  # a.table: schema a of the own database, else attached database a
+        tiers = [
+            [t for t in named if t.database is None and t.schema.lower() == schema],
+            [t for t in named if (t.database or "").lower() == schema],
+        ]
+    else:
+        tiers = [named]
+    matches = next((tier for tier in tiers if tier), [])
     if not matches:
         return None
-    # An unqualified name resolves through the search path, which starts at the default schema.
-    return max(matches, key=lambda t: (t.name == ref.name, t.schema == default_schema))
+    # An unqualified name resolves through the search path, which starts at the default schema
+    # of the own database (an attached table only matches when nothing else does).
+    return max(
+        matches,
+        key=lambda t: (t.database is None, t.name == ref.name, t.schema == default_schema),
+    )
 
 
 def _references(sql: object, dialect: str) -> list[_Ref]:
@@ -274,11 +313,12 @@ def _references_in_tree(statements: Sequence[exp.Expression | None]) -> list[_Re
                 continue
             name, quoted = _identifier(table.this)
             schema = table.db or None
+            database = table.catalog or None
             columns = ctes.get(name.lower()) if schema is None else None
             if alias:
-                refs.append(_Ref(alias, alias_quoted, schema, name, columns))
+                refs.append(_Ref(alias, alias_quoted, schema, name, columns, database))
             else:
-                refs.append(_Ref(name, quoted, schema, name, columns))
+                refs.append(_Ref(name, quoted, schema, name, columns, database))
         for derived in statement.find_all(exp.Subquery, exp.Lateral, exp.Unnest):
             alias, alias_quoted = _identifier(derived.args.get("alias"))
             if not alias:
@@ -405,9 +445,10 @@ class _TokenScan:
             return end
         name = parts[-1]
         schema = parts[-2].text if len(parts) > 1 else None
+        database = parts[-3].text if len(parts) > 2 else None
         alias, end = self._read_alias(i)
         key = alias if alias is not None else name
-        refs.append(_Ref(key.text, _quoted(key), schema, name.text))
+        refs.append(_Ref(key.text, _quoted(key), schema, name.text, database=database))
         return end
 
     def _read_cte(self, i: int, refs: list[_Ref]) -> None:

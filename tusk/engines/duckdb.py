@@ -350,7 +350,8 @@ class DuckDBConnection:
         self._con.interrupt()
 
     def catalog(self) -> Catalog:
-        """Tables, views, columns and constraints from DuckDB's own catalog functions."""
+        """Tables, views, columns and constraints of the own and the attached databases, from
+        DuckDB's catalog functions (an attached table has its alias in `Table.database`)."""
         with self._lock:
             cur = self._con.cursor()
             try:
@@ -362,19 +363,18 @@ class DuckDBConnection:
             finally:
                 cur.close()
         b = CatalogBuilder()
-        for schema, table, kind, col, type_, nullable, default in cols:
-            b.add_column(schema, table, kind, col, type_, bool(nullable), default)
-        for schema, table, rows in sizes:
-            b.set_row_estimate(schema, table, rows)
-        for schema, table, ctype, columns, ref_table, ref_columns, name in cons:
+        for db, schema, table, kind, col, type_, nullable, default, _ in cols:
+            b.add_column(schema, table, kind, col, type_, bool(nullable), default, database=db)
+        for db, schema, table, rows in sizes:
+            b.set_row_estimate(schema, table, rows, database=db)
+        for db, schema, table, ctype, columns, ref_table, ref_columns, name in cons:
             if ctype == "PRIMARY KEY":
-                b.set_primary_key(schema, table, tuple(columns))
+                b.set_primary_key(schema, table, tuple(columns), database=db)
             elif ctype == "FOREIGN KEY" and ref_table:
-                b.add_foreign_key(
-                    schema,
-                    table,
-                    ForeignKey(tuple(columns), schema, ref_table, tuple(ref_columns or ()), name),
+                fk = ForeignKey(
+                    tuple(columns), schema, ref_table, tuple(ref_columns or ()), name, db
                 )
+                b.add_foreign_key(schema, table, fk, database=db)
         return b.build()
 
     def close(self) -> None:
@@ -413,16 +413,34 @@ def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.T
     return table, False
 
 
+# The catalog queries name the own database NULL (nullif) and an attached one by its alias.
+# Shown: the own database as before, plus every attached one that is not DuckDB's own (system,
+# temp); of an attached PostgreSQL, not its pg_catalog and information_schema. The PostgreSQL
+# scanner reads a server's catalog once per attach and caches it; duckdb_columns() scans every
+# attached catalog even when filtered, so listing them costs nothing more than before.
 _CATALOG_COLUMNS = """
-select c.schema_name, c.table_name,
+with shown as (
+  select database_name, type from duckdb_databases()
+  where database_name = current_database() or not internal
+)
+select nullif(c.database_name, current_database()), c.schema_name, c.table_name,
        case when v.view_name is null then 'table' else 'view' end,
-       c.column_name, c.data_type, c.is_nullable, c.column_default
+       c.column_name, c.data_type, c.is_nullable, c.column_default, c.column_index
 from duckdb_columns() c
+join shown d on d.database_name = c.database_name
 left join duckdb_views() v
   on v.database_name = c.database_name and v.schema_name = c.schema_name
  and v.view_name = c.table_name
-where c.database_name = current_database() and not c.internal
-order by c.schema_name, c.table_name, c.column_index
+where not c.internal
+  and not (d.type = 'postgres' and c.schema_name in ('pg_catalog', 'information_schema'))
+union all
+-- sqlite_scanner lists a SQLite view in duckdb_views() but not its columns: list the view
+select v.database_name, v.schema_name, v.view_name, 'view', null, null, null, null, null
+from duckdb_views() v
+join shown d on d.database_name = v.database_name
+where v.database_name <> current_database() and not v.internal
+  and not (d.type = 'postgres' and v.schema_name in ('pg_catalog', 'information_schema'))
+order by 1 nulls first, 2, 3, 9 nulls first
 """
 
 _ATTACHED = """
@@ -433,17 +451,25 @@ order by database_name
 
 _ATTACHED_TABLES = "select count(*) from duckdb_tables() where database_name = ?"
 
+# Only DuckDB's own storage estimates rows: sqlite_scanner says 10000 and the PostgreSQL
+# scanner 0 for every table, which would read as a fact in the browser.
 _CATALOG_SIZES = """
-select schema_name, table_name, estimated_size from duckdb_tables()
-where database_name = current_database()
+select nullif(t.database_name, current_database()), t.schema_name, t.table_name,
+       t.estimated_size
+from duckdb_tables() t
+join duckdb_databases() d on d.database_name = t.database_name
+where t.database_name = current_database() or (not d.internal and d.type = 'duckdb')
 """
 
 _CATALOG_CONSTRAINTS = """
-select schema_name, table_name, constraint_type, constraint_column_names,
-       referenced_table, referenced_column_names, constraint_name
-from duckdb_constraints()
-where database_name = current_database()
-  and constraint_type in ('PRIMARY KEY', 'FOREIGN KEY')
+select nullif(c.database_name, current_database()), c.schema_name, c.table_name,
+       c.constraint_type, c.constraint_column_names, c.referenced_table,
+       c.referenced_column_names, c.constraint_name
+from duckdb_constraints() c
+join duckdb_databases() d on d.database_name = c.database_name
+where (c.database_name = current_database() or not d.internal)
+  and not (d.type = 'postgres' and c.schema_name in ('pg_catalog', 'information_schema'))
+  and c.constraint_type in ('PRIMARY KEY', 'FOREIGN KEY')
 """
 
 

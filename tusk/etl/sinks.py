@@ -263,7 +263,7 @@ def _table_columns(conn: Connection, table: str) -> list[tuple[str, str]] | None
         return None
     default = "public" if _is_postgres(conn) else "main"
     for t in catalog.tables:
-        if t.name == table and t.schema == default and t.kind == "table":
+        if t.database is None and t.name == table and t.schema == default and t.kind == "table":
             return [(c.name, c.type) for c in t.columns]
     return None
 

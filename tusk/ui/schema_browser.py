@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from tusk.catalog import Catalog, Table
-from tusk.engines.base import quote_ident
+from tusk.completion import quote_name
 from tusk.ui.shell import md_escape
 
 MAX_TABLES = 300  # more than this: ask the user to filter
@@ -15,15 +15,16 @@ MAX_TABLES = 300  # more than this: ask the user to filter
 
 def select_sql(table: Table, default_schema: str) -> str:
     """`SELECT * FROM … LIMIT 100` for a table, quoting names that need it."""
-    name = _ident(table.name)
-    if table.schema and table.schema != default_schema:
-        name = f"{_ident(table.schema)}.{name}"
+    # Each part is quoted on its own (an attached table is database.schema.name), with the
+    # strictest rules: lower case, not a reserved word, else quoted — valid on every engine.
+    if table.database:
+        parts = [table.database, table.schema, table.name]
+    elif table.schema and table.schema != default_schema:
+        parts = [table.schema, table.name]
+    else:
+        parts = [table.name]
+    name = ".".join(quote_name(part) for part in parts)
     return f"SELECT * FROM {name} LIMIT 100"  # noqa: S608 - editor text; names quoted above
-
-
-def _ident(name: str) -> str:
-    plain = name.isidentifier() and name.isascii() and name == name.lower()
-    return name if plain else quote_ident(name)
 
 
 def column_line(table: Table, column_name: str) -> str:
@@ -72,11 +73,15 @@ def schema_browser(
     if len(tables) > MAX_TABLES:
         st.caption(f"Showing {MAX_TABLES} of {len(tables):,} tables — filter to narrow down.")
         tables = tables[:MAX_TABLES]
-    schemas = list(dict.fromkeys(t.schema for t in tables))
-    for schema in schemas:
-        in_schema = [t for t in tables if t.schema == schema]
-        if len(schemas) > 1:
-            st.markdown(f"**{md_escape(schema)}** · {len(in_schema)}")
+    # An attached database's schema is its own group (shop.main is not the own main).
+    groups = list(dict.fromkeys((t.database, t.schema) for t in tables))
+    for g, (database, schema) in enumerate(groups):
+        in_schema = [t for t in tables if (t.database, t.schema) == (database, schema)]
+        if len(groups) > 1:
+            label = f"**{md_escape(schema)}**"
+            if database is not None:
+                label = f":material/database: **{md_escape(database)}** › {label}"
+            st.markdown(f"{label} · {len(in_schema)}")
         for i, table in enumerate(in_schema):
             icon = ":material/visibility:" if table.kind == "view" else ":material/table:"
             rows = f" · ~{table.row_estimate:,} rows" if table.row_estimate is not None else ""
@@ -85,7 +90,7 @@ def schema_browser(
                     st.markdown(column_line(table, col.name))
                 st.button(
                     "Query",
-                    key=f"{key}_pick_{schema}_{i}",
+                    key=f"{key}_pick_{g}_{i}",  # g, not the names: they may repeat
                     icon=":material/play_arrow:",
                     on_click=on_pick,
                     args=(select_sql(table, default_schema),),
