@@ -11,7 +11,10 @@ from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
 from tusk.errors import BadInput, TuskError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from tusk.auth.store import User
+    from tusk.engines.base import Connection
 
 DEMO_NAME = "demo"
 MAX_NAME = 64
@@ -165,6 +168,34 @@ class TestOutcome:
     ok: bool
     message: str
     elapsed_s: float
+
+
+def open_for(
+    spec: ConnectionSpec,
+    actor: User | None = None,
+    *,
+    attach: Sequence[tuple[ConnectionSpec, str]] = (),
+) -> Connection:
+    """Open a connection for `actor`: PostgreSQL connections in `attach` are attached to a
+    DuckDB session (alias each), then the session is confined to the data roots when the
+    actor is (files.confinement) — SQL can then read no file outside them, and without
+    data.export write none. ConnectionFailed / QueryFailed as connecting or attaching fails."""
+    from tusk import files
+    from tusk.engines.registry import connect
+
+    if spec.name == DEMO_NAME:
+        ensure_demo()
+    conn = connect(spec)
+    try:
+        for pg, alias in attach:
+            conn.attach_postgres(pg, alias)  # type: ignore[attr-defined] - DuckDB only
+        roots = files.confinement(actor)
+        if roots is not None:
+            conn.confine(roots, write=auth.allowed(actor, "data.export"))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 def test(spec: ConnectionSpec) -> TestOutcome:

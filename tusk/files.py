@@ -138,6 +138,15 @@ def roots() -> list[Root]:
     return found
 
 
+def confinement(actor: User | None) -> tuple[Path, ...] | None:
+    """The folders SQL run for `actor` may read and write: the data roots for a signed-in
+    user who is not an admin (multi-user mode); None, no limit, in single-user mode, for
+    admins and for the trusted CLI (no actor)."""
+    if actor is None or actor.is_admin or auth.mode() != "multi":
+        return None
+    return tuple(r.path for r in roots())
+
+
 def root(name: str) -> Root:
     """The root called `name`."""
     known = roots()

@@ -23,13 +23,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tusk.cluster import log
 from tusk.cluster.runner import is_csv
-from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed, TuskError
+from tusk.errors import (
+    BadInput,
+    ConnectionFailed,
+    PermissionDenied,
+    QueryCancelled,
+    QueryFailed,
+    TuskError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -180,6 +188,54 @@ def check_tables(tables: dict[str, str]) -> dict[str, str]:
             raise BadInput(f"Table {name!r}: {path} does not exist.")
         checked[name] = str(path)
     return checked
+
+
+def check_confined(sql: str, tables: dict[str, str], roots: Sequence[Path]) -> None:
+    """For a user confined to the data roots: local tables inside the roots (no URLs), and
+    the SQL reads only those tables."""
+    from tusk.engines.base import inside_roots
+
+    for name, location in tables.items():
+        if "://" in str(location) or not inside_roots(location, roots):
+            raise PermissionDenied(
+                f"Table {name!r} is not a file in a data root: on a shared Tusk the cluster "
+                "reads only the data roots.",
+                "File not allowed",
+            )
+    check_reads(sql, tables)
+
+
+def check_reads(sql: str, tables: dict[str, str]) -> None:
+    """PermissionDenied unless the SQL reads only `tables` (and its CTEs). Daft's SQL reads
+    any path it is given (FROM '/etc/x', read_csv(…)): anything else is refused."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        trees = [t for t in sqlglot.parse(sql) if t is not None]
+    except sqlglot.errors.ParseError:
+        raise BadInput(
+            "Tusk could not check which files this SQL reads, so it was not sent.",
+            "Cannot check the query",
+        ) from None
+    known = {n.lower() for n in tables}
+    for tree in trees:
+        ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
+        for func in tree.find_all(exp.Func):
+            fname = func.name if isinstance(func, exp.Anonymous) else func.sql_name()
+            if fname.lower().startswith("read_"):
+                raise PermissionDenied(
+                    f"{fname}() reads files directly: add the file as a table instead.",
+                    "File not allowed",
+                )
+        for table in tree.find_all(exp.Table):
+            plain = isinstance(table.this, exp.Identifier) and not table.db and not table.catalog
+            if not plain or table.name.lower() not in known | ctes:
+                raise PermissionDenied(
+                    f"{table.sql()} is not one of this query's tables "
+                    f"({', '.join(sorted(tables)) or 'none'}).",
+                    "Unknown table",
+                )
 
 
 @dataclass
@@ -376,9 +432,12 @@ def submit(
     Raises PermissionDenied without cluster.submit and ConnectionFailed (in ≤ 5 s) when the
     head does not answer; everything else is reported by the returned query's `result()`.
     """
-    from tusk import auth
+    from tusk import auth, files
 
     auth.require(actor, "cluster.submit")
+    roots = files.confinement(actor)
+    if roots is not None:
+        check_confined(sql, check_tables(tables), roots)
     return start_query(
         address, sql, tables, timeout_s=timeout_s, user=actor.username if actor else None
     )

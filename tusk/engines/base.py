@@ -55,6 +55,12 @@ class Connection(Protocol):
         """Schemas, tables, views, columns with PK/FK."""
         ...
 
+    def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
+        """From now on SQL on this session reads files only inside `roots` (the data roots of
+        a signed-in user who is not an admin), and writes them only with `write`; it cannot
+        be undone."""
+        ...
+
     def close(self) -> None:
         """Close the session."""
         ...
@@ -71,6 +77,21 @@ class Engine(Protocol):
     def connect(self) -> Connection:
         """Open a connection; raises ConnectionFailed within CONNECT_TIMEOUT_S."""
         ...
+
+
+def inside_roots(path: str | Path, roots: Sequence[Path]) -> bool:
+    """True when `path` (symlinks followed) lies inside one of `roots`."""
+    try:
+        real = Path(path).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False
+    for root in roots:
+        try:
+            real.relative_to(Path(root).resolve())
+        except (OSError, RuntimeError, ValueError):
+            continue
+        return True
+    return False
 
 
 # --- statement splitting -------------------------------------------------------------------

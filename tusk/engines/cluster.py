@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -55,11 +55,14 @@ class ClusterConnection:
         self.tables = tables
         self._running: Any = None
         self._lock = threading.Lock()
+        self._roots: tuple[Path, ...] | None = None  # set by confine
 
     def _run(self, sql: str) -> pa.Table:
         from tusk.cluster import client
 
         # tusk.queries.run checked cluster.submit for the signed-in user before calling us.
+        if self._roots is not None:
+            client.check_reads(sql, self.tables)  # the connection's own folder is allowed
         query = client.start_query(self.address, sql, self.tables)
         with self._lock:
             self._running = query
@@ -128,6 +131,11 @@ class ClusterConnection:
             for field in schema:
                 b.add_column("default", name, "table", field.name, str(field.type), True, None)
         return b.build()
+
+    def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
+        """SQL may read only the connection's own tables (its folder is the connection's, like a
+        database file); Daft's SQL would otherwise read any path it names."""
+        self._roots = tuple(roots)
 
     def close(self) -> None:
         """Stop a running statement; nothing else is held open."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
-from datafusion import SessionConfig, SessionContext
+from datafusion import SessionConfig, SessionContext, SQLOptions
 
 from tusk.catalog import Catalog, CatalogBuilder
 from tusk.engines.base import (
@@ -53,6 +53,7 @@ class DataFusionConnection:
         self._ctx = ctx
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._options: SQLOptions | None = None  # set by confine: queries only
 
     @property
     def raw(self) -> SessionContext:
@@ -61,10 +62,12 @@ class DataFusionConnection:
 
     def _dataframe(self, sql: str, params: Params) -> Any:
         if params is None:
-            return self._ctx.sql(sql)
-        if isinstance(params, dict):
-            return self._ctx.sql(sql, param_values=dict(params))
-        return self._ctx.sql(sql, param_values={str(i + 1): v for i, v in enumerate(params)})
+            values = None
+        elif isinstance(params, dict):
+            values = dict(params)
+        else:
+            values = {str(i + 1): v for i, v in enumerate(params)}
+        return self._ctx.sql(sql, self._options, param_values=values)
 
     def _batches(self, df: Any) -> Iterator[pa.RecordBatch]:
         """Pull batches on a worker thread so the caller can give up on cancel."""
@@ -274,6 +277,13 @@ class DataFusionConnection:
                 c["is_nullable"] == "YES",
             )
         return b.build()
+
+    def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
+        """Queries only from now on: DataFusion's SQL reaches files through CREATE EXTERNAL
+        TABLE (DDL) and COPY (DML), so both are refused; Tusk registers files itself."""
+        self._options = (
+            SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+        )
 
     def close(self) -> None:
         """Drop the session (DataFusion frees it with the object)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import shutil
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -93,12 +95,20 @@ class DuckDBConnection:
         self._lock = threading.Lock()
         self._loaded: set[str] = set()  # offline extensions LOADed through this object
         self._secrets: set[str] = set()  # passwords given to ATTACH: scrubbed from every error
+        self._confined: tuple[Path, ...] | None = None  # the data roots, once confined
+        self._read_only_files = False  # confined without write: COPY/EXPORT/ATTACH refused
+        self._spill: Path | None = None  # a confined connection's own temp_directory
 
     def _error(
         self, exc: Exception, statement: str, offset: int = 0
     ) -> QueryFailed | QueryCancelled:
         """duckdb_error, with any password this connection was given blanked out."""
         err = duckdb_error(exc, statement, offset)
+        if self._confined is not None and "disabled by configuration" in err.message:
+            err.message += (
+                "\n\nOn this Tusk, SQL reads and writes files only inside the data roots."
+            )
+            err.args = (err.message,)
         if self._secrets:
             for secret in self._secrets:
                 err.message = err.message.replace(secret, "********")
@@ -132,6 +142,7 @@ class DuckDBConnection:
                 raise self._error(exc, sql) from None
             if not statements:
                 raise QueryFailed("There is no SQL to run.", "Empty query")
+            self._refuse_file_writes(statements)
             offset, current = 0, sql
             columns: list[tuple[str, str]] = []
             try:
@@ -165,6 +176,9 @@ class DuckDBConnection:
         self, sql: str, params: Params = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         """Stream the full result of one statement as Arrow batches."""
+        if self._read_only_files:
+            with contextlib.suppress(duckdb.Error):  # bad SQL: execute reports it below
+                self._refuse_file_writes(duckdb.extract_statements(sql))
         cur = self._con.cursor()  # its own cursor, so the main connection stays free
         try:
             try:
@@ -275,6 +289,12 @@ class DuckDBConnection:
         """
         if spec.engine != "postgres":
             raise BadInput(f"{spec.name!r} is a {spec.engine} connection, not PostgreSQL.")
+        if self._confined is not None:
+            raise BadInput(
+                "This DuckDB session is confined to the data roots, and DuckDB attaches "
+                "PostgreSQL only before that: reopen the connection with the attachment.",
+                "Reopen to attach",
+            )
         from tusk.engines.postgres import PostgresEngine  # psycopg only when attaching
 
         name = _alias(alias)
@@ -377,9 +397,49 @@ class DuckDBConnection:
                 b.add_foreign_key(schema, table, fk, database=db)
         return b.build()
 
+    def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
+        """Files only inside `roots` from now on (DuckDB's allowed_directories with external
+        access off, which DuckDB itself never lets a session turn back on); without `write`,
+        COPY, EXPORT and ATTACH statements are refused too. The offline extensions are loaded
+        first, as loading one is refused afterwards, and so is attaching PostgreSQL."""
+        allowed = [str(Path(r).resolve()).rstrip("/") + "/" for r in roots]
+        with self._lock:
+            if self._confined is not None:
+                return
+            try:
+                for extension in _CONFINED_EXTENSIONS:
+                    self._load(extension)
+                self._spill = Path(tempfile.mkdtemp(prefix="tusk-duckdb-"))
+                self._con.execute("SET temp_directory = " + sql_literal(str(self._spill)))
+                self._con.execute("SET allowed_directories = ?", [allowed])
+                self._con.execute("SET enable_external_access = false")
+            except (duckdb.Error, RuntimeError) as exc:
+                raise self._error(exc, "confine") from None
+            self._confined = tuple(Path(r) for r in roots)
+            self._read_only_files = not write
+
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran: files only inside the data roots."""
+        return self._confined is not None
+
+    def _refuse_file_writes(self, statements: Sequence[Any]) -> None:
+        """QueryFailed for a COPY/EXPORT/ATTACH on a connection confined without write."""
+        if not self._read_only_files:
+            return
+        for stmt in statements:
+            if stmt.type.name in _FILE_STATEMENTS:
+                raise QueryFailed(
+                    f"{stmt.type.name} reads or writes files directly, which needs the "
+                    "data.export permission here: use the Files panel or Export instead.",
+                    "Not allowed",
+                )
+
     def close(self) -> None:
         """Close the connection."""
         self._con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def _locate(script: str, statement: str, start: int) -> int:
@@ -412,6 +472,10 @@ def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.T
         return table.slice(0, limit), True
     return table, False
 
+
+# Loaded before confining: DuckDB refuses to load extensions once external access is off.
+_CONFINED_EXTENSIONS = ("sqlite_scanner", "postgres_scanner")
+_FILE_STATEMENTS = {"COPY", "EXPORT", "ATTACH", "COPY_DATABASE"}
 
 # The catalog queries name the own database NULL (nullif) and an attached one by its alias.
 # Shown: the own database as before, plus every attached one that is not DuckDB's own (system,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import ClassVar
 
 import pyarrow as pa
@@ -17,6 +18,7 @@ from tusk.engines.base import (
     Params,
     as_batches,
     database_file,
+    inside_roots,
     quote_ident,
     rows_to_arrow,
     split_statements,
@@ -59,6 +61,21 @@ class SQLiteConnection:
     def __init__(self, con: sqlite3.Connection) -> None:
         self._con = con
         self._lock = threading.Lock()
+        self._refused: str | None = None  # the file the authorizer last refused (confine)
+
+    def _error(self, exc: Exception) -> QueryFailed | QueryCancelled:
+        """sqlite_error, naming the refused file when the authorizer stopped the statement."""
+        err = sqlite_error(exc)
+        refused, self._refused = self._refused, None
+        if refused is not None and (
+            "not authorized" in err.message or "authorization denied" in err.message
+        ):
+            err = QueryFailed(
+                f"{refused}: this SQL may attach or write files only inside the data roots, "
+                "and only with the data.export permission.",
+                "File not allowed",
+            )
+        return err
 
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run the statements in order; the last one's rows are stepped only to limit + 1."""
@@ -80,7 +97,7 @@ class SQLiteConnection:
                 names = [d[0] for d in cur.description]
                 rows = cur.fetchmany(limit + 1) if limit is not None else cur.fetchall()
             except (sqlite3.Error, OverflowError, ValueError) as exc:
-                raise sqlite_error(exc) from None
+                raise self._error(exc) from None
             finally:
                 cur.close()
         truncated = limit is not None and len(rows) > limit
@@ -95,7 +112,7 @@ class SQLiteConnection:
             try:
                 cur.execute(sql, params if params is not None else ())
             except sqlite3.Error as exc:
-                raise sqlite_error(exc) from None
+                raise self._error(exc) from None
             if cur.description is None:
                 return
             names = [d[0] for d in cur.description]
@@ -104,7 +121,7 @@ class SQLiteConnection:
                 try:
                     rows = cur.fetchmany(_STREAM_BATCH)
                 except sqlite3.Error as exc:
-                    raise sqlite_error(exc) from None
+                    raise self._error(exc) from None
                 if not rows:
                     return
                 table = rows_to_arrow(names, rows, list(schema.types) if schema else None)
@@ -155,7 +172,7 @@ class SQLiteConnection:
                     self._con.execute("ROLLBACK")
                     raise
             except sqlite3.Error as exc:
-                raise sqlite_error(exc) from None
+                raise self._error(exc) from None
         return count
 
     def cancel(self) -> None:
@@ -201,8 +218,30 @@ class SQLiteConnection:
                             ),
                         )
             except sqlite3.Error as exc:
-                raise sqlite_error(exc) from None
+                raise self._error(exc) from None
         return b.build()
+
+    def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
+        """ATTACH and VACUUM INTO (the statements that open other files) only inside `roots`,
+        and not at all without `write` (an attached file is writable); extension loading
+        stays off (sqlite3's default)."""
+        allowed = tuple(roots)
+
+        def authorize(action: int, arg1: str | None, *_: object) -> int:
+            if action != sqlite3.SQLITE_ATTACH:
+                return sqlite3.SQLITE_OK
+            if arg1 in ("", ":memory:") or (
+                write
+                and arg1 is not None
+                and not arg1.startswith("file:")
+                and inside_roots(arg1, allowed)
+            ):
+                return sqlite3.SQLITE_OK
+            self._refused = repr(arg1) if arg1 else "A computed file name"
+            return sqlite3.SQLITE_DENY
+
+        with self._lock:
+            self._con.set_authorizer(authorize)
 
     def close(self) -> None:
         """Close the connection."""

@@ -14,7 +14,7 @@ import streamlit as st
 
 from tusk import auth, connections, files
 from tusk.errors import TuskError
-from tusk.ui import humanize
+from tusk.ui import humanize, session
 from tusk.ui.session import connection
 from tusk.ui.shell import current_user, md_escape, show_error
 
@@ -370,6 +370,7 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
                 except TuskError as exc:
                     show_error(exc)
                 else:
+                    session.detached(duck_name, alias)
                     forget_catalog(duck_name)
                     st.rerun()
         pg = [c.name for c in connections.list_connections() if c.engine == "postgres"]
@@ -380,7 +381,7 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
         alias = st.text_input("Attach as", value=_view_name(str(chosen)), key="attach_pg_alias")
         if st.button("Attach read-only", icon=":material/add_link:", key="attach_pg_go"):
             try:
-                duck.attach_postgres(connections.get(str(chosen)), alias)
+                session.attach_postgres(duck_name, str(chosen), alias)
             except TuskError as exc:
                 show_error(exc)
             else:
@@ -392,4 +393,9 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
         st.caption(
             f"Then query it as `{_view_name(str(chosen))}.public.<table>` and join it with "
             "files, e.g. `read_parquet(…)`."
+            + (
+                " Attaching reopens this DuckDB session (temporary tables are dropped)."
+                if getattr(duck, "confined", False)
+                else ""
+            )
         )

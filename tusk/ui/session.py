@@ -1,4 +1,10 @@
-"""Per-browser-session state: open connections, keyed by connection name."""
+"""Per-browser-session state: open connections, keyed by connection name.
+
+A connection is opened for the signed-in user: in multi-user mode a user who is not an admin
+gets it confined to the data roots (tusk.connections.open_for). A DuckDB session confined that
+way cannot attach PostgreSQL any more, so attachments are remembered here and a session is
+reopened with them.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ import streamlit as st
 
 from tusk import connections
 from tusk.engines.base import Connection
-from tusk.engines.registry import connect
+from tusk.errors import TuskError
 
 _KEY = "tusk_open_connections"
+_ATTACHED = "tusk_pg_attachments"  # connection name -> [(PostgreSQL connection name, alias)]
 
 
 def _open() -> dict[str, Any]:
@@ -20,19 +27,77 @@ def _open() -> dict[str, Any]:
     return st.session_state[_KEY]
 
 
+def _attachments(name: str) -> list[tuple[str, str]]:
+    return st.session_state.setdefault(_ATTACHED, {}).setdefault(name, [])
+
+
+def _user() -> Any:
+    from tusk.ui.shell import current_user
+
+    return current_user()
+
+
 def connection(name: str) -> Connection:
-    """This session's open connection to `name`, opened on first use (ConnectionFailed)."""
+    """This session's open connection to `name`, opened on first use for the signed-in user
+    (ConnectionFailed); reopened when another user signed in in this browser session."""
     opened = _open()
+    user = _user()
+    owner = user.id if user is not None else None
+    if name in opened and opened[name][0] != owner:
+        forget(name)
     if name not in opened:
         spec = connections.ensure_demo() if name == connections.DEMO_NAME else connections.get(name)
-        opened[name] = connect(spec)
-    return opened[name]
+        wanted = _attachments(name)
+        try:
+            attach = [(connections.get(pg), alias) for pg, alias in wanted]
+            conn = connections.open_for(spec, user, attach=attach)
+        except TuskError as exc:
+            if not wanted:
+                raise
+            # An attached server is gone (or its connection was deleted): open without it.
+            wanted.clear()
+            conn = connections.open_for(spec, user)
+            st.toast(
+                f"Opened without the attached databases: {exc.message}", icon=":material/warning:"
+            )
+        opened[name] = (owner, conn)
+    return opened[name][1]
+
+
+def attach_postgres(name: str, pg_name: str, alias: str) -> None:
+    """Attach the saved PostgreSQL connection `pg_name` to this session's DuckDB connection
+    `name` as `alias`; a confined session is reopened with it (temporary tables are lost)."""
+    conn = connection(name)
+    wanted = _attachments(name)
+    if not getattr(conn, "confined", False):
+        conn.attach_postgres(connections.get(pg_name), alias)  # type: ignore[attr-defined]
+        wanted.append((pg_name, alias))
+        return
+    wanted.append((pg_name, alias))
+    forget(name)
+    try:
+        user = _user()
+        spec = connections.ensure_demo() if name == connections.DEMO_NAME else connections.get(name)
+        attach = [(connections.get(pg), a) for pg, a in wanted]
+        _open()[name] = (
+            user.id if user is not None else None,
+            connections.open_for(spec, user, attach=attach),
+        )
+    except TuskError:
+        wanted.pop()
+        raise
+
+
+def detached(name: str, alias: str) -> None:
+    """Forget an attachment after DETACH, so a reopened session does not attach it again."""
+    wanted = _attachments(name)
+    wanted[:] = [(pg, a) for pg, a in wanted if a != alias]
 
 
 def forget(name: str) -> None:
     """Close and drop a session's connection (after edits, or when it broke)."""
-    conn = _open().pop(name, None)
-    if conn is not None:
+    entry = _open().pop(name, None)
+    if entry is not None:
         # Closing a broken connection may fail; there is nothing more to do then.
         with contextlib.suppress(Exception):
-            conn.close()
+            entry[1].close()
