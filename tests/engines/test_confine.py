@@ -232,3 +232,21 @@ def test_open_for_closes_the_session_when_attaching_fails(roots: tuple[Path, Pat
         connections.open_for(spec, None, attach=[(gone, "gone")])
     # The file is not left locked by a half-open session.
     connections.open_for(spec, None).close()
+
+
+def test_cluster_page_local_run_is_confined(
+    roots: tuple[Path, Path], users: dict[str, Any]
+) -> None:
+    """The Cluster page's "Run here" (DataFusion) applies the same rules as the cluster."""
+    lake, outside = roots
+    tables = {"people": str(lake / "people.csv")}
+    ok = client.run_local("select count(*) as n from people", tables, actor=users["analyst"])
+    assert ok.to_pylist() == [{"n": 2}]
+    with pytest.raises(PermissionDenied):
+        client.run_local(
+            f"select * from people, '{outside}/secret.csv'", tables, actor=users["analyst"]
+        )
+    with pytest.raises(PermissionDenied, match="data root"):
+        client.run_local("select 1", {"s": str(outside / "secret.csv")}, actor=users["analyst"])
+    mine = client.run_local("select 1 as one", {"s": str(outside / "secret.csv")}, actor=None)
+    assert mine.to_pylist() == [{"one": 1}]

@@ -500,21 +500,30 @@ def run(
     return submit(address, sql, tables, timeout_s=timeout_s, actor=actor).result()
 
 
-def run_local(sql: str, tables: dict[str, str]) -> pa.Table:
-    """Run `sql` on this machine with DataFusion over the same tables (no cluster needed)."""
+def run_local(sql: str, tables: dict[str, str], *, actor: User | None = None) -> pa.Table:
+    """Run `sql` on this machine with DataFusion over the same tables (no cluster needed);
+    for a user confined to the data roots, as on the cluster, plus queries only (no DDL)."""
     import pyarrow as pa
-    from datafusion import SessionContext, col
+    from datafusion import SessionContext, SQLOptions, col
 
+    from tusk import files
+
+    roots = files.confinement(actor)
+    checked = check_tables(tables)
+    options = None
+    if roots is not None:
+        check_confined(sql, checked, roots)
+        options = SQLOptions().with_allow_ddl(False).with_allow_dml(False)
     ctx = SessionContext()
     try:
-        for name, location in check_tables(tables).items():
+        for name, location in checked.items():
             frame = ctx.read_csv(location) if is_csv(location) else ctx.read_parquet(location)
             # The same DECIMAL -> DOUBLE cast as on the cluster, so both give the same types.
             for column in frame.schema():
                 if pa.types.is_decimal(column.type):
                     frame = frame.with_column(column.name, col(column.name).cast(pa.float64()))
             ctx.register_view(name, frame)
-        return ctx.sql(sql).to_arrow_table()
+        return ctx.sql(sql, options).to_arrow_table()
     except TuskError:
         raise
     except Exception as exc:

@@ -312,7 +312,7 @@ def _submit(user: User | None, *, single: bool) -> None:
             try:
                 with st.spinner("Running with DataFusion…"):
                     auth.require(user, "cluster.submit")
-                    table = client.run_local(sql, tables)
+                    table = client.run_local(sql, tables, actor=user)
             except TuskError as exc:
                 show_error(exc)
             else:
