@@ -3,11 +3,15 @@
 `lazy` builds the whole LazyFrame and refuses an invalid step; `validate` and `preview` walk
 the steps with `collect_schema()`, mark every step that cannot run (with the reason) and go on
 with the columns known so far, so one broken step does not hide the rest of the pipeline.
+A full run (`running`, used by `row_count`, `head`, `collect` and the sinks) reads a query
+source through a temporary Parquet file that lives as long as the block, so it stays lazy too.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -73,8 +77,17 @@ class _Walk:
 
 def lazy(pipeline: Pipeline, upto: int | None = None) -> pl.LazyFrame:
     """The pipeline as a LazyFrame, through step `upto` (an index into steps; -1: the source
-    alone; None: every step). Disabled steps are skipped; an invalid step raises StepError."""
+    alone; None: every step). Disabled steps are skipped; an invalid step raises StepError.
+    Outside `running`, a query source's whole result is read into memory."""
     return _walk(pipeline, upto, strict=True, preview_rows=None).lf
+
+
+@contextmanager
+def running(pipeline: Pipeline, upto: int | None = None) -> Iterator[pl.LazyFrame]:
+    """The pipeline as a LazyFrame for a full run, valid inside the block: query sources are
+    streamed into temporary Parquet files, removed when the block ends (also on an error)."""
+    with sources.spooling():
+        yield lazy(pipeline, upto)
 
 
 def validate(pipeline: Pipeline) -> list[Issue]:
@@ -112,29 +125,29 @@ def preview(pipeline: Pipeline, n: int = PREVIEW_ROWS, upto: int | None = None) 
 
 def row_count(pipeline: Pipeline, upto: int | None = None) -> int:
     """How many rows the pipeline gives: a full run, so only on request."""
-    lf = lazy(pipeline, upto)
-    try:
-        return int(lf.select(pl.len()).collect(engine="streaming").item())
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise run_error(pipeline, exc) from None
+    with running(pipeline, upto) as lf:
+        try:
+            return int(lf.select(pl.len()).collect(engine="streaming").item())
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise run_error(pipeline, exc) from None
 
 
 def head(pipeline: Pipeline, n: int = PREVIEW_ROWS) -> pl.DataFrame:
     """The first `n` rows of a full run (a query source is read whole, not sampled)."""
-    lf = lazy(pipeline)
-    try:
-        return lf.head(max(int(n), 0)).collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise run_error(pipeline, exc) from None
+    with running(pipeline) as lf:
+        try:
+            return lf.head(max(int(n), 0)).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise run_error(pipeline, exc) from None
 
 
 def collect(pipeline: Pipeline) -> pl.DataFrame:
     """The pipeline's whole result in memory (tests, small outputs; sinks stream instead)."""
-    lf = lazy(pipeline)
-    try:
-        return lf.collect()
-    except (pl.exceptions.PolarsError, OSError) as exc:
-        raise run_error(pipeline, exc) from None
+    with running(pipeline) as lf:
+        try:
+            return lf.collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise run_error(pipeline, exc) from None
 
 
 def run_error(pipeline: Pipeline, exc: BaseException) -> BadInput:

@@ -2,23 +2,42 @@
 one layer of an OSM/PBF file. Files are scanned lazily (`scan_csv`, `scan_parquet`,
 `scan_ndjson`), so a preview reads only the head of a large file; a query's preview fetches
 only the first rows through the engine's `execute(limit=…)`.
+
+A full run (export, import, row count) reads a query inside `spooling()`: the engine's
+`stream_arrow` batches are written one by one into a temporary Parquet file under
+`home()/cache/spool/`, which is then scanned lazily like any file, so no step holds the whole
+result in memory; the file is removed when the block ends, also on an error or a cancel.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from contextvars import ContextVar
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tusk import files
-from tusk.errors import BadInput, TuskError
+from tusk import config, files
+from tusk.errors import BadInput, QueryCancelled, QueryFailed, TuskError
+
+if TYPE_CHECKING:
+    from tusk.engines.base import Connection
 
 FORMATS = ("csv", "parquet", "ndjson", "json")
 LAYERS = ("nodes", "ways", "relations")
 PREVIEW_SOURCE_ROWS = 10_000  # rows of a query a preview runs the steps over
+SPOOL_ROW_GROUP = 65_536  # small engine batches are gathered into row groups of this many rows
+SPOOL_STALE_S = 24 * 3600  # a spool folder this old was left by a run that died: removed
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -225,12 +244,18 @@ def _query(source: QuerySource, preview_rows: int | None) -> pl.LazyFrame:
     spec = connections.get(source.connection)
     if spec.name == connections.DEMO_NAME:
         connections.ensure_demo()
+    spool = _SPOOL.get() if preview_rows is None else None
+    if spool is not None and spool.cancelled:
+        raise _source_error(source, QueryCancelled("The query was cancelled."))
     conn = connect(spec)
     try:
         if preview_rows is not None:
             # A preview never pulls the whole result: the engine fetches limit + 1 rows at most.
             table = conn.execute(source.sql, limit=max(int(preview_rows), 0)).table
+        elif spool is not None:
+            return _spooled(source, conn, spool)
         else:
+            # Outside spooling() a full read has nowhere to keep the rows but memory.
             batches = list(conn.stream_arrow(source.sql))
             if batches:
                 table = pa.Table.from_batches(batches)
@@ -245,6 +270,178 @@ def _query(source: QuerySource, preview_rows: int | None) -> pl.LazyFrame:
     if isinstance(frame, pl.Series):  # pragma: no cover - a table always gives a frame
         frame = frame.to_frame()
     return frame.lazy()
+
+
+# --- spooling a full read -------------------------------------------------------------------
+
+
+class Spool:
+    """The temporary Parquet files of one full run's query sources; `cancel` stops the run's
+    query from another thread."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._reading: list[Connection] = []
+
+    @property
+    def cancelled(self) -> bool:
+        """True once `cancel` was called: every query of this run then fails."""
+        return self._cancelled.is_set()
+
+    def cancel(self) -> None:
+        """Stop the query being read (safe from another thread); the run raises QueryCancelled."""
+        self._cancelled.set()  # checked between batches: engines that cannot interrupt stop too
+        with self._lock:
+            reading = list(self._reading)
+        for conn in reading:
+            # A query that just finished may refuse the interrupt: the flag still stops the run.
+            with contextlib.suppress(Exception):
+                conn.cancel()
+
+    def new_file(self) -> Path:
+        """A fresh file name in this run's own folder (made, mode 0700, on first use)."""
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="run-", dir=_spool_root()))
+        return self._folder / f"{uuid.uuid4().hex}.parquet"
+
+    @contextlib.contextmanager
+    def reading(self, conn: Connection) -> Iterator[None]:
+        """While the block runs, `cancel` interrupts this connection."""
+        with self._lock:
+            self._reading.append(conn)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._reading.remove(conn)
+
+    def close(self) -> None:
+        """Remove the run's files."""
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+
+
+_SPOOL: ContextVar[Spool | None] = ContextVar("tusk_etl_spool", default=None)
+
+
+@contextlib.contextmanager
+def spooling() -> Iterator[Spool]:
+    """A full run: query sources read inside the block stream through temporary Parquet files,
+    removed when it ends (also on an error); a nested block shares the outer run's spool."""
+    outer = _SPOOL.get()
+    if outer is not None:
+        yield outer
+        return
+    spool = Spool()
+    token = _SPOOL.set(spool)
+    try:
+        yield spool
+    finally:
+        _SPOOL.reset(token)
+        spool.close()
+
+
+def _spooled(source: QuerySource, conn: Connection, spool: Spool) -> pl.LazyFrame:
+    """Stream the query's result into a new spool file and scan that lazily."""
+    try:
+        path = spool.new_file()
+    except OSError as exc:
+        raise BadInput(
+            f"Cannot make a temporary copy of the {source.describe()} under "
+            f"{config.home_path() / 'cache' / 'spool'}: {exc.strerror or exc}",
+            "Cannot read source",
+        ) from None
+    try:
+        with spool.reading(conn):
+            arrow_schema = _write_spool(source, conn, spool, path)
+        # pyarrow keeps freed batches in its pool: hand them back before the sink's own peak.
+        pa.default_memory_pool().release_unused()
+        lf = pl.scan_parquet(path, glob=False)
+        # The run must give the types pl.from_arrow gives (the generated code reads the query
+        # that way): Parquet keeps them all today, and a cast makes sure it stays so.
+        expected = pl.DataFrame(pl.from_arrow(arrow_schema.empty_table())).schema
+        found = lf.collect_schema()
+        if found != expected:
+            lf = lf.cast({k: v for k, v in expected.items() if found.get(k) != v})
+        return lf
+    except TuskError as exc:
+        path.unlink(missing_ok=True)
+        raise _source_error(source, exc) from None
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError, TypeError, ValueError) as exc:
+        path.unlink(missing_ok=True)
+        message = polars_message(exc).replace(str(path), "its temporary copy")
+        raise BadInput(
+            f"Cannot read the {source.describe()}: {message}", "Cannot read source"
+        ) from None
+    except BaseException:  # an interrupt: no half file stays behind
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _write_spool(source: QuerySource, conn: Connection, spool: Spool, path: Path) -> pa.Schema:
+    """Write the query's whole result into `path`, batch by batch; returns its Arrow schema."""
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    pending: list[pa.RecordBatch] = []
+    held = 0  # rows in pending: small engine batches are gathered into one row group
+    stream = conn.stream_arrow(source.sql)
+    try:
+        for batch in stream:
+            if spool.cancelled:
+                raise QueryCancelled("The query was cancelled.")
+            if writer is None or schema is None:
+                schema = batch.schema
+                writer = pq.ParquetWriter(path, schema, compression="zstd")
+            elif batch.schema != schema:
+                batch = batch.cast(schema)
+            pending.append(batch)
+            held += batch.num_rows
+            if held >= SPOOL_ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(pending, schema))
+                pending, held = [], 0
+        if spool.cancelled:
+            raise QueryCancelled("The query was cancelled.")
+        if writer is None or schema is None:
+            # No batch at all: the engine said nothing about the columns, its first page does.
+            schema = conn.execute(source.sql, limit=1).table.schema
+            writer = pq.ParquetWriter(path, schema, compression="zstd")
+        elif pending:
+            writer.write_table(pa.Table.from_batches(pending, schema))
+        return schema
+    finally:
+        if isinstance(stream, Generator):  # stop the engine's cursor now, not at garbage time
+            stream.close()
+        if writer is not None:
+            writer.close()
+
+
+def _source_error(source: QuerySource, exc: TuskError) -> TuskError:
+    """The engine's error, saying which source it comes from."""
+    if isinstance(exc, QueryCancelled):
+        return QueryCancelled(f"Reading the {source.describe()} was cancelled.", exc.title)
+    if isinstance(exc, QueryFailed):
+        return QueryFailed(
+            f"The {source.describe()} failed: {exc.message}", exc.title, exc.position
+        )
+    return exc
+
+
+def _spool_root() -> Path:
+    """home()/cache/spool (mode 0700), cleared of folders left by runs that died."""
+    folder = config.home()
+    for part in ("cache", "spool"):
+        folder = folder / part
+        folder.mkdir(mode=0o700, exist_ok=True)
+    cutoff = time.time() - SPOOL_STALE_S
+    for entry in folder.glob("run-*"):
+        # A killed process skips every `finally`: its folder is swept by a later run.
+        with contextlib.suppress(OSError):
+            if entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+    return folder
 
 
 def _shown(root: str, relative: str) -> str:
