@@ -250,3 +250,19 @@ def test_cluster_page_local_run_is_confined(
         client.run_local("select 1", {"s": str(outside / "secret.csv")}, actor=users["analyst"])
     mine = client.run_local("select 1 as one", {"s": str(outside / "secret.csv")}, actor=None)
     assert mine.to_pylist() == [{"one": 1}]
+
+
+def test_pipeline_query_source_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> None:
+    """A Data-page pipeline whose source is a query runs it confined for the signed-in user."""
+    from tusk.etl import pipeline, sources
+
+    lake, outside = roots
+    spec = ConnectionSpec("duck", "duckdb", path=str(outside / "d.duckdb"))
+    connections.add(spec, actor=users["admin"])
+    source = sources.QuerySource(
+        connection="duck", sql=f"select * from read_csv('{outside}/secret.csv')"
+    )
+    p = pipeline.Pipeline(source=source)
+    with sources.acting_as(users["analyst"]), pytest.raises(TuskError, match="data roots"):
+        pipeline.collect(p)
+    assert pipeline.collect(p).height == 1  # the trusted CLI (no actor) is not confined

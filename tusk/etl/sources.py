@@ -31,6 +31,7 @@ from tusk import config, files
 from tusk.errors import BadInput, QueryCancelled, QueryFailed, TuskError
 
 if TYPE_CHECKING:
+    from tusk.auth.store import User
     from tusk.engines.base import Connection
 
 FORMATS = ("csv", "parquet", "ndjson", "json")
@@ -235,9 +236,22 @@ def _scan_file(source: FileSource) -> pl.LazyFrame:
         raise read_error(source, exc) from None
 
 
+_ACTOR: ContextVar[User | None] = ContextVar("tusk_etl_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(actor: User | None) -> Iterator[None]:
+    """Query sources read inside the block run for `actor`: on a shared Tusk their SQL is
+    confined to the data roots like the Studio's (tusk.connections.open_for)."""
+    token = _ACTOR.set(actor)
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def _query(source: QuerySource, preview_rows: int | None) -> pl.LazyFrame:
     from tusk import connections
-    from tusk.engines.registry import connect
 
     if not source.sql.strip():
         raise BadInput("Write the query whose rows the pipeline starts from.", "Query missing")
@@ -247,7 +261,7 @@ def _query(source: QuerySource, preview_rows: int | None) -> pl.LazyFrame:
     spool = _SPOOL.get() if preview_rows is None else None
     if spool is not None and spool.cancelled:
         raise _source_error(source, QueryCancelled("The query was cancelled."))
-    conn = connect(spec)
+    conn = connections.open_for(spec, _ACTOR.get())
     try:
         if preview_rows is not None:
             # A preview never pulls the whole result: the engine fetches limit + 1 rows at most.

@@ -692,7 +692,14 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
 
 
 def render() -> None:
-    """The page body."""
+    """The page body; query sources run for the signed-in user (confined like the Studio)."""
+    from tusk.etl import sources
+
+    with sources.acting_as(current_user()):
+        _render()
+
+
+def _render() -> None:
     user = current_user()
     build, code, output, saved = st.tabs(
         [
