@@ -98,6 +98,7 @@ class DuckDBConnection:
         self._confined: tuple[Path, ...] | None = None  # the data roots, once confined
         self._read_only_files = False  # confined without write: COPY/EXPORT/ATTACH refused
         self._spill: Path | None = None  # a confined connection's own temp_directory
+        self._streams: set[duckdb.DuckDBPyConnection] = set()  # stream_arrow's open cursors
 
     def _error(
         self, exc: Exception, statement: str, offset: int = 0
@@ -180,6 +181,7 @@ class DuckDBConnection:
             with contextlib.suppress(duckdb.Error):  # bad SQL: execute reports it below
                 self._refuse_file_writes(duckdb.extract_statements(sql))
         cur = self._con.cursor()  # its own cursor, so the main connection stays free
+        self._streams.add(cur)
         try:
             try:
                 cur.execute(sql, params)
@@ -196,6 +198,7 @@ class DuckDBConnection:
                     raise self._error(exc, sql) from None
                 yield batch
         finally:
+            self._streams.discard(cur)
             cur.close()
 
     def load_arrow(
@@ -366,8 +369,10 @@ class DuckDBConnection:
         return [r[0] for r in rows]
 
     def cancel(self) -> None:
-        """Interrupt the running statement (safe from another thread)."""
+        """Interrupt the running statement and any stream (safe from another thread)."""
         self._con.interrupt()
+        for cur in list(self._streams):  # streams run on their own cursors
+            cur.interrupt()
 
     def catalog(self) -> Catalog:
         """Tables, views, columns and constraints of the own and the attached databases, from
