@@ -49,14 +49,19 @@ def streamlit_flags(app_path: Path) -> list[str]:
     from tusk.config import read_toml
 
     flags: list[str] = []
-    settings = read_toml(app_path / ".streamlit" / "config.toml")
-    for section, values in settings.items():
-        if not isinstance(values, dict):
-            continue
+
+    def add(prefix: str, values: dict) -> None:
         for key, value in values.items():
+            if isinstance(value, dict):  # [theme.light], [theme.dark]
+                add(f"{prefix}.{key}", value)
+                continue
             if isinstance(value, bool):
                 value = str(value).lower()
-            flags += [f"--{section}.{key}", str(value)]
+            flags.extend([f"--{prefix}.{key}", str(value)])
+
+    for section, values in read_toml(app_path / ".streamlit" / "config.toml").items():
+        if isinstance(values, dict):
+            add(section, values)
     return flags
 
 
@@ -85,9 +90,8 @@ def studio(
     except TuskError as exc:
         _fail(exc.message)
     base = app_dir()
+    # No --theme.base: the theme is chosen per browser (tusk.ui.theme), not for the server.
     flags = streamlit_flags(base)
-    if settings.get("theme"):
-        flags += ["--theme.base", settings["theme"]]
     cmd = [
         sys.executable,
         "-m",

@@ -104,6 +104,10 @@ MIGRATIONS = (
         primary key (user_id, exp_date)
     )
     """,
+    # 3: each user's own light/dark theme (the Studio's switch); single mode keeps config's.
+    """
+    alter table users add column theme text not null default 'light'
+    """,
 )
 
 
@@ -122,6 +126,7 @@ class User(SQLModel, table=True):
     created_at: datetime
     last_login: datetime | None = None
     sessions_after: datetime | None = None
+    theme: str = "light"  # "light" or "dark": the user's own choice
 
 
 class Group(SQLModel, table=True):
@@ -556,6 +561,17 @@ def update_user(
             changed.append(f"must_change_password={must_change_password}")
         s.add(found)
         _log(s, who, "user.update", found.username, " ".join(changed))
+        return found
+
+
+def set_theme(user: User, theme: str) -> User:
+    """Save a signed-in user's own light/dark choice (their preference, not audited)."""
+    if theme not in ("light", "dark"):
+        raise BadInput(f"The theme is light or dark, not {theme!r}.")
+    with _tx() as s:
+        found = _find(s, user)
+        found.theme = theme
+        s.add(found)
         return found
 
 

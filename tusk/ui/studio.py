@@ -132,11 +132,10 @@ def share_url(tab: qtabs.QueryTab) -> str:
 
 
 def dark() -> bool:
-    """True when the studio theme is dark."""
-    try:
-        return config.load()["theme"] == "dark"
-    except TuskError:
-        return False
+    """True when the theme shown to this user is dark (the grid and editor follow it)."""
+    from tusk.ui import theme
+
+    return theme.current() == "dark"
 
 
 # --- catalog ---------------------------------------------------------------------------------------

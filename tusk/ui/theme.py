@@ -1,18 +1,63 @@
-"""Light/dark theme: stored in config.toml, applied to Streamlit, the grid and the editor."""
+"""Light/dark theme: each user's own choice, applied in their browser, the grid and the editor.
+
+Streamlit's theme is a server option shared by every session, so Tusk does not set it: the app
+ships a light and a dark variant (`[theme.light]`/`[theme.dark]` in .streamlit/config.toml) and
+picks one per browser the way Streamlit's own Settings menu does, through the localStorage key
+its frontend reads when a page loads. The choice is saved per user in multi-user mode (auth.db)
+and in config.toml in single-user mode.
+"""
 
 from __future__ import annotations
 
-import streamlit as st
-from streamlit import config as st_config
+import json
 
-from tusk import config
+import streamlit as st
+
+from tusk import auth, config
 from tusk.errors import TuskError
 
 _WIDGET = "tusk_dark_theme"
+_APPLIED = "tusk_theme_applied"  # the theme this browser session was last told to show
+
+# Runs in the page: store the choice under the key Streamlit's frontend read at load (it is
+# named after the path the page was loaded from; links to the other pages get it too) and
+# reload once when it changed. sessionStorage caps reloads, so a browser that will not keep
+# the choice cannot loop.
+_SCRIPT = """<script>
+(() => {
+  const want = %s;
+  const key = (path) => "stActiveTheme-" + path + "-v2";
+  const here = key(window.location.pathname);
+  const shown = localStorage.getItem(here);
+  for (const a of document.querySelectorAll("a[href]")) {
+    const url = new URL(a.href, window.location.href);
+    if (url.origin === window.location.origin) localStorage.setItem(key(url.pathname), want);
+  }
+  localStorage.setItem(here, want);
+  if (shown === want) {
+    sessionStorage.removeItem("tuskThemeReloads");
+    return;
+  }
+  const reloads = Number(sessionStorage.getItem("tuskThemeReloads") || 0);
+  if (reloads < 2) {
+    sessionStorage.setItem("tuskThemeReloads", String(reloads + 1));
+    window.location.reload();
+  }
+})();
+</script>"""
+
+
+def _user():  # noqa: ANN202 - a tusk.auth.store.User or None
+    from tusk.ui.shell import current_user
+
+    return current_user()
 
 
 def current() -> str:
-    """'light' or 'dark' as configured."""
+    """'light' or 'dark': the signed-in user's choice, else the configured one."""
+    user = _user() if auth.mode() == "multi" else None
+    if user is not None:
+        return user.theme if user.theme in ("light", "dark") else "light"
     try:
         return str(config.load()["theme"])
     except TuskError:
@@ -20,29 +65,30 @@ def current() -> str:
 
 
 def apply() -> None:
-    """Make Streamlit's theme follow the setting (sessions opened from now on get it)."""
+    """Tell the browser which theme to show, once per browser session and after a switch."""
     wanted = current()
-    if st_config.get_option("theme.base") != wanted:
-        # Streamlit sends the theme when a page loads: this reaches the next load.
-        st_config.set_option("theme.base", wanted)
+    if st.session_state.get(_APPLIED) == wanted:
+        return
+    st.session_state[_APPLIED] = wanted
+    choice = json.dumps(json.dumps("Dark" if wanted == "dark" else "Light"))
+    st.html(_SCRIPT % choice, unsafe_allow_javascript=True)
 
 
 def _toggled() -> None:
     theme = "dark" if st.session_state.get(_WIDGET) else "light"
+    user = _user() if auth.mode() == "multi" else None
     try:
-        config.set_value("theme", theme)
+        if user is not None:
+            from tusk.auth import store
+
+            store.set_theme(user, theme)
+        else:
+            config.set_value("theme", theme)
     except TuskError as exc:
         st.toast(f"Could not save the theme: {exc.message}", icon=":material/error:")
-        return
-    st_config.set_option("theme.base", theme)
-    st.session_state["tusk_theme_reload"] = True
 
 
 def theme_toggle() -> None:
-    """The sidebar switch (every page): saved in config, applied on the next run."""
-    if _WIDGET not in st.session_state:
-        st.session_state[_WIDGET] = current() == "dark"
+    """The sidebar switch (every page): saved for this user, applied at once."""
+    st.session_state[_WIDGET] = current() == "dark"
     st.toggle("Dark theme", key=_WIDGET, on_change=_toggled)
-    if st.session_state.pop("tusk_theme_reload", False):
-        # Streamlit applies a theme when the page loads; query tabs are kept on disk.
-        st.html("<script>window.location.reload()</script>", unsafe_allow_javascript=True)
