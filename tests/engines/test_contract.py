@@ -272,3 +272,24 @@ def test_row_estimates_where_the_engine_keeps_statistics(case: Case) -> None:
         assert estimate == 1234
     else:
         assert estimate is None
+
+
+def test_cancel_stops_a_stream(case: Case) -> None:
+    """cancel() also stops a full-result stream (export, ETL), which may run on its own cursor."""
+    outcome: dict[str, BaseException | object] = {}
+
+    def run() -> None:
+        try:
+            outcome["batches"] = sum(1 for _ in case.conn.stream_arrow(case.long_query))
+        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join(0.7)
+    assert worker.is_alive(), "the long query finished before it could be cancelled"
+    case.conn.cancel()
+    worker.join(20)
+    assert not worker.is_alive(), "cancel did not stop the stream"
+    assert isinstance(outcome.get("error"), QueryCancelled), outcome
+    assert case.conn.execute("select 3 as ok").table.to_pylist() == [{"ok": 3}]

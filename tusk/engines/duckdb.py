@@ -80,9 +80,10 @@ def open_duckdb(
 
 def duckdb_error(exc: Exception, statement: str, offset: int = 0) -> QueryFailed | QueryCancelled:
     """Map a DuckDB exception to a Tusk error with the database's message and position."""
-    if isinstance(exc, duckdb.InterruptException):
-        return QueryCancelled("The query was cancelled.")
     msg = str(exc).strip()
+    # Through pyarrow's stream reader an interrupt arrives as an OSError carrying the text.
+    if isinstance(exc, duckdb.InterruptException) or msg.startswith("INTERRUPT Error"):
+        return QueryCancelled("The query was cancelled.")
     pos = error_position(msg, statement)
     return QueryFailed(msg, position=pos + offset if pos is not None else None)
 

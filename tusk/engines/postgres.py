@@ -9,12 +9,15 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any, ClassVar
+from decimal import Decimal
+from typing import Any, ClassVar, NamedTuple
 
 import psycopg
 import psycopg.conninfo
 import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg import sql as pgsql
+from psycopg.pq import ExecStatus, Format
 from psycopg.types.string import TextLoader
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
@@ -23,12 +26,13 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    column_to_arrow,
     first_keyword,
-    rows_to_arrow,
     split_statements,
     sql_literal,
+    unique_names,
 )
-from tusk.engines.result import QueryResult, empty_table
+from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
 
@@ -36,51 +40,256 @@ _ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
 _STREAM_BATCH = 50_000
 _cursor_ids = itertools.count()
 
-# Arrow types for the common PostgreSQL type OIDs; anything else is inferred from the values.
-_OID_TYPES: dict[int, pa.DataType] = {
+# --- PostgreSQL types → Arrow ---------------------------------------------------------------
+#
+# One mapping decides a result's Arrow schema from the types the server reports, before any
+# row is read, so the first page (`execute`) and every bulk path (`stream_arrow`) agree on
+# types and values. Exact over convenient: numeric(p, s) is decimal128(p, s); a numeric
+# without a precision, an interval (months are not a fixed number of seconds), a timetz
+# (its offset) and every type without an Arrow twin travel as PostgreSQL's own text.
+
+_NUMERIC = 1700
+_BPCHAR = 1042
+_DATE = 1082
+_TIMESTAMP = 1114
+_TIMESTAMPTZ = 1184
+_NATIVE: dict[int, pa.DataType] = {
     16: pa.bool_(),
-    20: pa.int64(),
     21: pa.int16(),
     23: pa.int32(),
-    26: pa.int64(),
+    20: pa.int64(),
+    26: pa.int64(),  # oid: unsigned 32-bit
     700: pa.float32(),
     701: pa.float64(),
     25: pa.string(),
-    1042: pa.string(),
     1043: pa.string(),
+    _BPCHAR: pa.string(),  # without the blank padding, as char(n)::text gives it
     19: pa.string(),
-    18: pa.string(),
-    1082: pa.date32(),
-    1083: pa.time64("us"),
-    1114: pa.timestamp("us"),
-    1184: pa.timestamp("us", tz="UTC"),
-    1186: pa.duration("us"),
     17: pa.binary(),
-    2950: pa.string(),
-    114: pa.string(),
+    _DATE: pa.date32(),
+    1083: pa.time64("us"),
+    _TIMESTAMP: pa.timestamp("us"),
+    _TIMESTAMPTZ: pa.timestamp("us", tz="UTC"),
+    114: pa.string(),  # json and jsonb keep the server's text (see connect)
     3802: pa.string(),
+    2950: pa.string(),  # uuid
 }
-_TEXT_OIDS = {2950}  # uuid → text
-_JSON_OIDS = {114, 3802}
+_INET = 869
+_MAX_DECIMAL128 = 38
+# Array type OID → element type OID, for PostgreSQL's built-in types.
+_ELEMENT: dict[int, int] = {t.array_oid: t.oid for t in psycopg.adapters.types if t.array_oid}
+# Arrays of these become Arrow lists; any other array is PostgreSQL's text ('{a,b}').
+_LISTED = frozenset({16, 21, 23, 20, 700, 701, 25, 1043, _BPCHAR, 114, 3802, 2950, _NUMERIC})
+_LISTED |= {_DATE, 1083, _TIMESTAMP, _TIMESTAMPTZ}
+# Built-in types psycopg would turn into Python objects Arrow cannot take (Decimal NaN,
+# timedelta, ipaddress, Range, …): they are loaded as the server's text instead.
+_TEXT_LOADED = tuple(
+    t.oid
+    for t in psycopg.adapters.types
+    if _NATIVE.get(t.oid, pa.string()) == pa.string()
+    and psycopg.adapters.get_loader(t.oid, Format.TEXT) is not None
+) + tuple(array for array, element in _ELEMENT.items() if element not in _LISTED)
+# Types DuckDB's postgres scanner reads the way psycopg does (binary COPY, then a lossless
+# cast to the schema); PostgreSQL renders any other column as text for the scanner, which
+# would read numeric as double and NaN as 0, an interval as months/days/ns, inet with /32.
+_SCANNER_READS = frozenset({16, 21, 23, 20, 26, 700, 701, 25, 1043, _BPCHAR, 19, 17, 114, 3802})
+_SCANNER_READS |= {2950, _DATE, 1083, _TIMESTAMP, _TIMESTAMPTZ}
+# DuckDB's infinity (and -infinity) for dates and timestamps: no Arrow value says "infinity".
+_INFINITIES = {
+    pa.int32(): (2**31 - 1, -(2**31 - 1)),
+    pa.int64(): (2**63 - 1, -(2**63 - 1)),
+}
 
 
-def _convert(rows: list[tuple], description: Any) -> pa.Table:
-    """psycopg rows → Arrow, with types taken from the result's type OIDs."""
-    names = [d.name for d in description]
-    types = [_OID_TYPES.get(d.type_code) for d in description]
-    # json/jsonb arrive as text (see connect): only uuid needs turning into a string here.
-    special = [i for i, d in enumerate(description) if d.type_code in _TEXT_OIDS]
-    if special and rows:
-        fixed = []
-        for row in rows:
-            r = list(row)
-            for i in special:
-                v = r[i]
-                if v is not None:
-                    r[i] = str(v)
-            fixed.append(r)
-        rows = fixed
-    return rows_to_arrow(names, rows, types)
+_CANCEL_STREAMS = """
+select pg_cancel_backend(pid) from pg_stat_activity
+where application_name = any(%s) and pid <> pg_backend_pid()
+"""
+
+
+class _Field(NamedTuple):
+    """One result column as the server describes it."""
+
+    name: str
+    oid: int
+    typmod: int
+
+
+def _arrow_type(oid: int, typmod: int) -> pa.DataType:
+    """The Arrow type for a PostgreSQL type OID and modifier (PostgreSQL's text otherwise)."""
+    if oid == _NUMERIC:
+        if typmod < 4:  # no precision: any scale, any size
+            return pa.string()
+        precision, scale = (typmod - 4) >> 16, (typmod - 4) & 0xFFFF
+        if precision > _MAX_DECIMAL128 or scale > precision:
+            return pa.string()
+        return pa.decimal128(precision, scale)
+    if oid in _NATIVE:
+        return _NATIVE[oid]
+    if _ELEMENT.get(oid) in _LISTED:
+        return pa.list_(_arrow_type(_ELEMENT[oid], typmod))
+    return pa.string()
+
+
+def _schema(fields: list[_Field]) -> pa.Schema:
+    """The Arrow schema of a described result; duplicate names get a suffix."""
+    names = unique_names([f.name for f in fields])
+    columns = []
+    for n, f in zip(names, fields, strict=True):
+        type_ = _arrow_type(f.oid, f.typmod)
+        text_numeric = f.oid == _NUMERIC and pa.types.is_string(type_)
+        columns.append(pa.field(n, type_, metadata=NUMERIC_TEXT if text_numeric else None))
+    return pa.schema(columns)
+
+
+def _fields(res: Any, names: list[str] | None = None, encoding: str = "utf-8") -> list[_Field]:
+    """The columns of a libpq result (a row description)."""
+    return [
+        _Field(
+            names[i] if names is not None else (res.fname(i) or b"").decode(encoding),
+            res.ftype(i),
+            res.fmod(i),
+        )
+        for i in range(res.nfields)
+    ]
+
+
+def _scanner_cast(field: _Field, *, table_scan: bool = False) -> str | None:
+    """How PostgreSQL renders a column for the scanner ({} is the column); None: as it is.
+    A table scan reads numeric(p, s) itself, and stream_arrow guards it against NaN."""
+    if field.oid in _SCANNER_READS:
+        return None
+    numeric = field.oid == _NUMERIC
+    if table_scan and numeric and pa.types.is_decimal(_arrow_type(field.oid, field.typmod)):
+        return None
+    if field.oid == _INET:
+        return "abbrev({})"  # inet's own output; inet::text always adds the /32
+    element = _ELEMENT.get(field.oid)
+    if element == _NUMERIC:
+        return "{}::text[]"
+    return None if element in _LISTED else "{}::text"
+
+
+def _load_as_text(cur: psycopg.Cursor[Any]) -> None:
+    """Have this cursor return PostgreSQL's own text for the types Arrow cannot take as
+    Python objects (the connection keeps its loaders: tusk.admin relies on them)."""
+    for oid in _TEXT_LOADED:
+        cur.adapters.register_loader(oid, TextLoader)
+
+
+def _staged(type_: pa.DataType) -> pa.DataType:
+    """The type rows are built as: decimals arrive as text, cast exactly afterwards."""
+    if pa.types.is_decimal(type_):
+        return pa.string()
+    if pa.types.is_list(type_):
+        return pa.list_(_staged(type_.value_type))
+    return type_
+
+
+def _rtrim(arr: pa.Array) -> pa.Array:
+    """char(n) values without their blank padding (strings, or lists of strings)."""
+    if pa.types.is_list(arr.type):
+        values = pc.utf8_rtrim(arr.flatten(), characters=" ")
+        return pa.ListArray.from_arrays(arr.offsets, values, mask=arr.is_null())
+    return pc.utf8_rtrim(arr, characters=" ")
+
+
+def _unfit(name: str, type_: pa.DataType, exc: Exception) -> QueryFailed:
+    """The error for a value the column's Arrow type cannot hold exactly."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return QueryFailed(
+        f"Column {name!r} holds a value that {type_} cannot hold exactly ({reason}). "
+        "Cast the column in the query, for example to text.",
+        "Value does not fit",
+    )
+
+
+def _column(values: list[Any], field: pa.Field, oid: int, strict: bool) -> pa.Array:
+    """One column of psycopg values as the schema's type; lenient: whatever fits instead."""
+    try:
+        arr = pa.array(values, type=_staged(field.type))
+        if arr.type != field.type:
+            arr = arr.cast(field.type)  # safe: NaN, overflow or lost digits raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError) as exc:
+        if strict:
+            raise _unfit(field.name, field.type, exc) from None
+        return column_to_arrow(values)  # e.g. NaN in a numeric(p, s): shown as text
+    if oid == _BPCHAR or _ELEMENT.get(oid) == _BPCHAR:
+        arr = _rtrim(arr)
+    return arr
+
+
+def _convert(
+    rows: list[tuple], fields: list[_Field], schema: pa.Schema, *, strict: bool = False
+) -> pa.Table:
+    """psycopg rows → Arrow in the result's schema; strict raises where a value does not fit,
+    lenient (a page for the grid) falls back to the type the values suggest."""
+    cols = list(zip(*rows, strict=True)) if rows else [() for _ in fields]
+    arrays = [
+        _column(list(col), schema.field(i), fields[i].oid, strict) for i, col in enumerate(cols)
+    ]
+    if strict:
+        return pa.Table.from_arrays(arrays, schema=schema)
+    # Lenient: a column may have the type its values suggest; it keeps its field's metadata.
+    fields_out = [
+        pa.field(f.name, a.type, metadata=f.metadata) for f, a in zip(schema, arrays, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields_out))
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """A scanner batch in the result's schema (lossless casts only; infinity is refused)."""
+    if batch.schema != schema:
+        columns = []
+        for col, field in zip(batch.columns, schema, strict=True):
+            if col.type != field.type:
+                try:
+                    col = col.cast(field.type)  # safe: a lossy cast raises
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise _unfit(field.name, field.type, exc) from None
+            columns.append(col)
+        batch = pa.RecordBatch.from_arrays(columns, schema=schema)
+    for field, col in zip(schema, batch.columns, strict=True):
+        if pa.types.is_date32(field.type) or pa.types.is_timestamp(field.type):
+            storage = pa.int32() if pa.types.is_date32(field.type) else pa.int64()
+            bounds = pc.min_max(col.view(storage))
+            if bounds["max"].as_py() in _INFINITIES[storage] or (
+                bounds["min"].as_py() in _INFINITIES[storage]
+            ):
+                raise QueryFailed(
+                    f"Column {field.name!r} holds infinity, which Arrow dates and timestamps "
+                    "cannot hold. Cast the column in the query, for example to text.",
+                    "Value does not fit",
+                )
+    return batch
+
+
+def _has_zero(batch: pa.RecordBatch, columns: list[int]) -> bool:
+    """True when one of the given decimal columns holds a zero (or what the scanner made one)."""
+    for i in columns:
+        col = batch.column(i)
+        if pc.any(pc.equal(col, pa.scalar(Decimal(0), col.type))).as_py():
+            return True
+    return False
+
+
+def _scanner_query(query: str, fields: list[_Field]) -> pgsql.Composed | None:
+    """The query with every column the scanner misreads rendered as text by PostgreSQL
+    (None when the scanner reads them all). Columns are renamed c1…cN on the way, so
+    duplicate or odd names do not matter; the schema gives the real names back."""
+    casts = [_scanner_cast(f) for f in fields]
+    if not any(casts):
+        return None
+    names = [f"c{i}" for i in range(1, len(fields) + 1)]
+    aliases = [pgsql.Identifier(n) for n in names]
+    columns = [
+        pgsql.SQL(cast or "{}").format(pgsql.Identifier("q", n))
+        for n, cast in zip(names, casts, strict=True)
+    ]
+    # The newline keeps a trailing -- comment in the user's query from eating the parenthesis.
+    return pgsql.SQL("select {} from (\n{}\n) as q ({})").format(
+        pgsql.SQL(", ").join(columns), pgsql.SQL(query), pgsql.SQL(", ").join(aliases)
+    )
 
 
 def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCancelled:
@@ -128,6 +337,8 @@ class PostgresConnection:
         self._conninfo = conninfo  # kept in memory only, for the bulk (DuckDB scanner) path
         self._secret = secret
         self._lock = threading.Lock()
+        self._streams: dict[str, Any] = {}  # application_name → the DuckDB reading the stream
+        self._cancelled: set[str] = set()  # streams cancel() stopped
 
     @property
     def raw(self) -> psycopg.Connection:
@@ -170,6 +381,7 @@ class PostgresConnection:
         name = f"tusk_{next(_cursor_ids)}"
         with self._conn.transaction():
             cur = self._conn.cursor(name=name)
+            _load_as_text(cur)
             try:
                 try:
                     cur.execute(stmt, params)
@@ -182,59 +394,85 @@ class PostgresConnection:
                     exc.tusk_prefix = len(f'DECLARE "{name}" CURSOR FOR ')  # type: ignore[attr-defined]
                     raise
                 rows = cur.fetchmany(limit + 1)
-                description = cur.description
+                fields = self._cursor_fields(cur)
             finally:
                 cur.close()
         truncated = len(rows) > limit
-        return _convert(rows[:limit], description), truncated
+        return _convert(rows[:limit], fields, _schema(fields)), truncated
+
+    @staticmethod
+    def _cursor_fields(cur: psycopg.Cursor[Any]) -> list[_Field]:
+        """The described columns of a cursor's current result."""
+        names = [d.name for d in cur.description or ()]
+        return _fields(cur.pgresult, names)
 
     def _plain(
         self, stmt: str, params: Params, limit: int | None, script: str, start: float
     ) -> QueryResult:
         with self._conn.cursor() as cur:
+            _load_as_text(cur)
             cur.execute(stmt, params)
             if cur.description is None:
                 affected = cur.rowcount if cur.rowcount >= 0 else None
                 return QueryResult(
                     empty_table(), False, time.perf_counter() - start, script, affected
                 )
+            fields = self._cursor_fields(cur)
             rows = cur.fetchmany(limit + 1) if limit is not None else cur.fetchall()
-            table = _convert(rows[:limit] if limit is not None else rows, cur.description)
+            kept = rows[:limit] if limit is not None else rows
+            table = _convert(kept, fields, _schema(fields))
             affected = cur.rowcount if first_keyword(stmt) not in _ROW_RETURNING else None
             truncated = limit is not None and len(rows) > limit
         return QueryResult(table, truncated, time.perf_counter() - start, script, affected)
 
     def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
         """Stream a full result via DuckDB's postgres scanner (binary COPY, Arrow out);
-        falls back to a server-side cursor for types the scanner cannot read."""
+        falls back to a server-side cursor for types the scanner cannot read. Every path
+        yields the schema the server's description gives (see _arrow_type), as execute does."""
         from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
 
         query = sql.strip().rstrip(";")
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
                 query = cc.mogrify(query, params)
-        table = self._whole_table(query) if params is None else None
+        fields = self._describe(query)
+        schema = _schema(fields)
+        table = None
+        if params is None and not any(_scanner_cast(f, table_scan=True) for f in fields):
+            table = self._whole_table(query)
+        rendered = _scanner_query(query, fields) if table is None else None
+        # DuckDB 1.5.5's table scan reads NaN in numeric(p, s) as 0 (duckdb/duckdb#23971):
+        # once a zero shows up in such a column, ask the server whether it holds a NaN.
+        guarded = [i for i, f in enumerate(fields) if f.oid == _NUMERIC] if table else []
+        # The scanner's own sessions carry this name, so cancel() can find them on the server.
+        tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
+        conninfo = psycopg.conninfo.make_conninfo(self._conninfo, application_name=tag)
         duck = open_duckdb(None, ["postgres_scanner"])
+        self._streams[tag] = duck
         try:
             try:
                 if table is not None:
                     # A whole table: the scanner splits it into ctid ranges read in parallel.
-                    duck.execute("SELECT * FROM postgres_scan(?, ?, ?)", [self._conninfo, *table])
+                    duck.execute("SELECT * FROM postgres_scan(?, ?, ?)", [conninfo, *table])
                 else:
                     # ATTACH takes no parameters: the connection string goes in as a literal.
                     duck.execute(
-                        "ATTACH "
-                        + sql_literal(self._conninfo)
-                        + " AS pg (TYPE postgres, READ_ONLY)"
+                        "ATTACH " + sql_literal(conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
                     )
-                    duck.execute("SELECT * FROM postgres_query('pg', ?)", [query])
+                    scan = query if rendered is None else rendered.as_string(self._conn)
+                    duck.execute("SELECT * FROM postgres_query('pg', ?)", [scan])
                 reader = duck.to_arrow_reader(100_000)
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
-                if _is_user_error(exc):
+                if tag in self._cancelled:
+                    raise QueryCancelled("The query was cancelled.") from None
+                # The server already accepted the query (described above): a refusal of the
+                # rendered form is the wrapper's, so only the user's own query is final.
+                if rendered is None and _is_user_error(exc):
                     raise QueryFailed(_scrub(_server_message(str(exc)), self._secret)) from None
+                self._streams.pop(tag, None)
                 duck.close()
                 duck = None
-                yield from self._stream_cursor(sql, params)
+                yield from self._stream_cursor(sql, params, schema)
                 return
             while True:
                 try:
@@ -242,11 +480,50 @@ class PostgresConnection:
                 except StopIteration:
                     return
                 except Exception as exc:  # noqa: BLE001
+                    if tag in self._cancelled:
+                        raise QueryCancelled("The query was cancelled.") from None
                     raise QueryFailed(_scrub(str(exc), self._secret)) from None
-                yield batch
+                if table is not None and guarded and _has_zero(batch, guarded):
+                    self._refuse_nan(table, [fields[i] for i in guarded], schema)
+                    guarded = []
+                yield _conform(batch, schema)
         finally:
+            self._streams.pop(tag, None)
+            self._cancelled.discard(tag)
             if duck is not None:
                 duck.close()
+
+    def _refuse_nan(self, table: tuple[str, str], columns: list[_Field], schema: pa.Schema) -> None:
+        """Raise QueryFailed when one of a table's numeric(p, s) columns holds NaN."""
+        found = [pgsql.SQL("{} = 'NaN'::numeric").format(pgsql.Identifier(c.name)) for c in columns]
+        query = pgsql.SQL("select {} from {} where {} limit 1").format(
+            pgsql.SQL(", ").join(found), pgsql.Identifier(*table), pgsql.SQL(" or ").join(found)
+        )
+        with self._lock:
+            try:
+                with self._conn.cursor() as cur:
+                    row = cur.execute(query).fetchone()
+            except psycopg.Error as exc:
+                raise _error(exc, self._secret) from None
+        if row is not None:
+            name = next(c.name for c, nan in zip(columns, row, strict=True) if nan)
+            raise _unfit(name, schema.field(name).type, ValueError("NaN"))
+
+    def _describe(self, query: str) -> list[_Field]:
+        """The result columns of a query, from the server's description (nothing runs)."""
+        encoding = self._conn.info.encoding
+        with self._lock:
+            pgconn = self._conn.pgconn
+            try:
+                # The unnamed statement: PostgreSQL parses and describes, nothing runs.
+                res = pgconn.prepare(b"", query.encode(encoding))
+                if res.status == ExecStatus.COMMAND_OK:
+                    res = pgconn.describe_prepared(b"")
+                if res.status != ExecStatus.COMMAND_OK:
+                    raise psycopg.errors.error_from_result(res, encoding)
+            except psycopg.Error as exc:
+                raise _error(exc, self._secret) from None
+        return _fields(res, encoding=encoding)
 
     def _whole_table(self, query: str) -> tuple[str, str] | None:
         """(schema, table) when the query reads one whole table or materialized view."""
@@ -261,26 +538,29 @@ class PostgresConnection:
                 return None  # not a plain name after all: the general path handles it
         return (row[0], row[1]) if row else None
 
-    def _stream_cursor(self, sql: str, params: Params) -> Iterator[pa.RecordBatch]:
-        """Server-side cursor fetch in 50,000-row batches (the fallback bulk path)."""
-        schema: pa.Schema | None = None
+    def _stream_cursor(
+        self, sql: str, params: Params, schema: pa.Schema | None = None
+    ) -> Iterator[pa.RecordBatch]:
+        """Server-side cursor fetch in 50,000-row batches (the fallback bulk path), every
+        batch in `schema` (by default the one the cursor's description gives)."""
         with self._lock:
             try:
                 with (
                     self._conn.transaction(),
                     self._conn.cursor(name=f"tusk_{next(_cursor_ids)}") as cur,
                 ):
+                    _load_as_text(cur)
                     cur.execute(sql, params)
+                    fields: list[_Field] | None = None
                     while True:
                         rows = cur.fetchmany(_STREAM_BATCH)
                         if not rows:
                             return
-                        table = _convert(rows, cur.description)
-                        if schema is None:
-                            schema = table.schema
-                        elif table.schema != schema:
-                            table = table.cast(schema, safe=False)
-                        yield from table.to_batches()
+                        if fields is None:
+                            fields = self._cursor_fields(cur)
+                            if schema is None or len(schema) != len(fields):
+                                schema = _schema(fields)
+                        yield from _convert(rows, fields, schema, strict=True).to_batches()
             except psycopg.Error as exc:
                 raise _error(exc, self._secret) from None
 
@@ -363,10 +643,27 @@ class PostgresConnection:
             )
 
     def cancel(self) -> None:
-        """Ask the server to cancel the running statement (safe from another thread)."""
+        """Ask the server to cancel the running statement and any stream (safe from another
+        thread); a stream's scanner sessions are found by their application_name."""
         # psycopg.Error here means nothing was running, or the server already finished.
         with contextlib.suppress(psycopg.Error):
             self._conn.cancel_safe(timeout=CONNECT_TIMEOUT_S)
+        streams = dict(self._streams)
+        if not streams:
+            return
+        self._cancelled.update(streams)
+        for duck in streams.values():
+            with contextlib.suppress(Exception):
+                duck.interrupt()
+        # The scanner may wait on the server (no rows yet), where DuckDB's interrupt is not
+        # seen: cancel its sessions on the server from a short connection of our own.
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(
+                self._conninfo, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
+            ) as admin,
+        ):
+            admin.execute(_CANCEL_STREAMS, [list(streams)])
 
     def catalog(self) -> Catalog:
         """Two catalog queries: columns of every relation, then PK/FK constraints."""
@@ -392,6 +689,10 @@ class PostgresConnection:
                     ForeignKey(tuple(columns), ref_schema, ref_table, tuple(ref_columns), name),
                 )
         return b.build()
+
+    def confine(self, roots: Any, *, write: bool = True) -> None:
+        """Nothing to do: the server reads files only for roles granted pg_read_server_files
+        (or superuser), which is the DBA's call, not a Tusk user's."""
 
     def close(self) -> None:
         """Close the connection."""

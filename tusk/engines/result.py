@@ -33,3 +33,14 @@ class QueryResult:
 def empty_table() -> pa.Table:
     """A table with no columns and no rows, for statements that return nothing."""
     return pa.table({})
+
+
+# Field metadata for a column of exact decimal numbers carried as text (PostgreSQL's numeric
+# without a precision: sum(), avg(), literals), so the grid sorts it as numbers and charts
+# plot it, while exports keep every digit.
+NUMERIC_TEXT = {b"tusk.numeric": b"text"}
+
+
+def is_numeric_text(field: pa.Field) -> bool:
+    """True for a text column that holds exact decimal numbers (see NUMERIC_TEXT)."""
+    return bool(field.metadata) and field.metadata.get(b"tusk.numeric") == b"text"

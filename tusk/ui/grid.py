@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import streamlit as st
 
+from tusk.engines.result import is_numeric_text
+
 MAX_SAFE_INT = 2**53 - 1  # JavaScript numbers lose precision past this
 
 _NULL_FORMATTER = """
@@ -28,9 +30,27 @@ function(params) {
 """
 
 
-def _display_column(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray | list[Any], str]:
+# Number columns may arrive as exact text (decimals, big integers, PostgreSQL numeric):
+# compare them as numbers, NULLs first, and text only to break ties JavaScript cannot see.
+_NUMBER_COMPARATOR = """
+function(a, b) {
+  if (a === b) { return 0; }
+  if (a === null || a === undefined) { return -1; }
+  if (b === null || b === undefined) { return 1; }
+  const x = Number(a), y = Number(b);
+  if (!isNaN(x) && !isNaN(y) && x !== y) { return x - y; }
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}
+"""
+
+
+def _display_column(
+    col: pa.ChunkedArray, field: pa.Field | None = None
+) -> tuple[pa.ChunkedArray | list[Any], str]:
     """One column made displayable; returns (values, kind) where kind drives alignment."""
     t = col.type
+    if field is not None and is_numeric_text(field):
+        return col, "number"  # exact decimal text (PostgreSQL numeric without a precision)
     if pa.types.is_decimal(t):
         # AgGrid shows Decimal objects as [object Object]; exact text keeps every digit.
         return pc.cast(col, pa.string()), "number"
@@ -64,8 +84,9 @@ def display_frame(table: pa.Table) -> tuple[pd.DataFrame, dict[str, str]]:
     """A pandas frame safe to hand to the browser, plus each column's display kind."""
     data: dict[str, Any] = {}
     kinds: dict[str, str] = {}
-    for name, col in zip(table.column_names, table.columns, strict=True):
-        values, kind = _display_column(col)
+    for field, col in zip(table.schema, table.columns, strict=True):
+        name = field.name
+        values, kind = _display_column(col, field)
         if isinstance(values, pa.ChunkedArray):
             values = values.to_pylist()
         # object dtype keeps None as None (pandas would turn it into NaN or its own NA)
@@ -90,7 +111,12 @@ def results_grid(table: pa.Table, key: str, *, height: int = 420, dark: bool = F
     )
     for name, kind in kinds.items():
         if kind == "number":
-            builder.configure_column(name, type=["rightAligned"], filter="agNumberColumnFilter")
+            builder.configure_column(
+                name,
+                type=["rightAligned"],
+                filter="agNumberColumnFilter",
+                comparator=JsCode(_NUMBER_COMPARATOR),
+            )
     builder.configure_pagination(paginationAutoPageSize=False, paginationPageSize=100)
     options = builder.build()
     options["enableCellTextSelection"] = True

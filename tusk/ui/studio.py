@@ -13,6 +13,7 @@ from tusk import config, connections, export, params
 from tusk.catalog import Catalog
 from tusk.engines.base import Params, split_statements
 from tusk.engines.registry import engine_class
+from tusk.engines.result import is_numeric_text
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import QueryCancelled, QueryFailed, TuskError
 from tusk.store import history, saved
@@ -365,6 +366,7 @@ def chart_plan(table: pa.Table) -> tuple[str, str | None, list[str]]:
         if pa.types.is_integer(f.type)
         or pa.types.is_floating(f.type)
         or pa.types.is_decimal(f.type)
+        or is_numeric_text(f)
     ]
     temporal = [
         f.name
@@ -374,7 +376,8 @@ def chart_plan(table: pa.Table) -> tuple[str, str | None, list[str]]:
     text = [
         f.name
         for f in table.schema
-        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        and not is_numeric_text(f)
     ]
     if temporal and numeric:
         return "line", temporal[0], numeric[:3]
@@ -408,8 +411,13 @@ def quick_chart(table: pa.Table, key: str) -> None:
     cols = list(dict.fromkeys(([x] if x != "(row number)" else []) + ys))
     frame = table.select(cols).to_pandas()
     for col in ys:
-        if pa.types.is_decimal(table.schema.field(col).type):
+        field = table.schema.field(col)
+        if pa.types.is_decimal(field.type):
             frame[col] = frame[col].astype(float)
+        elif is_numeric_text(field):  # exact decimal text: a chart needs only its value
+            import pandas as pd
+
+            frame[col] = pd.to_numeric(frame[col], errors="coerce")
     x_arg = None if x == "(row number)" else x
     if kind == "line":
         st.line_chart(frame, x=x_arg, y=ys)
