@@ -90,16 +90,13 @@ def page_info(label: str) -> PageInfo:
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
     from tusk import auth
-    from tusk.ui import auth_gate, theme
+    from tusk.ui import auth_gate
 
     info = page_info(label)
     # A bundled image: a Material icon as page_icon makes the browser fetch an SVG from
     # fonts.gstatic.com for the favicon, and Tusk must not need the internet.
     st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=str(FAVICON), layout="wide")
     user = auth_gate.gate()  # multi-user mode: stops here until someone signs in
-    # After the gate: in multi-user mode the theme is the signed-in user's (the sign-in form
-    # keeps whatever this browser showed last).
-    theme.apply()
     with st.sidebar:
         st.markdown("### :material/database: Tusk")
         for p in PAGES:

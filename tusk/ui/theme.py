@@ -17,18 +17,22 @@ from tusk import auth, config
 from tusk.errors import TuskError
 
 _WIDGET = "tusk_dark_theme"
-_APPLIED = "tusk_theme_applied"  # the theme this browser session was last told to show
 
 # Runs in the page: store the choice under the key Streamlit's frontend read at load (it is
 # named after the path the page was loaded from; links to the other pages get it too) and
-# reload once when it changed. sessionStorage caps reloads, so a browser that will not keep
+# reload only when the page shows the other theme (a first visit in a light browser does not). sessionStorage caps reloads, so a browser that will not keep
 # the choice cannot loop.
 _SCRIPT = """<script>
 (() => {
   const want = %s;
   const key = (path) => "stActiveTheme-" + path + "-v2";
   const here = key(window.location.pathname);
-  const shown = localStorage.getItem(here);
+  // What this page shows now: the stored choice, or with none (or "System") the browser's.
+  let shown = JSON.parse(localStorage.getItem(here) || '"System"');
+  if (shown !== "Light" && shown !== "Dark") {
+    shown = window.matchMedia("(prefers-color-scheme: dark)").matches ? "Dark" : "Light";
+  }
+  shown = JSON.stringify(shown);
   for (const a of document.querySelectorAll("a[href]")) {
     const url = new URL(a.href, window.location.href);
     if (url.origin === window.location.origin) localStorage.setItem(key(url.pathname), want);
@@ -64,13 +68,11 @@ def current() -> str:
         return "light"
 
 
-def apply() -> None:
-    """Tell the browser which theme to show, once per browser session and after a switch."""
-    wanted = current()
-    if st.session_state.get(_APPLIED) == wanted:
-        return
-    st.session_state[_APPLIED] = wanted
-    choice = json.dumps(json.dumps("Dark" if wanted == "dark" else "Light"))
+def _tell_browser() -> None:
+    """The script that shows this user's theme. Drawn on every run at the same place, so the
+    elements around it keep their identity (a tab strip would otherwise snap back to its first
+    tab); the browser runs it again only when its text, i.e. the theme, changes."""
+    choice = json.dumps(json.dumps("Dark" if current() == "dark" else "Light"))
     st.html(_SCRIPT % choice, unsafe_allow_javascript=True)
 
 
@@ -92,3 +94,4 @@ def theme_toggle() -> None:
     """The sidebar switch (every page): saved for this user, applied at once."""
     st.session_state[_WIDGET] = current() == "dark"
     st.toggle("Dark theme", key=_WIDGET, on_change=_toggled)
+    _tell_browser()
