@@ -13,19 +13,17 @@ from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
-from tests.conftest import REPO, pg_spec
-from tusk import config, connections
+from tests.conftest import pg_spec
+from tests.ui.conftest import open_admin
 from tusk.admin import backup
 from tusk.admin.backup import BackupOptions
 from tusk.auth import store
 from tusk.errors import PermissionDenied
 from tusk.ui.admin_backup import CLEAN_FOR, DELETE_FOR, JOB, RESTORE_JOB
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
 from tusk.ui.shell import md_escape
 
 pytestmark = pytest.mark.postgres
 
-TAB = next(s.label for s in SECTIONS if s.module == "admin_backup")
 P = "admin_backup_"
 WAIT_S = 120
 
@@ -58,16 +56,6 @@ def _checksum(db: str, schema: str, table: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/2_Admin.py").run()
-    at.session_state[TAB_KEY] = TAB
-    at.run()
-    assert not at.exception
-    return at
-
-
 def _finish(at: AppTest, key: str) -> backup.ToolJob:
     """Wait for the page's job (the fragment does not tick in AppTest), then redraw."""
     job = at.session_state[key]
@@ -78,11 +66,10 @@ def _finish(at: AppTest, key: str) -> backup.ToolJob:
 
 
 @pytest.fixture
-def saved(db: str) -> str:
-    """The fresh, seeded test database saved as the only PostgreSQL connection."""
-    _seed(db)
-    connections.add(pg_spec(db, name="pg main"))
-    return db
+def saved(saved: str) -> str:
+    """The fresh test database saved as the only PostgreSQL connection, seeded."""
+    _seed(saved)
+    return saved
 
 
 @pytest.fixture
@@ -108,7 +95,7 @@ def test_back_up_chosen_hostile_tables_then_restore_into_a_new_database(
     """Back up now with two hostile tables in plain format: the job ends verified, the list
     shows it, and Restore loads it into a new database with the same rows."""
     db = saved
-    at = _page()
+    at = open_admin("admin_backup")
     assert any("No backups yet" in i.value for i in at.info)
     at.selectbox(key=P + "format").set_value("plain")
     at.multiselect(key=P + "tables").set_value([(HOSTILE, HOSTILE), (UNICODE, UNICODE)])
@@ -148,7 +135,7 @@ def test_a_failing_dump_is_shown_failed_and_not_listed(
     """A chosen table dropped before the click: pg_dump fails, the page shows its error and
     the list stays empty; a missing pg_dump is an error naming pg_bin_path."""
     db = saved
-    at = _page()
+    at = open_admin("admin_backup")
     at.multiselect(key=P + "tables").set_value([("public", "t")]).run()
     with server_connection(db) as c:
         c.execute("drop table t")
@@ -178,7 +165,7 @@ def test_page_returns_while_the_dump_waits_and_cancel_stops_it(saved: str) -> No
     """A dump stuck behind a lock leaves the page usable (the run ends with the job running);
     Cancel on the page stops it and removes its file."""
     db = saved
-    at = _page()
+    at = open_admin("admin_backup")
     with server_connection(db) as blocker:
         blocker.autocommit = False
         blocker.execute("lock table items in access exclusive mode")
@@ -207,7 +194,7 @@ def test_restore_with_clean_needs_the_database_name(saved: str) -> None:
     before = _checksum(db, "public", "items")
     with server_connection(db) as c:
         c.execute("delete from items where id > 10")
-    at = _page()
+    at = open_admin("admin_backup")
     at.radio(key=P + "target_kind").set_value("Existing database").run()
     assert at.selectbox(key=P + "existing_db").value == db
     at.checkbox(key=P + "clean").check().run()
@@ -234,7 +221,7 @@ def test_delete_asks_first_then_removes_the_file(saved: str) -> None:
         pg_spec(db, name="pg main"), BackupOptions(format="directory"), actor=None
     )
     assert job.wait(WAIT_S) and job.status == "ok", job.message
-    at = _page()
+    at = open_admin("admin_backup")
     assert list(at.dataframe[0].value["Name"]) == [job.name]
     at.button(key=P + "delete").click().run()
     assert at.session_state[DELETE_FOR] == job.name
@@ -249,41 +236,21 @@ def test_delete_asks_first_then_removes_the_file(saved: str) -> None:
     assert any("No backups yet" in i.value for i in at.info)
 
 
-def _sign_in(at: AppTest, username: str) -> AppTest:
-    at.text_input(key="tusk_login_username").set_value(username)
-    at.text_input(key="tusk_login_password").set_value("pw")
-    at.button[0].click().run()
-    return at
-
-
 @pytest.fixture
-def multi(saved: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, store.User]:
+def multi(saved: str, multi_user: Callable[..., None]) -> dict[str, store.User]:
     """Multi-user mode (after saving the connection) with a Viewer and a Data Engineer."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    store.create_user("eddie", "pw", groups=["Data Engineers"])
-    config.set_value("auth_mode", "multi")
+    multi_user({"vera": "Viewers", "eddie": "Data Engineers"})
     return {"viewer": store.get_user("vera"), "engineer": store.get_user("eddie")}
 
 
 def test_viewer_and_engineer_cannot_back_up(saved: str, multi: dict[str, store.User]) -> None:
     """A Data Engineer sees the tab's permission message and no form; a Viewer cannot open
     Admin at all; the library refuses both."""
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    _sign_in(at, "eddie")
-    at.switch_page("pages/2_Admin.py").run()
-    at.session_state[TAB_KEY] = TAB
-    at.run()
-    assert not at.exception
+    at = open_admin("admin_backup", user="eddie")
     assert any("admin.backup" in i.value for i in at.info)
     assert P + "start" not in [b.key for b in at.button]
 
-    viewer = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    viewer.run()
-    _sign_in(viewer, "vera")
-    viewer.switch_page("pages/2_Admin.py").run()
+    viewer = open_admin(user="vera")
     assert "Permission denied" in viewer.error[0].value
     assert P + "start" not in [b.key for b in viewer.button]
 

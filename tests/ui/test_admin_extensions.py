@@ -4,30 +4,19 @@ only after typing the name, and who may see the tab."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from psycopg import sql
-from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
-from tests.conftest import REPO, pg_spec
-from tusk import admin, config, connections
+from tests.conftest import pg_spec
+from tests.ui.conftest import open_admin
+from tusk import admin
 from tusk.admin import extensions
 from tusk.auth import store
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
 
 pytestmark = pytest.mark.postgres
-
-TAB = next(s.label for s in SECTIONS if s.module == "admin_extensions")
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/2_Admin.py").run()
-    at.session_state[TAB_KEY] = TAB
-    at.run()
-    assert not at.exception
-    return at
 
 
 def _installed(db: str) -> dict[str, tuple[str, str]]:
@@ -40,13 +29,6 @@ def _installed(db: str) -> dict[str, tuple[str, str]]:
     return {name: (version, schema) for name, version, schema in rows}
 
 
-@pytest.fixture
-def saved(db: str) -> str:
-    """The fresh test database saved as the only PostgreSQL connection."""
-    connections.add(pg_spec(db, name="pg main"))
-    return db
-
-
 @pytest.mark.parametrize("schema", [HOSTILE, UNICODE], ids=["hostile", "unicode"])
 def test_install_into_chosen_schema(saved: str, schema: str) -> None:
     """Search finds pg_trgm; picking it and a schema named `x"; DROP TABLE t; --` (or with
@@ -55,7 +37,7 @@ def test_install_into_chosen_schema(saved: str, schema: str) -> None:
     with server_connection(db) as c:
         c.execute("create table t (id int)")
         c.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
-    at = _page()
+    at = open_admin("admin_extensions")
     at.text_input(key="admin_ext_search").set_value("trigram").run()
     assert list(at.dataframe[0].value["name"]) == ["pg_trgm"]
 
@@ -78,7 +60,7 @@ def test_install_into_chosen_schema(saved: str, schema: str) -> None:
 def test_install_with_requirements(saved: str) -> None:
     """earthdistance requires cube: the page offers CASCADE (ticked) and installs both."""
     db = saved
-    at = _page()
+    at = open_admin("admin_extensions")
     at.selectbox(key="admin_ext_pick").set_value("earthdistance").run()
     assert at.checkbox(key="admin_ext_install_cascade").value
     at.button(key="admin_ext_install").click().run()
@@ -90,7 +72,7 @@ def test_install_old_version_and_update(saved: str) -> None:
     """Install hstore 1.4 from the version picker, update it to the default version, then
     uninstall it (nothing uses it, so no CASCADE is needed)."""
     db = saved
-    at = _page()
+    at = open_admin("admin_extensions")
     at.selectbox(key="admin_ext_pick").set_value("pg_trgm").run()
     at.selectbox(key="admin_ext_version").set_value("1.5").run()
     at.selectbox(key="admin_ext_pick").set_value("hstore").run()
@@ -126,7 +108,7 @@ def test_uninstall_dialog_cascade_needs_the_name(saved: str) -> None:
         conn.close()
     with server_connection(db) as c:
         c.execute("create table kv (id int, h hstore)")
-    at = _page()
+    at = open_admin("admin_extensions")
     at.selectbox(key="admin_ext_pick").set_value("hstore").run()
 
     at.button(key="admin_ext_uninstall").click().run()
@@ -159,37 +141,21 @@ def test_uninstall_dialog_cascade_needs_the_name(saved: str) -> None:
     assert cols == [("id",)]
 
 
-def test_who_may_use_the_tab(saved: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_who_may_use_the_tab(saved: str, multi_user: Callable[..., None]) -> None:
     """Without admin.extensions (a Data Engineer, or a maintainer) the tab is a permission
     note; an administrator installs, and the install is audited."""
     db = saved
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_group("Maintainers", perms=["admin.view", "admin.maintenance"])
-    store.create_user("ed", "pw", groups=["Data Engineers"])
-    store.create_user("max", "pw", groups=["Maintainers"])
-    store.create_user("ada", "pw", groups=["Administrators"])
-    config.set_value("auth_mode", "multi")
-
-    def signed_in(name: str) -> AppTest:
-        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-        at.run()
-        at.text_input(key="tusk_login_username").set_value(name)
-        at.text_input(key="tusk_login_password").set_value("pw")
-        at.button[0].click().run()
-        at.switch_page("pages/2_Admin.py").run()
-        at.session_state[TAB_KEY] = TAB
-        at.run()
-        assert not at.exception
-        return at
-
+    multi_user(
+        {"ed": "Data Engineers", "max": "Maintainers", "ada": "Administrators"},
+        groups={"Maintainers": ["admin.view", "admin.maintenance"]},
+    )
     for name in ("ed", "max"):
-        at = signed_in(name)
+        at = open_admin("admin_extensions", user=name)
         assert any("admin.extensions" in i.value for i in at.info)
         assert not any(b.key == "admin_ext_install" for b in at.button)
         assert not at.dataframe
 
-    at = signed_in("ada")
+    at = open_admin("admin_extensions", user="ada")
     at.selectbox(key="admin_ext_pick").set_value("pg_trgm").run()
     at.button(key="admin_ext_install").click().run()
     assert "pg_trgm" in _installed(db)

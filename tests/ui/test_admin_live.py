@@ -4,32 +4,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import server_connection
-from tests.conftest import REPO, pg_spec, wait_for
-from tusk import admin, config, connections
+from tests.conftest import pg_spec, wait_for
+from tests.ui.conftest import admin_tab, open_admin
+from tusk import admin, connections
 from tusk.admin import AdminConnection, activity, locks
 from tusk.auth import store
 from tusk.engines.spec import ConnectionSpec
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
+from tusk.ui.admin_page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
-
-LABEL = {s.module: s.label for s in SECTIONS}
-
-
-def _admin(tab: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    if tab is not None:  # chosen before the page's first run: only that tab draws
-        at.session_state[TAB_KEY] = LABEL[tab]
-    at.switch_page("pages/2_Admin.py").run()
-    return at
 
 
 class Sleeper:
@@ -80,7 +69,7 @@ def cleanup() -> Iterator[list[psycopg.Connection]]:
 
 def test_no_postgres_connection_says_what_to_do() -> None:
     """With only the demo DuckDB saved, the page explains and links to the Studio."""
-    at = _admin()
+    at = open_admin()
     assert not at.exception
     assert "No PostgreSQL connection yet" in at.info[0].value
 
@@ -88,7 +77,7 @@ def test_no_postgres_connection_says_what_to_do() -> None:
 def test_unreachable_server_is_a_clear_error() -> None:
     """A server that does not answer gives Connection failed, and the page stays up."""
     connections.add(ConnectionSpec("far", "postgres", host="10.255.255.1", port=5432))
-    at = _admin()
+    at = open_admin()
     assert not at.exception
     assert "Connection failed" in at.error[0].value
     assert at.button(key="admin_retry")
@@ -96,7 +85,7 @@ def test_unreachable_server_is_a_clear_error() -> None:
 
 def test_dashboard_shows_facts_and_charts_after_two_samples(saved_pg: ConnectionSpec) -> None:
     """The dashboard's metrics come from the server; a second tick gives the rate charts."""
-    at = _admin("admin_dashboard")
+    at = open_admin("admin_dashboard")
     assert not at.exception
     labels = [m.label for m in at.metric]
     assert {"Connections", "Cache hit ratio", "Commits", "Deadlocks"} <= set(labels)
@@ -124,7 +113,7 @@ def test_activity_lists_a_session_and_cancels_it(
         lambda: any(s.pid == sleeper.pid and s.state == "active" for s in activity.sessions(watch)),
         "the sleeper",
     )
-    at = _admin("admin_activity")
+    at = open_admin("admin_activity")
     assert not at.exception
     table = at.dataframe[0].value
     assert sleeper.pid in list(table["pid"])
@@ -152,7 +141,7 @@ def test_locks_tab_draws_the_chain_and_terminates_the_root(
     waiter = Sleeper(db, "update t set id = 1 where id = 1").start()
     cleanup.append(waiter.conn)
     wait_for(lambda: waiter.pid in locks.blocking_graph(watch).sessions, "B to wait")
-    at = _admin("admin_locks")
+    at = open_admin("admin_locks")
     assert not at.exception
     assert at.get("graphviz_chart"), "the blocking graph is drawn"
     holder_pid = holder.info.backend_pid
@@ -171,39 +160,25 @@ def test_data_engineer_sees_but_cannot_kill_and_viewer_is_stopped(
     db: str,
     watch: AdminConnection,
     cleanup: list[psycopg.Connection],
-    monkeypatch: pytest.MonkeyPatch,
+    multi_user: Callable[..., None],
 ) -> None:
     """admin.view without admin.processes: Cancel/Terminate are off and Backups explains;
     a Viewer cannot open Admin at all."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("ed", "pw", groups=["Data Engineers"])
-    store.create_user("vera", "pw", groups=["Viewers"])
-    config.set_value("auth_mode", "multi")
-
-    def signed_in(name: str) -> AppTest:
-        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-        at.run()
-        at.text_input(key="tusk_login_username").set_value(name)
-        at.text_input(key="tusk_login_password").set_value("pw")
-        at.button[0].click().run()
-        at.switch_page("pages/2_Admin.py").run()
-        return at
-
+    multi_user({"ed": "Data Engineers", "vera": "Viewers"})
     sleeper = Sleeper(db, "select pg_sleep(60)").start()
     cleanup.append(sleeper.conn)
     wait_for(lambda: any(s.pid == sleeper.pid for s in activity.sessions(watch)), "the sleeper")
-    ed = signed_in("ed")
-    ed.session_state[TAB_KEY] = LABEL["admin_activity"]
+    ed = open_admin(user="ed")
+    ed.session_state[TAB_KEY] = admin_tab("admin_activity")
     ed.run()
     assert not ed.exception
     assert sleeper.pid in list(ed.dataframe[0].value["pid"])  # admin.view: may look
     assert ed.button(key="admin_act_cancel").disabled  # no admin.processes: may not kill
     assert ed.button(key="admin_act_terminate").disabled
     activity.cancel(watch, sleeper.pid, actor=store.get_user("admin"))
-    ed.session_state[TAB_KEY] = LABEL["admin_backup"]
+    ed.session_state[TAB_KEY] = admin_tab("admin_backup")
     ed.run()
     assert any("admin.backup" in i.value for i in ed.info)
 
-    vera = signed_in("vera")
+    vera = open_admin(user="vera")
     assert any("Permission denied" in e.value for e in vera.error)

@@ -5,21 +5,19 @@ names and who may see the tab."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
-from tests.conftest import REPO, pg_spec
-from tusk import config, connections
+from tests.ui.conftest import open_admin
 from tusk.auth import store
 from tusk.ui.admin_maintenance import JOB, VIEW_KEY, VIEWS
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
 
 pytestmark = pytest.mark.postgres
 
-TAB = next(s.label for s in SECTIONS if s.module == "admin_maintenance")
 TABLES, INDEXES, TOP = VIEWS
 
 
@@ -42,17 +40,9 @@ def _seed(db: str, schema: str = "public", table: str = "t") -> None:
         c.execute("select pg_stat_force_next_flush()")
 
 
-def _page(view: str = TABLES) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/2_Admin.py").run()
-    at.session_state[TAB_KEY] = TAB
-    at.run()
-    if view != TABLES:
-        at.session_state[VIEW_KEY] = view
-        at.run()
-    assert not at.exception
-    return at
+def _page(view: str = TABLES, user: str | None = None) -> AppTest:
+    """The Maintenance tab on one of its views."""
+    return open_admin("admin_maintenance", user=user, state={VIEW_KEY: view})
 
 
 LONG = (
@@ -105,13 +95,6 @@ def _filenode(db: str, name: str) -> int:
         row = c.execute("select relfilenode from pg_class where relname = %s", (name,)).fetchone()
     assert row is not None
     return int(row[0])
-
-
-@pytest.fixture
-def saved(db: str) -> str:
-    """The fresh test database saved as the only PostgreSQL connection."""
-    connections.add(pg_spec(db, name="pg main"))
-    return db
 
 
 def test_tables_and_vacuum_analyze(saved: str) -> None:
@@ -240,43 +223,27 @@ def test_empty_database_says_so(saved: str) -> None:
     assert any("no tables yet" in i.value for i in at.info)
 
 
-def test_who_may_use_the_tab(saved: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_who_may_use_the_tab(saved: str, multi_user: Callable[..., None]) -> None:
     """A Data Engineer (admin.view only) gets the permission note instead of the tab; a
     maintainer without admin.extensions is not offered the pg_stat_statements install."""
     db = saved
     _seed(db)
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_group("Maintainers", perms=["admin.view", "admin.maintenance"])
-    store.create_user("ed", "pw", groups=["Data Engineers"])
-    store.create_user("max", "pw", groups=["Maintainers"])
-    config.set_value("auth_mode", "multi")
-
-    def signed_in(name: str, view: str = TABLES) -> AppTest:
-        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-        at.run()
-        at.text_input(key="tusk_login_username").set_value(name)
-        at.text_input(key="tusk_login_password").set_value("pw")
-        at.button[0].click().run()
-        at.switch_page("pages/2_Admin.py").run()
-        at.session_state[TAB_KEY] = TAB
-        at.session_state[VIEW_KEY] = view
-        at.run()
-        assert not at.exception
-        return at
-
-    ed = signed_in("ed")
+    multi_user(
+        {"ed": "Data Engineers", "max": "Maintainers"},
+        groups={"Maintainers": ["admin.view", "admin.maintenance"]},
+    )
+    ed = _page(user="ed")
     assert any("admin.maintenance" in i.value for i in ed.info)
     assert not _has(ed, "admin_maint_vacuum")
 
-    mx = signed_in("max")
+    mx = _page(user="max")
     mx.selectbox(key="admin_maint_table").set_value(("public", "t"))
     clicks = _vacuum_until_clean(mx, db, "public", "t")
     entries = store.audit_log(action="maintenance.vacuum")
     assert len(entries) == clicks
     assert (entries[0].actor, entries[0].target) == ("max", "public.t")
 
-    mx = signed_in("max", TOP)
+    mx = _page(TOP, user="max")
     assert not _has(mx, "admin_maint_install_statements")
     assert any("admin.extensions" in c.value for c in mx.caption)
 

@@ -13,15 +13,13 @@ from psycopg import sql
 from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import HOSTILE, SERVER, UNICODE, server_connection
-from tests.conftest import REPO, pg_spec
-from tusk import config, connections
-from tusk.auth import store
+from tests.conftest import pg_spec
+from tests.ui.conftest import admin_tab, open_admin
+from tusk import connections
 from tusk.ui import admin_roles
-from tusk.ui.admin_page import SECTIONS
+from tusk.ui.admin_page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
-
-ROLES_TAB = next(s.label for s in SECTIONS if s.module == "admin_roles")
 
 
 @pytest.fixture
@@ -45,12 +43,7 @@ def role_name(pg_database: str) -> Iterator[Callable[[str], str]]:
 def _roles_tab(pg_database: str) -> AppTest:
     """The Admin page on the Roles tab, on a saved connection to the test database."""
     connections.add(pg_spec(pg_database))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.session_state["admin_tab"] = ROLES_TAB  # open Roles straight away
-    at.switch_page("pages/2_Admin.py").run()
-    assert not at.exception
-    return at
+    return open_admin("admin_roles")
 
 
 def _pg(name: str) -> tuple | None:
@@ -194,22 +187,12 @@ def test_create_failure_keeps_the_form(pg_database: str, role_name: Callable[[st
 
 
 def test_engineer_sees_roles_but_cannot_change_them(
-    pg_database: str, monkeypatch: pytest.MonkeyPatch
+    pg_database: str, multi_user: Callable[..., None]
 ) -> None:
     """admin.view shows the table; without admin.maintenance no form is offered."""
     connections.add(pg_spec(pg_database))  # saved while still in single-user mode
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("eng", "pw", groups=["Data Engineers"])
-    config.set_value("auth_mode", "multi")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.text_input(key="tusk_login_username").set_value("eng")
-    at.text_input(key="tusk_login_password").set_value("pw")
-    at.button[0].click().run()
-    at.session_state["admin_tab"] = ROLES_TAB
-    at.switch_page("pages/2_Admin.py").run()
-    assert not at.exception
+    multi_user({"eng": "Data Engineers"})
+    at = open_admin("admin_roles", user="eng")
     assert "postgres" in _listed(at)
     assert any("admin.maintenance" in c.value for c in at.caption)
     for key in ("admin_roles_create_name", "admin_roles_drop_confirm"):
@@ -229,9 +212,9 @@ def test_change_form_is_filled_again_after_another_tab(
     at = _roles_tab(pg_database)
     at.selectbox(key="admin_roles_alter_role").set_value(name).run()
     assert at.number_input(key="admin_roles_alter_limit").value == 9
-    at.session_state["admin_tab"] = next(s.label for s in SECTIONS if s.module == "admin_settings")
+    at.session_state[TAB_KEY] = admin_tab("admin_settings")
     at.run()
-    at.session_state["admin_tab"] = ROLES_TAB
+    at.session_state[TAB_KEY] = admin_tab("admin_roles")
     at.run()
     assert at.selectbox(key="admin_roles_alter_role").value == name
     assert at.number_input(key="admin_roles_alter_limit").value == 9

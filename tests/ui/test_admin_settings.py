@@ -8,26 +8,20 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import server_connection
-from tests.conftest import REPO, pg_spec
+from tests.conftest import pg_spec
+from tests.ui.conftest import admin_tab, open_admin
 from tusk import connections
 from tusk.admin import settings
 from tusk.ui import admin_settings
-from tusk.ui.admin_page import SECTIONS
+from tusk.ui.admin_page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
-
-SETTINGS_TAB = next(s.label for s in SECTIONS if s.module == "admin_settings")
 
 
 def _settings_tab(pg_database: str) -> AppTest:
     """The Admin page on the Settings tab."""
     connections.add(pg_spec(pg_database))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.session_state["admin_tab"] = SETTINGS_TAB
-    at.switch_page("pages/2_Admin.py").run()
-    assert not at.exception
-    return at
+    return open_admin("admin_settings")
 
 
 def _rows(at: AppTest) -> pd.DataFrame:
@@ -78,9 +72,9 @@ def test_all_settings_and_search(pg_database: str) -> None:
     assert all(e.proto.expanded for e in at.expander)
     at.text_input(key="admin_settings_search").set_value("geqo").run()
     assert "geqo_threshold" in set(_rows(at)["Setting"])  # not on the short list
-    at.session_state["admin_tab"] = next(s.label for s in SECTIONS if s.module == "admin_roles")
+    at.session_state[TAB_KEY] = admin_tab("admin_roles")
     at.run()
-    at.session_state["admin_tab"] = SETTINGS_TAB
+    at.session_state[TAB_KEY] = admin_tab("admin_settings")
     at.run()
     assert at.text_input(key="admin_settings_search").value == "geqo"  # kept while away
     assert "geqo_threshold" in set(_rows(at)["Setting"])

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.ui.conftest import open_app, sign_in
 from tusk import auth, config
 from tusk.auth import store
 from tusk.ui.shell import PAGES, PageInfo
 
 
 @pytest.fixture(autouse=True)
-def multi(monkeypatch: pytest.MonkeyPatch) -> None:
+def multi(multi_user: Callable[..., None]) -> None:
     """Multi-user mode: admin/secret plus a Viewer and an Analyst."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    store.create_user("ana", "pw", groups=["Analysts"])
-    config.set_value("auth_mode", "multi")
-
-
-def _app() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    return at
-
-
-def _sign_in(at: AppTest, username: str, password: str) -> AppTest:
-    at.text_input(key="tusk_login_username").set_value(username)
-    at.text_input(key="tusk_login_password").set_value(password)
-    at.button[0].click().run()  # the form's submit button
-    return at
+    multi_user({"vera": "Viewers", "ana": "Analysts"})
 
 
 def _links(at: AppTest) -> list[str]:
@@ -41,10 +26,10 @@ def _links(at: AppTest) -> list[str]:
 
 def test_login_required_and_bad_password_refused() -> None:
     """Signed out: only the sign-in form; a wrong password says so and shows nothing else."""
-    at = _app()
+    at = open_app()
     assert at.text_input(key="tusk_login_username")
     assert not _links(at)
-    _sign_in(at, "vera", "wrong")
+    sign_in(at, "vera", "wrong")
     assert "Wrong user name or password" in at.error[0].value
     assert not _links(at)
     assert not at.exception
@@ -52,7 +37,7 @@ def test_login_required_and_bad_password_refused() -> None:
 
 def test_viewer_sees_only_allowed_pages_and_is_stopped_at_admin() -> None:
     """A Viewer's sidebar has no Admin/Users link; opening Admin anyway is refused."""
-    at = _sign_in(_app(), "vera", "pw")
+    at = sign_in(open_app(), "vera", "pw")
     assert not at.exception
     links = _links(at)
     assert "Studio" in links and "Data" in links
@@ -66,7 +51,7 @@ def test_viewer_sees_only_allowed_pages_and_is_stopped_at_admin() -> None:
 
 def test_analyst_cannot_add_connections_in_the_studio() -> None:
     """The Studio's Add button is off for an Analyst (no connections.create)."""
-    at = _sign_in(_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana", "pw")
     at.switch_page("pages/1_Studio.py").run()
     assert not at.exception
     assert at.button(key="studio_conn_add").disabled
@@ -78,7 +63,7 @@ def test_analyst_cannot_add_connections_in_the_studio() -> None:
 def test_must_change_password_comes_first() -> None:
     """init without a password: admin/admin must choose a new password before anything."""
     store.set_password("admin", "admin", must_change=True)
-    at = _sign_in(_app(), "admin", "admin")
+    at = sign_in(open_app(), "admin", "admin")
     assert at.text_input(key="tusk_pw_new")
     assert not _links(at)
     at.text_input(key="tusk_pw_current").set_value("admin")
@@ -92,7 +77,7 @@ def test_must_change_password_comes_first() -> None:
 
 def test_password_change_signs_out_other_sessions() -> None:
     """A second session of the same user is signed out once the password changes."""
-    first = _sign_in(_app(), "ana", "pw")
+    first = sign_in(open_app(), "ana", "pw")
     assert _links(first)
     store.set_password("ana", "changed")
     first.run()
@@ -102,28 +87,28 @@ def test_password_change_signs_out_other_sessions() -> None:
 
 def test_sign_out() -> None:
     """Sign out ends the session."""
-    at = _sign_in(_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana", "pw")
     at.button(key="tusk_sign_out").click().run()
     assert at.text_input(key="tusk_login_username")
 
 
 def test_drafts_are_per_user() -> None:
     """One user's unsaved SQL never appears in another user's tabs."""
-    ana = _sign_in(_app(), "ana", "pw")
+    ana = sign_in(open_app(), "ana", "pw")
     ana.switch_page("pages/1_Studio.py").run()
     ana.session_state["studio_tabs"][0].sql = "select 'ana secret'"
     ana.run()
-    vera = _sign_in(_app(), "vera", "pw")
+    vera = sign_in(open_app(), "vera", "pw")
     vera.switch_page("pages/1_Studio.py").run()
     assert all("ana secret" not in t.sql for t in vera.session_state["studio_tabs"])
-    again = _sign_in(_app(), "ana", "pw")
+    again = sign_in(open_app(), "ana", "pw")
     again.switch_page("pages/1_Studio.py").run()
     assert again.session_state["studio_tabs"][0].sql == "select 'ana secret'"
 
 
 def test_profile_details_password_and_access() -> None:
     """The profile saves details, changes the password (old one required), lists access."""
-    at = _sign_in(_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana", "pw")
     at.switch_page("pages/7_Profile.py").run()
     assert not at.exception
     at.text_input(key="profile_name").set_value("Ana Lyst")
@@ -146,14 +131,14 @@ def test_profile_details_password_and_access() -> None:
 def test_profile_in_single_mode_says_so() -> None:
     """Single-user mode has no profile; the page explains how to get users."""
     config.set_value("auth_mode", "single")
-    at = _app()
+    at = open_app()
     at.switch_page("pages/7_Profile.py").run()
     assert not at.exception
     assert "single-user mode" in at.info[0].value
 
 
 def _admin_users_page() -> AppTest:
-    at = _sign_in(_app(), "admin", "secret")
+    at = sign_in(open_app(), "admin", "secret")
     at.switch_page("pages/6_Users.py").run()
     assert not at.exception
     return at
@@ -205,7 +190,7 @@ def test_group_permissions_grid_saves() -> None:
 
 def test_users_page_is_closed_to_analysts() -> None:
     """Without system.users the page stops with Permission denied."""
-    at = _sign_in(_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana", "pw")
     at.switch_page("pages/6_Users.py").run()
     assert "Permission denied" in at.error[0].value
     assert not at.dataframe
@@ -218,7 +203,7 @@ def test_page_guard_matrix(username: str, page: PageInfo) -> None:
     pages their groups allow, and each page opens or stops with Permission denied to match."""
     store.create_user("ed", "pw", groups=["Data Engineers"])
     user = store.get_user(username)
-    at = _sign_in(_app(), username, "pw")
+    at = sign_in(open_app(), username, "pw")
     expected = page.permission is None or auth.allowed(user, page.permission)
     if page.label != "Profile":  # Profile is linked under the user's name, not in the list
         assert (page.label in _links(at)) == expected

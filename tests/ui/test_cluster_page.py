@@ -3,21 +3,18 @@ permissions, and (marked cluster) a real local cluster started, used and stopped
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
-from tusk import config, files
-from tusk.auth import store
+from tests.ui.conftest import CLUSTER, open_page
+from tusk import files
 from tusk.ui import cluster_page
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/5_Cluster.py").run()
-    assert not at.exception
-    return at
+    return open_page(CLUSTER, timeout=120)
 
 
 def _register(at: AppTest, name: str, root: str, relative: str) -> None:
@@ -57,19 +54,12 @@ def test_bad_table_name_and_unreachable_head_are_clear() -> None:
     assert cluster_page.TARGET not in at.session_state
 
 
-def test_viewer_sees_the_page_but_cannot_submit_or_start(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_viewer_sees_the_page_but_cannot_submit_or_start(
+    multi_user: Callable[..., None],
+) -> None:
     """cluster.view only: Submit and Start are off."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    config.set_value("auth_mode", "multi")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.text_input(key="tusk_login_username").set_value("vera")
-    at.text_input(key="tusk_login_password").set_value("pw")
-    at.button[0].click().run()
-    at.switch_page("pages/5_Cluster.py").run()
-    assert not at.exception
+    multi_user({"vera": "Viewers"})
+    at = open_page(CLUSTER, user="vera")
     assert at.button(key="cluster_run").disabled
     at.segmented_control(key="cluster_mode").set_value("local").run()
     assert at.button(key="cluster_start").disabled

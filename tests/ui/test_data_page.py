@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
-import pytest
 from polars.testing import assert_frame_equal
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
-from tusk import config, files
-from tusk.auth import store
+from tests.ui.conftest import DATA, open_page
+from tusk import files
 from tusk.ui.data_page import EDIT, PIPE
 
 F = "data_form_new_"
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/3_Data.py").run()
-    assert not at.exception
-    return at
 
 
 def _source(at: AppTest, relative: str = "customers.csv") -> None:
@@ -45,6 +37,13 @@ def _save_step(at: AppTest, kind: str) -> None:
 
 def _customers() -> pl.DataFrame:
     return pl.read_csv(files.resolve("demo", "customers.csv"), try_parse_dates=True)
+
+
+def _city_pick() -> tuple[pl.DataFrame, str, str]:
+    """The demo customers, their city column and a city that occurs in it."""
+    source = _customers()
+    city = next(c for c in source.columns if "city" in c)
+    return source, city, str(source[city].drop_nulls()[0])
 
 
 def _build_four_steps(at: AppTest, city_column: str, pick: str) -> None:
@@ -72,10 +71,8 @@ def test_build_a_pipeline_preview_and_code_agree() -> None:
     from tusk.etl import codegen
     from tusk.etl import pipeline as etl
 
-    source = _customers()
-    city = next(c for c in source.columns if "city" in c)
-    pick = str(source[city].drop_nulls()[0])
-    at = _page()
+    source, city, pick = _city_pick()
+    at = open_page(DATA)
     _source(at)
     _build_four_steps(at, city, pick)
     p = at.session_state[PIPE]
@@ -99,7 +96,7 @@ def test_build_a_pipeline_preview_and_code_agree() -> None:
 
 def test_a_broken_step_is_marked_and_the_rest_stays() -> None:
     """Renaming a column away, then filtering on it: the filter says so; no step is lost."""
-    at = _page()
+    at = open_page(DATA)
     _source(at)
     _add(at, "rename")
     at.selectbox(key=f"{F}rename_col0").set_value("name").run()
@@ -124,17 +121,15 @@ def test_a_broken_step_is_marked_and_the_rest_stays() -> None:
 def test_save_reopen_export_and_import() -> None:
     """Save the pipeline, open it again in a new session, export it to a data root and import
     it into the demo DuckDB."""
-    source = _customers()
-    city = next(c for c in source.columns if "city" in c)
-    pick = str(source[city].drop_nulls()[0])
-    at = _page()
+    source, city, pick = _city_pick()
+    at = open_page(DATA)
     _source(at)
     _build_four_steps(at, city, pick)
     at.text_input(key="data_save_name").set_value("top customers").run()
     at.button(key="data_save_go").click().run()
     assert not at.exception and not at.error
 
-    again = _page()
+    again = open_page(DATA)
     again.button(key="data_open_top customers").click().run()
     p = again.session_state[PIPE]
     assert p.name == "top customers" and len(p.steps) == 4
@@ -161,17 +156,8 @@ def test_save_reopen_export_and_import() -> None:
     assert n == written.height
 
 
-def test_viewer_sees_but_cannot_build(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_viewer_sees_but_cannot_build(multi_user: Callable[..., None]) -> None:
     """data.view without data.transform: no source form, no step editing, no import."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    config.set_value("auth_mode", "multi")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.text_input(key="tusk_login_username").set_value("vera")
-    at.text_input(key="tusk_login_password").set_value("pw")
-    at.button[0].click().run()
-    at.switch_page("pages/3_Data.py").run()
-    assert not at.exception
+    multi_user({"vera": "Viewers"})
+    at = open_page(DATA, user="vera")
     assert not [b for b in at.button if b.key == "data_use_source"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -10,21 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
-from tusk import config, files
-from tusk.auth import store
+from tests.ui.conftest import STUDIO, open_page
+from tusk import files
 from tusk.ui import tabs as qtabs
 from tusk.ui.files_panel import _key
 
 CSV = 'id,name,city\n1,Ann,Zürich\n2,"Bo, Jr.",Oslo\n3,,Lima\n'
-
-
-def _studio() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/1_Studio.py").run()
-    assert not at.exception
-    return at
 
 
 def _popovers(at: AppTest) -> str:
@@ -49,6 +41,15 @@ def _run_active_tab(at: AppTest) -> None:
         at.run()
 
 
+def _run_sql(at: AppTest, sql: str) -> qtabs.QueryTab:
+    """Put `sql` in the active tab (through its session value, as the editor would) and run it."""
+    tab = qtabs_active(at)
+    tab.sql = sql
+    tab.editor_version += 1
+    _run_active_tab(at)
+    return tab
+
+
 def qtabs_active(at: AppTest) -> qtabs.QueryTab:
     """The active query tab object in the AppTest session."""
     active = at.session_state[qtabs.ACTIVE_KEY]
@@ -58,7 +59,7 @@ def qtabs_active(at: AppTest) -> qtabs.QueryTab:
 def test_demo_files_are_listed_and_query_in_a_new_tab() -> None:
     """The demo root lists its files; "Query in a new tab" opens read_parquet on DuckDB and
     the query returns the file's rows."""
-    at = _studio()
+    at = open_page(STUDIO)
     at.selectbox(key="files_root").set_value("demo").run()
     labels = _popovers(at)
     assert "orders.parquet" in labels and "customers.csv" in labels
@@ -76,7 +77,7 @@ def test_demo_files_are_listed_and_query_in_a_new_tab() -> None:
 def test_upload_preview_and_clash() -> None:
     """An uploaded CSV lands in the chosen root, previews with its first rows, and a second
     upload of the same name is refused (nothing overwritten) until Replace is ticked."""
-    at = _studio()
+    at = open_page(STUDIO)
     root = _data_root()
     at.selectbox(key="files_root").set_value(root).run()
     at.file_uploader(key="files_upload_0").set_value(("people.csv", CSV.encode(), "text/csv"))
@@ -106,7 +107,7 @@ def test_corrupt_file_preview_is_a_clear_error() -> None:
     root = _data_root()
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     files.resolve(root, "broken.parquet").write_bytes(b"PAR1 this is not parquet")
-    at = _studio()
+    at = open_page(STUDIO)
     at.selectbox(key="files_root").set_value(root).run()
     at.button(key=_key(root, "broken.parquet", "pv")).click().run()
     assert not at.exception
@@ -119,7 +120,7 @@ def test_delete_asks_first() -> None:
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     target = files.resolve(root, "old.csv")
     target.write_text("a\n1\n", encoding="utf-8")
-    at = _studio()
+    at = open_page(STUDIO)
     at.selectbox(key="files_root").set_value(root).run()
     at.button(key=_key(root, "old.csv", "d")).click().run()
     assert any("old.csv" in m.value.replace("\\", "") for m in at.markdown)
@@ -135,25 +136,19 @@ def test_create_view_then_query_it() -> None:
     root = _data_root()
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     files.resolve(root, "people.csv").write_text(CSV, encoding="utf-8")
-    at = _studio()
+    at = open_page(STUDIO)
     at.selectbox(key="files_root").set_value(root).run()
     at.text_input(key=_key(root, "people.csv", "vn")).set_value("people_v").run()
     at.button(key=_key(root, "people.csv", "v")).click().run()
     assert not at.exception and not at.error
-    tab = qtabs_active(at)
-    tab.sql = "select count(*) as n from people_v"
-    tab.editor_version += 1
-    _run_active_tab(at)
+    _run_sql(at, "select count(*) as n from people_v")
     assert qtabs_active(at).outcomes[0].result.table.column("n").to_pylist() == [3]
 
 
 def test_save_result_to_a_data_root() -> None:
     """The export panel writes the full result into a data root, readable afterwards."""
-    at = _studio()
-    tab = qtabs_active(at)
-    tab.sql = "select * from range(2500) t(i)"
-    tab.editor_version += 1
-    _run_active_tab(at)
+    at = open_page(STUDIO)
+    tab = _run_sql(at, "select * from range(2500) t(i)")
     root = _data_root()
     key = f"export_{tab.id}_0"
     at.selectbox(key=f"{key}_root").set_value(root).run()
@@ -166,11 +161,8 @@ def test_save_result_to_a_data_root() -> None:
 
 def test_path_outside_the_roots_is_refused_in_the_export_panel() -> None:
     """A ../ path typed into "Save to a data root" is refused with a clear error."""
-    at = _studio()
-    tab = qtabs_active(at)
-    tab.sql = "select 1 as a"
-    tab.editor_version += 1
-    _run_active_tab(at)
+    at = open_page(STUDIO)
+    tab = _run_sql(at, "select 1 as a")
     key = f"export_{tab.id}_0"
     at.text_input(key=f"{key}_path").set_value("../../escape.csv").run()
     at.button(key=f"{key}_save").click().run()
@@ -178,18 +170,10 @@ def test_path_outside_the_roots_is_refused_in_the_export_panel() -> None:
     assert any("outside" in e.lower() or ".." in e for e in _errors(at))
 
 
-def test_viewer_browses_but_cannot_upload_or_delete(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_viewer_browses_but_cannot_upload_or_delete(multi_user: Callable[..., None]) -> None:
     """A Viewer (data.view, no data.import) sees the files, but no Upload or Delete."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    config.set_value("auth_mode", "multi")
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.text_input(key="tusk_login_username").set_value("vera")
-    at.text_input(key="tusk_login_password").set_value("pw")
-    at.button[0].click().run()
-    at.switch_page("pages/1_Studio.py").run()
+    multi_user({"vera": "Viewers"})
+    at = open_page(STUDIO, user="vera")
     at.selectbox(key="files_root").set_value("demo").run()
     assert not at.exception
     assert "orders.parquet" in _popovers(at)
@@ -216,19 +200,17 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
         pa.table({"city_id": [1, 3, 3, 9], "amount": [10, 20, 30, 40]}),
         files.resolve(root, "sales.parquet"),
     )
-    at = _studio()
+    at = open_page(STUDIO)
     at.selectbox(key="attach_pg_conn").set_value("warehouse").run()
     at.text_input(key="attach_pg_alias").set_value("wh").run()
     at.button(key="attach_pg_go").click().run()
     assert not at.exception and not at.error
-    tab = qtabs_active(at)
     scan = files.scan_sql(root, "sales.parquet")
-    tab.sql = (
+    _run_sql(
+        at,
         f"select c.name, sum(s.amount) as total from {scan} s "  # noqa: S608 - test SQL
-        "join wh.public.cities c on c.id = s.city_id group by c.name order by c.name"
+        "join wh.public.cities c on c.id = s.city_id group by c.name order by c.name",
     )
-    tab.editor_version += 1
-    _run_active_tab(at)
     outcome = qtabs_active(at).outcomes[0]
     assert outcome.error is None, outcome.error
     assert outcome.result.table.to_pylist() == [
@@ -246,17 +228,14 @@ def test_datafusion_tab_registers_a_file_as_a_table(tmp_path: Path) -> None:
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     files.resolve(root, "people.csv").write_text(CSV, encoding="utf-8")
     connections.add(ConnectionSpec("fusion", "datafusion", path=str(tmp_path)))
-    at = _studio()
+    at = open_page(STUDIO)
     tab = qtabs_active(at)
     at.selectbox(key=f"studio_conn_{tab.id}").set_value("fusion").run()
     at.selectbox(key="files_root").set_value(root).run()
     at.text_input(key=_key(root, "people.csv", "vn")).set_value("people").run()
     at.button(key=_key(root, "people.csv", "df")).click().run()
     assert not at.exception and not at.error
-    tab = qtabs_active(at)
-    tab.sql = "select count(*) as n from people"
-    tab.editor_version += 1
-    _run_active_tab(at)
+    _run_sql(at, "select count(*) as n from people")
     outcome = qtabs_active(at).outcomes[0]
     assert outcome.error is None, outcome.error
     assert outcome.result.table.column(0).to_pylist() == [3]

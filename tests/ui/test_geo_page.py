@@ -8,17 +8,10 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, pg_spec, server_connection
+from tests.conftest import pg_spec, server_connection
+from tests.ui.conftest import GEO, STUDIO, open_page
 from tusk import connections, files
 from tusk.ui import tabs as qtabs
-
-
-def _app(page: str) -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception
-    return at
 
 
 def _decks(at: AppTest) -> list[dict[str, Any]]:
@@ -33,7 +26,7 @@ def _layers(deck: dict[str, Any]) -> dict[str, int]:
 
 def test_demo_cities_on_the_map_with_no_basemap() -> None:
     """The demo query maps every city as a point; no tile server is referenced."""
-    at = _app("pages/4_Geo.py")
+    at = open_page(GEO)
     at.button(key="geo_run").click().run()
     assert not at.exception and not at.error
     (deck,) = _decks(at)
@@ -72,7 +65,7 @@ def test_geojson_file_with_points_and_polygons() -> None:
         ],
     }
     files.resolve(root, "paris.geojson").write_text(json.dumps(doc), encoding="utf-8")
-    at = _app("pages/4_Geo.py")
+    at = open_page(GEO)
     at.selectbox(key="geo_root").set_value(root).run()
     at.selectbox(key="geo_file").set_value("paris.geojson").run()
     at.button(key="geo_open").click().run()
@@ -86,7 +79,7 @@ def test_geojson_file_with_points_and_polygons() -> None:
 
 def test_studio_map_tab_draws_on_demand() -> None:
     """A Studio result with lat/lon: the Map tab offers the map and draws it when asked."""
-    at = _app("pages/1_Studio.py")
+    at = open_page(STUDIO)
     active = at.session_state[qtabs.ACTIVE_KEY]
     tab = next(t for t in at.session_state["studio_tabs"] if t.id == active)
     tab.sql = "select name, lat, lon from cities"
@@ -104,7 +97,7 @@ def test_studio_map_tab_draws_on_demand() -> None:
 
 def test_no_geometry_says_so() -> None:
     """A result without places gets a plain message, not an empty map."""
-    at = _app("pages/4_Geo.py")
+    at = open_page(GEO)
     at.text_area(key="geo_sql_demo").set_value("select 1 as a, 'x' as b").run()
     at.button(key="geo_run").click().run()
     assert not at.exception
@@ -112,21 +105,30 @@ def test_no_geometry_says_so() -> None:
     assert any("No geometry found" in c.value for c in at.caption)
 
 
+def _postgis_map(db: str, create: str, insert: str, query: str) -> AppTest:
+    """A PostGIS table made by `create` and `insert`, then `query` run on the Geo page."""
+    with server_connection(db) as c:
+        c.execute("create extension if not exists postgis")
+        c.execute(create)
+        c.execute(insert)
+    connections.add(pg_spec(db, name="gis"))
+    at = open_page(GEO)
+    at.selectbox(key="geo_conn").set_value("gis").run()
+    at.text_area(key="geo_sql_gis").set_value(query).run()
+    at.button(key="geo_run").click().run()
+    return at
+
+
 @pytest.mark.postgres
 def test_postgis_3857_points_are_converted(db: str) -> None:
     """PostGIS points stored in web mercator come out at their longitude/latitude."""
-    with server_connection(db) as c:
-        c.execute("create extension if not exists postgis")
-        c.execute("create table spots (name text, geom geometry(Point, 3857))")
-        c.execute(
-            "insert into spots values ('zurich', "
-            "ST_Transform(ST_SetSRID(ST_MakePoint(8.5417, 47.3769), 4326), 3857))"
-        )
-    connections.add(pg_spec(db, name="gis"))
-    at = _app("pages/4_Geo.py")
-    at.selectbox(key="geo_conn").set_value("gis").run()
-    at.text_area(key="geo_sql_gis").set_value("select name, geom from spots").run()
-    at.button(key="geo_run").click().run()
+    at = _postgis_map(
+        db,
+        "create table spots (name text, geom geometry(Point, 3857))",
+        "insert into spots values ('zurich', "
+        "ST_Transform(ST_SetSRID(ST_MakePoint(8.5417, 47.3769), 4326), 3857))",
+        "select name, geom from spots",
+    )
     assert not at.exception and not at.error
     (deck,) = _decks(at)
     view = deck["initialViewState"]
@@ -137,18 +139,13 @@ def test_postgis_3857_points_are_converted(db: str) -> None:
 def test_postgis_full_export_is_streamed_in_4326(db: str) -> None:
     """The full-result GeoJSON export of a PostGIS query (streamed through the engine, not the
     first page) has every feature, at its longitude/latitude."""
-    with server_connection(db) as c:
-        c.execute("create extension if not exists postgis")
-        c.execute("create table spots (id int, geom geometry(Point, 3857))")
-        c.execute(
-            "insert into spots select g, ST_Transform(ST_SetSRID(ST_MakePoint(8 + g / 1000.0,"
-            " 47), 4326), 3857) from generate_series(1, 1500) g"
-        )
-    connections.add(pg_spec(db, name="gis"))
-    at = _app("pages/4_Geo.py")
-    at.selectbox(key="geo_conn").set_value("gis").run()
-    at.text_area(key="geo_sql_gis").set_value("select id, geom from spots order by id").run()
-    at.button(key="geo_run").click().run()
+    at = _postgis_map(
+        db,
+        "create table spots (id int, geom geometry(Point, 3857))",
+        "insert into spots select g, ST_Transform(ST_SetSRID(ST_MakePoint(8 + g / 1000.0,"
+        " 47), 4326), 3857) from generate_series(1, 1500) g",
+        "select id, geom from spots order by id",
+    )
     at.button(key="geo_map_geojson_full").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     data, count = at.session_state["geo_map_geojson_file"]
@@ -167,7 +164,7 @@ def test_csv_with_lat_lon_file() -> None:
     files.resolve(root, "stops.csv").write_text(
         "name,lat,lon\nA,47.37,8.54\nB,48.85,2.35\nC,,\n", encoding="utf-8"
     )
-    at = _app("pages/4_Geo.py")
+    at = open_page(GEO)
     at.selectbox(key="geo_root").set_value(root).run()
     at.selectbox(key="geo_file").set_value("stops.csv").run()
     at.button(key="geo_open").click().run()

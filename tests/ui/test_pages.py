@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.ui.conftest import open_app
 from tusk.ui.shell import PAGES
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _app() -> AppTest:
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    return at
 
 
 def test_home_lists_the_demo_connection() -> None:
     """Home shows the built-in demo connection and no exception."""
-    at = _app()
+    at = open_app()
     assert not at.exception
     assert any("demo" in m.value for m in at.markdown)
     assert at.title[0].value.endswith("Home")
@@ -28,7 +18,7 @@ def test_home_lists_the_demo_connection() -> None:
 
 def test_home_test_button_connects() -> None:
     """Testing the demo connection from Home reports success."""
-    at = _app()
+    at = open_app()
     at.button(key="test_demo").click().run()
     assert not at.exception
     assert any("Connected" in s.value for s in at.success)
@@ -37,7 +27,7 @@ def test_home_test_button_connects() -> None:
 @pytest.mark.parametrize("page", [p for p in PAGES if p.path != "app.py"], ids=lambda p: p.label)
 def test_every_page_renders(page) -> None:  # noqa: ANN001 - PageInfo from the parametrize list
     """Each page opens from Home without an exception and shows its title."""
-    at = _app()
+    at = open_app()
     at.switch_page(page.path).run()
     assert not at.exception
     assert at.title[0].value.endswith(page.label)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.ui.conftest import STUDIO, open_app, open_page
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history, saved
@@ -21,11 +21,7 @@ _ids = itertools.count()
 
 def studio() -> AppTest:
     """The Studio page, opened from Home like a user would."""
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/1_Studio.py").run()
-    assert not at.exception
-    return at
+    return open_page(STUDIO)
 
 
 def tabs(at: AppTest) -> list:
@@ -272,8 +268,7 @@ def test_parameters_become_inputs_and_bind() -> None:
 
 def test_shared_link_opens_a_tab() -> None:
     """?connection=…&sql=… opens the query in a new tab."""
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    at.run()
+    at = open_app()
     at.query_params["connection"] = "demo"
     at.query_params["sql"] = "select 'shared' as how"
     at.switch_page("pages/1_Studio.py").run()

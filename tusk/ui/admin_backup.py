@@ -19,6 +19,7 @@ from tusk.admin import backup
 from tusk.admin.backup import Backup, BackupJob, BackupOptions, RestoreJob, ToolJob
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize
+from tusk.ui.confirm import confirm_dialog
 from tusk.ui.shell import md_escape, show_error
 
 if TYPE_CHECKING:
@@ -443,66 +444,51 @@ def _dialogs(conn: AdminConnection, user: User | None) -> None:
 
 
 def _delete_dialog(name: str, user: User | None) -> None:
-    @st.dialog("Delete backup", on_dismiss=lambda: st.session_state.pop(DELETE_FOR, None))
-    def body() -> None:
-        try:
-            b = backup.get_backup(name)
-        except TuskError as exc:
-            st.session_state.pop(DELETE_FOR, None)
-            show_error(exc)
-            return
+    def content() -> None:
+        b = backup.get_backup(name)  # gone meanwhile: the dialog closes with the error
         st.markdown(
             f"Delete **{md_escape(b.name)}** — {md_escape(b.database)}, {b.format}, "
             f"{humanize.size(b.size)}, made {_local(b.created):%Y-%m-%d %H:%M}? The file is "
             "removed from the backups folder; this cannot be undone."
         )
-        yes, no = st.columns(2)
-        if yes.button("Delete", type="primary", icon=":material/delete:", key=P + "delete_go"):
-            try:
-                backup.delete_backup(name, actor=user)
-            except TuskError as exc:
-                show_error(exc)
-                return
-            st.session_state.pop(DELETE_FOR, None)
-            st.toast(f"Deleted {md_escape(name)}", icon=":material/delete:")
-            st.rerun()
-        if no.button("Keep it", key=P + "delete_keep"):
-            st.session_state.pop(DELETE_FOR, None)
-            st.rerun()
 
-    body()
+    def delete() -> None:
+        backup.delete_backup(name, actor=user)
+        st.toast(f"Deleted {md_escape(name)}", icon=":material/delete:")
+
+    confirm_dialog(
+        "Delete backup",
+        content,
+        action="Delete",
+        icon=":material/delete:",
+        on_confirm=delete,
+        close=lambda: st.session_state.pop(DELETE_FOR, None),
+        keys=(P + "delete_go", P + "delete_keep"),
+    )
 
 
 def _clean_dialog(conn: AdminConnection, user: User | None, args: dict[str, Any]) -> None:
     target = str(args["target_database"])
 
-    @st.dialog("Restore with clean", on_dismiss=lambda: st.session_state.pop(CLEAN_FOR, None))
-    def body() -> None:
+    def content() -> bool:
         st.markdown(
             f"This **drops** every object of **{md_escape(args['backup_name'])}** from the "
             f"database **{md_escape(target)}** and loads the backup's version; changes made "
             "since the backup are lost. Type the database name to confirm."
         )
-        typed = st.text_input("Database name", key=P + "clean_confirm")
-        yes, no = st.columns(2)
-        if yes.button(
-            "Drop and restore",
-            type="primary",
-            icon=":material/warning:",
-            key=P + "clean_go",
-            disabled=typed != target,
-        ):
-            st.session_state.pop(CLEAN_FOR, None)
-            try:
-                _start_restore(conn, user, args)
-            except TuskError as exc:
-                st.session_state[ERROR] = exc
-            st.rerun()
-        if no.button("Cancel", key=P + "clean_cancel"):
-            st.session_state.pop(CLEAN_FOR, None)
-            st.rerun()
+        return st.text_input("Database name", key=P + "clean_confirm") == target
 
-    body()
+    confirm_dialog(
+        "Restore with clean",
+        content,
+        action="Drop and restore",
+        icon=":material/warning:",
+        # A failed start is shown at the top of the tab, like the other actions' errors.
+        on_confirm=lambda: _act(lambda: _start_restore(conn, user, args)),
+        close=lambda: st.session_state.pop(CLEAN_FOR, None),
+        keys=(P + "clean_go", P + "clean_cancel"),
+        cancel="Cancel",
+    )
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import streamlit as st
 from tusk.admin import extensions
 from tusk.errors import TuskError
 from tusk.ui import humanize
+from tusk.ui.confirm import confirm_dialog
 from tusk.ui.shell import md_escape, show_error
 
 if TYPE_CHECKING:
@@ -224,8 +225,7 @@ def _close_uninstall() -> None:
 def _uninstall_dialog(conn: AdminConnection, user: User | None, row: dict[str, Any]) -> None:
     name = row["name"]
 
-    @st.dialog("Uninstall extension", on_dismiss=lambda: _close_uninstall())
-    def body() -> None:
+    def content() -> bool:
         st.markdown(
             f"Uninstall **{md_escape(name)}** {md_escape(row['installed_version'] or '')} from "
             f"database **{md_escape(conn.database)}**? Its functions, types and operators are "
@@ -237,50 +237,46 @@ def _uninstall_dialog(conn: AdminConnection, user: User | None, row: dict[str, A
             help="Without it the server refuses while any column, index, view or other "
             "extension depends on this one, and tells you which.",
         )
-        confirmed = True
-        if cascade:
-            st.warning(
-                "CASCADE also drops the columns, indexes, views, functions and extensions that "
-                "use it — their data is gone for good.",
-                icon=":material/warning:",
-            )
-            typed = st.text_input(f"Type {name} to confirm", key=P + "confirm")
-            confirmed = typed == name
-        yes, no = st.columns(2)
-        if yes.button(
-            "Uninstall",
-            type="primary",
-            icon=":material/delete:",
-            key=P + "uninstall_go",
-            disabled=not confirmed,
-        ):
-            try:
-                change = extensions.uninstall(
-                    conn,
-                    user,
-                    name,
-                    cascade=cascade,
-                    confirm=st.session_state.get(P + "confirm"),
-                )
-            except TuskError as exc:
-                show_error(exc)
-                if not cascade and "depend" in exc.message:
-                    st.caption("Tick CASCADE above to drop those objects together with it.")
-            else:
-                _close_uninstall()
-                done = Done(
-                    f"Uninstalled {change.name}",
-                    f"Uninstalled {change.name}{' with CASCADE' if change.cascade else ''} "
-                    f"({humanize.duration(change.elapsed_s)}).",
-                )
-                st.session_state[OUTCOME] = (conn.spec.name, conn.database, done)
-                st.session_state[TOAST] = True
-                st.rerun()
-        if no.button("Keep it", key=P + "uninstall_keep"):
-            _close_uninstall()
-            st.rerun()
+        if not cascade:
+            return True
+        st.warning(
+            "CASCADE also drops the columns, indexes, views, functions and extensions that "
+            "use it — their data is gone for good.",
+            icon=":material/warning:",
+        )
+        return st.text_input(f"Type {name} to confirm", key=P + "confirm") == name
 
-    body()
+    def uninstall() -> None:
+        change = extensions.uninstall(
+            conn,
+            user,
+            name,
+            cascade=bool(st.session_state.get(P + "cascade")),
+            confirm=st.session_state.get(P + "confirm"),
+        )
+        done = Done(
+            f"Uninstalled {change.name}",
+            f"Uninstalled {change.name}{' with CASCADE' if change.cascade else ''} "
+            f"({humanize.duration(change.elapsed_s)}).",
+        )
+        st.session_state[OUTCOME] = (conn.spec.name, conn.database, done)
+        st.session_state[TOAST] = True
+
+    def refused(exc: TuskError) -> None:
+        show_error(exc)
+        if not st.session_state.get(P + "cascade") and "depend" in exc.message:
+            st.caption("Tick CASCADE above to drop those objects together with it.")
+
+    confirm_dialog(
+        "Uninstall extension",
+        content,
+        action="Uninstall",
+        icon=":material/delete:",
+        on_confirm=uninstall,
+        on_error=refused,
+        close=_close_uninstall,
+        keys=(P + "uninstall_go", P + "uninstall_keep"),
+    )
 
 
 def _forget_choices() -> None:

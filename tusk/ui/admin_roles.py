@@ -15,6 +15,7 @@ from tusk import auth
 from tusk.admin import roles
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize
+from tusk.ui.confirm import confirm_dialog
 from tusk.ui.shell import show_error
 
 if TYPE_CHECKING:
@@ -440,31 +441,27 @@ def _cancel_drop() -> None:
 
 # Opened from a session-state flag, not from the button's run: a dialog opened by a click
 # closes on the next widget interaction (typing the name is one).
-@st.dialog("Drop role", on_dismiss=_cancel_drop)
 def _drop_dialog(conn: AdminConnection, user: User | None, name: str) -> None:
-    st.markdown(
-        "Drop this role? Its memberships go with it. The server refuses while it owns "
-        "objects or holds privileges in this database."
-    )
-    # st.code shows the name exactly as it must be typed (markdown would turn -- into a dash).
-    st.code(name, language=None, wrap_lines=True)
-    typed = st.text_input("Type the role name to confirm", key=P + "drop_confirm")
-    left, right = st.columns(2)
-    # Not on_click callbacks: the dialog is a fragment, and only st.rerun() from its body
-    # reruns the whole page (closing the dialog and showing the outcome).
-    if left.button(
+    def content() -> bool:
+        st.markdown(
+            "Drop this role? Its memberships go with it. The server refuses while it owns "
+            "objects or holds privileges in this database."
+        )
+        # st.code shows the name exactly as it must be typed (markdown would turn -- into a dash).
+        st.code(name, language=None, wrap_lines=True)
+        return st.text_input("Type the role name to confirm", key=P + "drop_confirm") == name
+
+    confirm_dialog(
         "Drop role",
-        key=P + "drop_confirm_button",
-        type="primary",
+        content,
+        action="Drop role",
         icon=":material/delete:",
-        disabled=typed != name,
-        width="stretch",
-    ):
-        _drop(conn, user, name)
-        st.rerun()
-    if right.button("Cancel", key=P + "drop_cancel", width="stretch"):
-        _cancel_drop()
-        st.rerun()
+        on_confirm=lambda: _drop(conn, user, name),  # keeps its outcome for _feedback
+        close=_cancel_drop,
+        keys=(P + "drop_confirm_button", P + "drop_cancel"),
+        cancel="Cancel",
+        stretch=True,
+    )
 
 
 def _drop(conn: AdminConnection, user: User | None, name: str) -> None:

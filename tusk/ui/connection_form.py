@@ -10,6 +10,7 @@ from tusk import connections
 from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec, spec_from_uri
 from tusk.errors import BadInput, TuskError
+from tusk.ui.confirm import confirm_dialog
 from tusk.ui.shell import current_user, md_escape
 
 DIALOG = "studio_dialog"  # which dialog is open: ("add", None) / ("edit", name) / ("delete", name)
@@ -197,28 +198,27 @@ def _edit_dialog(kind: str, name: str | None, on_saved: Callable[[str], None]) -
 
 
 def _delete_dialog(name: str, on_saved: Callable[[str], None]) -> None:
-    @st.dialog("Delete connection", on_dismiss=lambda: close_dialog())
-    def body() -> None:
+    def content() -> None:
         st.markdown(
             f"Delete the saved connection **{md_escape(name)}**? Its history stays; the "
             "database itself is not touched."
         )
-        yes, no = st.columns(2)
-        if yes.button("Delete", type="primary", icon=":material/delete:", key="connform_delete"):
-            try:
-                connections.delete(name, actor=current_user())
-            except TuskError as exc:
-                st.error(f"**{exc.title}** — {exc.message}")
-            else:
-                close_dialog()
-                st.toast(f"Deleted {md_escape(name)}")
-                on_saved(connections.DEMO_NAME)
-                st.rerun()
-        if no.button("Keep it", key="connform_keep"):
-            close_dialog()
-            st.rerun()
 
-    body()
+    def delete() -> None:
+        connections.delete(name, actor=current_user())
+        st.toast(f"Deleted {md_escape(name)}")
+        on_saved(connections.DEMO_NAME)
+
+    confirm_dialog(
+        "Delete connection",
+        content,
+        action="Delete",
+        icon=":material/delete:",
+        on_confirm=delete,
+        on_error=lambda exc: st.error(f"**{exc.title}** — {exc.message}"),
+        close=close_dialog,
+        keys=("connform_delete", "connform_keep"),
+    )
 
 
 def engine_label(name: str, engine: str) -> str:

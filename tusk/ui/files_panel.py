@@ -15,6 +15,7 @@ import streamlit as st
 from tusk import auth, connections, files
 from tusk.errors import TuskError
 from tusk.ui import humanize, session
+from tusk.ui.confirm import confirm_dialog
 from tusk.ui.session import connection
 from tusk.ui.shell import current_user, md_escape, show_error
 
@@ -292,25 +293,22 @@ def _delete_dialog(user: User | None) -> None:
         return
     root, relative = pending
 
-    @st.dialog("Delete file?", on_dismiss=lambda: st.session_state.pop(_DELETE, None))
-    def body() -> None:
+    def content() -> None:
         st.markdown(f"Delete **{md_escape(relative)}** from the data root **{md_escape(root)}**?")
         st.caption("The file is removed from disk; this cannot be undone.")
-        yes, no = st.columns(2)
-        if yes.button("Delete", type="primary", key="files_delete_yes"):
-            try:
-                files.delete(root, relative, actor=user)
-            except TuskError as exc:
-                show_error(exc)
-                return
-            st.session_state.pop(_DELETE, None)
-            st.session_state[_TOAST] = f"Deleted {md_escape(relative)}"
-            st.rerun()
-        if no.button("Keep it", key="files_delete_no"):
-            st.session_state.pop(_DELETE, None)
-            st.rerun()
 
-    body()
+    def delete() -> None:
+        files.delete(root, relative, actor=user)
+        st.session_state[_TOAST] = f"Deleted {md_escape(relative)}"
+
+    confirm_dialog(
+        "Delete file?",
+        content,
+        action="Delete",
+        on_confirm=delete,
+        close=lambda: st.session_state.pop(_DELETE, None),
+        keys=("files_delete_yes", "files_delete_no"),
+    )
 
 
 def _upload(root: str, cwd: str, user: User | None) -> None:

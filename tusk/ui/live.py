@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from tusk.errors import TuskError
-from tusk.ui.shell import md_escape, show_error
+from tusk.ui.confirm import confirm_dialog
+from tusk.ui.shell import md_escape
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
@@ -46,8 +46,7 @@ def kill_dialog(conn: AdminConnection, user: User | None) -> None:
     how, pid, summary = pending
     verb = "Cancel the query of" if how == "cancel" else "Terminate"
 
-    @st.dialog(f"{verb} session {pid}?", on_dismiss=lambda: st.session_state.pop(_KILL_KEY, None))
-    def body() -> None:
+    def content() -> None:
         st.markdown(summary)
         if how == "cancel":
             st.caption("The running statement stops with an error; the session stays connected.")
@@ -56,29 +55,26 @@ def kill_dialog(conn: AdminConnection, user: User | None) -> None:
                 "The session's connection is closed and its open transaction rolled back.",
                 icon=":material/warning:",
             )
-        yes, no = st.columns(2)
-        label = "Cancel query" if how == "cancel" else "Terminate session"
-        if yes.button(label, type="primary", key="admin_kill_yes"):
-            from tusk.admin import activity
 
-            try:
-                act = activity.cancel if how == "cancel" else activity.terminate
-                sent = act(conn, pid, actor=user)
-            except TuskError as exc:
-                show_error(exc)
-                return
-            st.session_state.pop(_KILL_KEY, None)
-            if sent:
-                done = "Cancel sent to" if how == "cancel" else "Terminated"
-                st.toast(f"{done} session {pid}", icon=":material/check:")
-            else:
-                st.toast(f"Session {pid} was already gone", icon=":material/info:")
-            st.rerun()
-        if no.button("Keep it running", key="admin_kill_no"):
-            st.session_state.pop(_KILL_KEY, None)
-            st.rerun()
+    def kill() -> None:
+        from tusk.admin import activity
 
-    body()
+        act = activity.cancel if how == "cancel" else activity.terminate
+        if act(conn, pid, actor=user):
+            done = "Cancel sent to" if how == "cancel" else "Terminated"
+            st.toast(f"{done} session {pid}", icon=":material/check:")
+        else:
+            st.toast(f"Session {pid} was already gone", icon=":material/info:")
+
+    confirm_dialog(
+        f"{verb} session {pid}?",
+        content,
+        action="Cancel query" if how == "cancel" else "Terminate session",
+        on_confirm=kill,
+        close=lambda: st.session_state.pop(_KILL_KEY, None),
+        keys=("admin_kill_yes", "admin_kill_no"),
+        cancel="Keep it running",
+    )
 
 
 def session_summary(pid: int, usename: str, datname: str, query: str) -> str:

@@ -1,0 +1,97 @@
+"""What the page tests share: opening the app and a page the way a user does, signing in, a
+multi-user setup, and the test database saved as the Admin page's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO, pg_spec
+from tusk import config, connections
+from tusk.auth import store
+from tusk.ui.admin_page import SECTIONS, TAB_KEY
+
+STUDIO = "pages/1_Studio.py"
+ADMIN = "pages/2_Admin.py"
+DATA = "pages/3_Data.py"
+GEO = "pages/4_Geo.py"
+CLUSTER = "pages/5_Cluster.py"
+PASSWORD = "pw"  # every user multi_user makes has it
+
+
+def open_app(timeout: float = 60) -> AppTest:
+    """Home after its first run: where every page test starts (a page file run alone fails
+    on st.page_link)."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    at.run()
+    return at
+
+
+def sign_in(at: AppTest, username: str, password: str = PASSWORD) -> AppTest:
+    """Sign in through the login form."""
+    at.text_input(key="tusk_login_username").set_value(username)
+    at.text_input(key="tusk_login_password").set_value(password)
+    at.button[0].click().run()  # the form's submit button
+    return at
+
+
+def open_page(path: str, *, user: str | None = None, timeout: float = 60) -> AppTest:
+    """A page opened from Home like a user would, signed in first when `user` is given."""
+    at = open_app(timeout)
+    if user is not None:
+        sign_in(at, user)
+    at.switch_page(path).run()
+    assert not at.exception
+    return at
+
+
+def admin_tab(module: str) -> str:
+    """The Admin page's tab label for a section module, e.g. "admin_roles"."""
+    return next(s.label for s in SECTIONS if s.module == module)
+
+
+def open_admin(
+    module: str | None = None,
+    *,
+    user: str | None = None,
+    state: Mapping[str, Any] | None = None,
+) -> AppTest:
+    """The Admin page on the tab of `module` (chosen before the page's first run, so only that
+    tab draws), with `state` set in the session first; signed in first when `user` is given."""
+    at = open_app()
+    if user is not None:
+        sign_in(at, user)
+    if module is not None:
+        at.session_state[TAB_KEY] = admin_tab(module)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    at.switch_page(ADMIN).run()
+    assert not at.exception
+    return at
+
+
+@pytest.fixture
+def multi_user(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Switch to multi-user mode: admin/secret, then `groups` (name → permissions) and `users`
+    (name → group) created in that order, each user with the password "pw"."""
+
+    def setup(users: Mapping[str, str], *, groups: Mapping[str, list[str]] | None = None) -> None:
+        monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)  # fast hashes: tests sign in a lot
+        store.init("secret")
+        for name, perms in (groups or {}).items():
+            store.create_group(name, perms=perms)
+        for name, group in users.items():
+            store.create_user(name, PASSWORD, groups=[group])
+        config.set_value("auth_mode", "multi")
+
+    return setup
+
+
+@pytest.fixture
+def saved(db: str) -> str:
+    """The fresh test database saved as the only PostgreSQL connection ("pg main")."""
+    connections.add(pg_spec(db, name="pg main"))
+    return db
