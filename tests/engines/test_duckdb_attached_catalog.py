@@ -301,3 +301,17 @@ def test_attached_postgres_tables_show_under_their_alias(
         "o.customer_id",
         "o.total",
     }
+
+
+@pytest.mark.postgres
+def test_refreshing_shows_tables_created_on_the_server_after_attach(
+    duck: DuckDBConnection, pg_shop: str
+) -> None:
+    """The scanner caches a server's catalog at ATTACH: catalog() (F5) reads it afresh."""
+    duck.attach_postgres(pg_spec(pg_shop), "pg")
+    assert ("public", "late") not in {(t.schema, t.name) for t in duck.catalog().tables}
+    with server_connection(pg_shop) as server:
+        server.execute("create table public.late (id int)")
+    names = {(t.database, t.schema, t.name) for t in duck.catalog().tables}
+    assert ("pg", "public", "late") in names
+    assert _runs(duck, "select count(*) as n from pg.public.late") == [{"n": 0}]

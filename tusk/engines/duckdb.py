@@ -377,10 +377,14 @@ class DuckDBConnection:
 
     def catalog(self) -> Catalog:
         """Tables, views, columns and constraints of the own and the attached databases, from
-        DuckDB's catalog functions (an attached table has its alias in `Table.database`)."""
+        DuckDB's catalog functions (an attached table has its alias in `Table.database`).
+        An attached PostgreSQL's cached catalog is read afresh, so a refresh shows tables
+        created on the server since it was attached."""
         with self._lock:
             cur = self._con.cursor()
             try:
+                if cur.execute(_HAS_POSTGRES).fetchone()[0]:
+                    cur.execute("SELECT * FROM pg_clear_cache()").fetchall()
                 cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                 cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
                 sizes = cur.execute(_CATALOG_SIZES).fetchall()
@@ -518,6 +522,8 @@ select database_name from duckdb_databases()
 where not internal and database_name <> current_database()
 order by database_name
 """
+
+_HAS_POSTGRES = "select count(*) > 0 from duckdb_databases() where type = 'postgres'"
 
 _ATTACHED_TABLES = "select count(*) from duckdb_tables() where database_name = ?"
 
