@@ -90,7 +90,7 @@ def new_name() -> Iterator[Callable[[], str]]:
 
 
 def test_back_up_chosen_hostile_tables_then_restore_into_a_new_database(
-    saved: str, new_name: Callable[[], str]
+    saved: str, new_name: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Back up now with two hostile tables in plain format: the job ends verified, the list
     shows it, and Restore loads it into a new database with the same rows."""
@@ -127,6 +127,15 @@ def test_back_up_chosen_hostile_tables_then_restore_into_a_new_database(
     assert target in restored.message
     assert any("Restored" in m.value for m in at.success)
     assert len(at.get("download_button")) == 1
+    assert not at.get("download_button")[0].proto.disabled
+
+    # Streamlit serves downloads from memory: past the cap the button is off and says where.
+    from tusk.ui import admin_backup
+
+    monkeypatch.setattr(admin_backup, "MAX_DOWNLOAD_BYTES", made.size - 1)
+    at.run()
+    assert at.get("download_button")[0].proto.disabled
+    assert any("too big to download" in c.value for c in at.caption)
 
 
 def test_a_failing_dump_is_shown_failed_and_not_listed(

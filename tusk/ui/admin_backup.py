@@ -47,6 +47,7 @@ COMPRESSION: tuple[str, ...] = (DEFAULT_LEVEL, *(str(n) for n in range(10)))
 STDERR_LINES = 200  # the tail of the tool's output shown under a finished job
 LIVE_LINES = 8  # ... and under a running one
 MAX_JOBS = 8
+MAX_DOWNLOAD_BYTES = 1024**3  # Streamlit holds a download in memory while it is served
 
 
 def render(conn: AdminConnection, user: User | None) -> None:
@@ -316,6 +317,8 @@ def _backups_list(backups: list[Backup], user: User | None) -> Backup | None:
     pick_col, down_col, del_col = st.columns([6, 2, 2], vertical_alignment="bottom")
     name = str(pick_col.selectbox("Backup", list(by_name), key=PICK))
     picked = by_name[name]
+    # Streamlit serves a download from memory: a huge dump would hold the server's RAM.
+    too_big = picked.size > MAX_DOWNLOAD_BYTES
     down_col.download_button(
         "Download",
         data=lambda: backup.read_backup(picked.name, actor=user),
@@ -325,8 +328,19 @@ def _backups_list(backups: list[Backup], user: User | None) -> Backup | None:
         icon=":material/download:",
         on_click="ignore",
         width="stretch",
-        help="A directory backup downloads as a tar of its folder.",
+        disabled=too_big,
+        help=(
+            f"{humanize.size(picked.size)} is more than the browser download takes "
+            f"({humanize.size(MAX_DOWNLOAD_BYTES)}): copy it from the server's backups folder."
+            if too_big
+            else "A directory backup downloads as a tar of its folder."
+        ),
     )
+    if too_big:
+        st.caption(
+            f"{md_escape(picked.name)} is too big to download here: it is in "
+            f"{md_escape(str(backup.backups_dir()))} on the server."
+        )
     del_col.button(
         "Delete",
         key=P + "delete",
