@@ -417,8 +417,13 @@ def pipeline_run(
             return
         import polars as pl  # heavy: only once a pipeline really runs
 
-        first = pipeline.head(saved, rows)
-        count = pipeline.row_count(saved)
+        # One run for both: a query source is read (and spooled) once, not once for each.
+        with pipeline.running(saved) as lf:
+            try:
+                first = lf.head(max(rows, 0)).collect()
+                count = int(lf.select(pl.len()).collect(engine="streaming").item())
+            except (pl.exceptions.PolarsError, OSError) as exc:
+                raise pipeline.run_error(saved, exc) from None
     except TuskError as exc:
         _fail(exc.message)
     with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=160):

@@ -230,3 +230,24 @@ def test_help_does_not_import_polars() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.stdout.strip() == "False"
+
+
+def test_cli_run_reads_a_query_source_once(tmp_path: Path) -> None:
+    """Rows and count come from one run: the query is executed once (a sequence tells)."""
+    import duckdb
+
+    from tusk import connections
+    from tusk.engines.spec import ConnectionSpec
+    from tusk.etl.sources import QuerySource
+
+    path = tmp_path / "seq.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create sequence s")
+    connections.add(ConnectionSpec("seqdb", "duckdb", path=str(path)))
+    sql = "select nextval('s') as n from range(3)"
+    store.save(Pipeline(name="seq", source=QuerySource(connection="seqdb", sql=sql)))
+    result = runner.invoke(app, ["pipeline", "run", "seq"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("3 rows")
+    with duckdb.connect(str(path)) as con:
+        assert con.execute("select nextval('s')").fetchone() == (4,)  # 3 drawn by one run
