@@ -139,10 +139,11 @@ def roots() -> list[Root]:
 
 
 def confinement(actor: User | None) -> tuple[Path, ...] | None:
-    """The folders SQL run for `actor` may read and write: the data roots for a signed-in
-    user who is not an admin (multi-user mode); None, no limit, in single-user mode, for
-    admins and for the trusted CLI (no actor)."""
-    if actor is None or actor.is_admin or auth.mode() != "multi":
+    """The folders SQL run for `actor` may read and write: the data roots for every signed-in
+    user in multi-user mode, admins too (DuckDB confines a whole database file, which all
+    sessions of this process share); None, no limit, in single-user mode and for the trusted
+    CLI (no actor)."""
+    if actor is None or auth.mode() != "multi":
         return None
     return tuple(r.path for r in roots())
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tusk import config
 from tusk.cluster import client, log
 from tusk.cluster.nodes import LocalCluster, free_port, get_json, session_pids
 from tusk.errors import ConnectionFailed, PermissionDenied, QueryCancelled, QueryFailed
@@ -182,13 +183,18 @@ def test_unreachable_head_fails_fast() -> None:
 def test_viewer_cannot_submit_or_cancel(
     cluster: LocalCluster, data: dict[str, str], users: dict
 ) -> None:
-    """cluster.submit and cluster.cancel are checked in the library."""
+    """cluster.submit and cluster.cancel are checked in the library; on a shared Tusk the
+    tables must lie in a data root."""
     with pytest.raises(PermissionDenied):
         client.submit(cluster.address, "select 1", {}, actor=users["viewer"])
+    kinds = {"kinds": data["kinds"]}
+    with pytest.raises(PermissionDenied, match="data root"):
+        client.submit(cluster.address, "select * from kinds", kinds, actor=users["analyst"])
+    config.set_value("data_roots", str(Path(data["kinds"]).parent))
     query = client.submit(
         cluster.address,
         "select count(*) as n from kinds",
-        {"kinds": data["kinds"]},
+        kinds,
         actor=users["analyst"],
     )
     with pytest.raises(PermissionDenied):

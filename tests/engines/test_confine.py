@@ -184,11 +184,12 @@ def test_cluster_sql_reads_only_its_tables(roots: tuple[Path, Path]) -> None:
 
 
 def test_who_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> None:
-    """Analysts and Data Engineers are confined; admins and the trusted CLI are not; a user
-    without data.export may not write files."""
+    """On a shared Tusk every signed-in user's SQL is confined, admins too (a DuckDB file is
+    one database for all sessions of the process); the trusted CLI is not; a user without
+    data.export may not write files."""
     lake, outside = roots
     assert files.confinement(None) is None
-    assert files.confinement(users["admin"]) is None
+    assert lake in (files.confinement(users["admin"]) or ())
     assert lake in (files.confinement(users["analyst"]) or ())
 
     spec = ConnectionSpec("duck", "duckdb", path=str(outside / "d.duckdb"))
@@ -196,20 +197,42 @@ def test_who_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> Non
     secret = f"select * from read_csv('{outside}/secret.csv')"
     copy = f"copy (select 1 as a) to '{lake}/v.csv'"
 
-    admin = connections.open_for(spec, users["admin"])
-    assert admin.execute(secret).table.num_rows == 1
-    admin.close()
+    cli = connections.open_for(spec, None)
+    assert cli.execute(secret).table.num_rows == 1
+    cli.close()
 
+    # Sessions of several users on the same file at once, as in the Studio's server.
     analyst = connections.open_for(spec, users["analyst"])
-    with pytest.raises(QueryFailed, match="data roots"):
-        analyst.execute(secret)
-    analyst.execute(copy)  # Analysts hold data.export
-    analyst.close()
-
     viewer = connections.open_for(spec, users["viewer"])
+    admin = connections.open_for(spec, users["admin"])
+    for conn in (analyst, viewer, admin):
+        with pytest.raises(QueryFailed, match="data roots"):
+            conn.execute(secret)
+    analyst.execute(copy)  # Analysts hold data.export
+    admin.execute(copy)
     with pytest.raises(QueryFailed, match="data.export"):
         viewer.execute(copy)
-    viewer.close()
+    viewer.execute("create table if not exists t as select 1 as a")  # its own file still works
+    for conn in (analyst, viewer, admin):
+        conn.close()
+
+
+def test_a_geo_session_opens_on_a_confined_file(
+    roots: tuple[Path, Path], users: dict[str, Any]
+) -> None:
+    """A DuckDB file another session confined still opens with its extensions (spatial)."""
+    lake, outside = roots
+    spec = ConnectionSpec("duck", "duckdb", path=str(outside / "g.duckdb"))
+    first = connections.open_for(spec, users["analyst"])
+    spatial = ConnectionSpec(
+        "geo", "duckdb", path=str(outside / "g.duckdb"), options={"extensions": "spatial"}
+    )
+    second = connections.open_for(spatial, users["viewer"])
+    assert second.execute("select st_astext(st_point(1, 2)) as p").table.to_pylist() == [
+        {"p": "POINT (1 2)"}
+    ]
+    second.close()
+    first.close()
 
 
 def test_single_user_mode_is_not_confined(roots: tuple[Path, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import shutil
@@ -57,7 +58,10 @@ def extension_path(name: str) -> Path:
 
 
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """LOAD an offline extension into a DuckDB connection."""
+    """LOAD an offline extension into a DuckDB connection. A database confined to the data
+    roots refuses LOAD (even of an extension it has); confining loaded them all before."""
+    if not con.execute("select current_setting('enable_external_access')").fetchone()[0]:
+        return
     # LOAD takes no parameters; the path comes from the installed wheel, as a literal.
     con.execute("LOAD " + sql_literal(str(extension_path(name))))
 
@@ -98,7 +102,6 @@ class DuckDBConnection:
         self._secrets: set[str] = set()  # passwords given to ATTACH: scrubbed from every error
         self._confined: tuple[Path, ...] | None = None  # the data roots, once confined
         self._read_only_files = False  # confined without write: COPY/EXPORT/ATTACH refused
-        self._spill: Path | None = None  # a confined connection's own temp_directory
         self._streams: set[duckdb.DuckDBPyConnection] = set()  # stream_arrow's open cursors
 
     def _error(
@@ -411,18 +414,27 @@ class DuckDBConnection:
         """Files only inside `roots` from now on (DuckDB's allowed_directories with external
         access off, which DuckDB itself never lets a session turn back on); without `write`,
         COPY, EXPORT and ATTACH statements are refused too. The offline extensions are loaded
-        first, as loading one is refused afterwards, and so is attaching PostgreSQL."""
+        first, as loading one is refused afterwards, and so is attaching PostgreSQL.
+
+        These settings belong to the database, which every connection to the same file in
+        this process shares: the first confined session confines them all (so on a shared
+        Tusk everyone's SQL is confined, see tusk.files.confinement), and a later one finds
+        it done."""
         allowed = [str(Path(r).resolve()).rstrip("/") + "/" for r in roots]
         with self._lock:
             if self._confined is not None:
                 return
             try:
-                for extension in _CONFINED_EXTENSIONS:
-                    self._load(extension)
-                self._spill = Path(tempfile.mkdtemp(prefix="tusk-duckdb-"))
-                self._con.execute("SET temp_directory = " + sql_literal(str(self._spill)))
-                self._con.execute("SET allowed_directories = ?", [allowed])
-                self._con.execute("SET enable_external_access = false")
+                open_access = self._con.execute(
+                    "select current_setting('enable_external_access')"
+                ).fetchone()[0]
+                if open_access:
+                    for extension in _CONFINED_EXTENSIONS:
+                        self._load(extension)
+                    spill = _spill_folder()
+                    self._con.execute("SET temp_directory = " + sql_literal(str(spill)))
+                    self._con.execute("SET allowed_directories = ?", [allowed])
+                    self._con.execute("SET enable_external_access = false")
             except (duckdb.Error, RuntimeError) as exc:
                 raise self._error(exc, "confine") from None
             self._confined = tuple(Path(r) for r in roots)
@@ -448,8 +460,6 @@ class DuckDBConnection:
     def close(self) -> None:
         """Close the connection."""
         self._con.close()
-        if self._spill is not None:
-            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 def _locate(script: str, statement: str, start: int) -> int:
@@ -484,7 +494,20 @@ def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.T
 
 
 # Loaded before confining: DuckDB refuses to load extensions once external access is off.
-_CONFINED_EXTENSIONS = ("sqlite_scanner", "postgres_scanner")
+_CONFINED_EXTENSIONS = ("sqlite_scanner", "postgres_scanner", "spatial")
+_SPILL: list[Path] = []  # this process's temp_directory for confined databases
+
+
+def _spill_folder() -> Path:
+    """One private temp folder per process for confined databases to spill to (removed at
+    exit): the setting is the database's, shared by its sessions, so it must outlive each."""
+    if not _SPILL:
+        folder = Path(tempfile.mkdtemp(prefix="tusk-duckdb-"))
+        atexit.register(shutil.rmtree, folder, True)
+        _SPILL.append(folder)
+    return _SPILL[0]
+
+
 _FILE_STATEMENTS = {"COPY", "EXPORT", "ATTACH", "COPY_DATABASE"}
 
 # The catalog queries name the own database NULL (nullif) and an attached one by its alias.
