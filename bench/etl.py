@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from rows import GENERATE, ROWS_PER_GB  # bench/rows.py, beside this script
 
 from tusk.engines.duckdb import BASE_CONFIG
 
@@ -37,22 +38,7 @@ PREVIEW_TARGET = 1.2  # Tusk preview / raw Polars preview
 SIZE_TARGET = 1.2  # 1 GB preview / 100 MB preview: independent of the file's size
 EXPORT_TARGET = 1.2  # Tusk export time / raw sink_parquet time
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "tusk-bench-etl"
-ROWS_PER_GB = 10_000_000  # about 100 bytes a row with the columns below
 SIZES = {"100mb.csv": 0.1, "1gb.csv": 1.0}
-
-GENERATE = """
-COPY (
-    SELECT i AS id,
-           'customer ' || (i % 100000) AS name,
-           'user' || i || '@example.com' AS email,
-           date '2020-01-01' + (i % 1500)::integer AS day,
-           round((hash(i) % 100000) / 100.0, 2) AS amount,
-           ['new', 'paid', 'shipped', 'delivered', 'cancelled'][1 + (i % 5)::integer] AS status,
-           (hash(i * 7) % 1000000)::bigint AS score,
-           CASE WHEN i % 13 = 0 THEN NULL ELSE 'note, "quoted" ' || (i % 997) END AS note
-    FROM range({rows}) t(i)
-) TO {path} (HEADER)
-"""
 
 
 def literal(text: str) -> str:

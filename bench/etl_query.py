@@ -31,21 +31,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from rows import QUERY  # bench/rows.py, beside this script
+
 PEAK_TARGET = 1.5  # Tusk peak RSS / raw DuckDB COPY peak RSS
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "tusk-bench-etl-query"
 VARIANTS = ("duckdb", "in-memory", "tusk")
-
-QUERY = """
-SELECT i AS id,
-       'customer ' || (i % 100000) AS name,
-       'user' || i || '@example.com' AS email,
-       date '2020-01-01' + (i % 1500)::integer AS day,
-       round((hash(i) % 100000) / 100.0, 2) AS amount,
-       ['new', 'paid', 'shipped', 'delivered', 'cancelled'][1 + (i % 5)::integer] AS status,
-       (hash(i * 7) % 1000000)::bigint AS score,
-       CASE WHEN i % 13 = 0 THEN NULL ELSE 'note, "quoted" ' || (i % 997) END AS note
-FROM range({rows}) t(i)
-"""
 
 
 def literal(text: str) -> str:

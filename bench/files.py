@@ -27,26 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from rows import GENERATE, ROWS_PER_GB  # bench/rows.py, beside this script
 
 from tusk.engines.duckdb import BASE_CONFIG
 
 TARGET = 1.1  # Tusk / raw DuckDB, for both figures
 DEFAULT_PATH = Path(tempfile.gettempdir()) / "tusk-bench-files" / "bench_1gb.csv"
-ROWS_PER_GB = 10_000_000  # about 100 bytes a row with the columns below
-
-GENERATE = """
-COPY (
-    SELECT i AS id,
-           'customer ' || (i % 100000) AS name,
-           'user' || i || '@example.com' AS email,
-           date '2020-01-01' + (i % 1500)::integer AS day,
-           round((hash(i) % 100000) / 100.0, 2) AS amount,
-           ['new', 'paid', 'shipped', 'delivered', 'cancelled'][1 + (i % 5)::integer] AS status,
-           (hash(i * 7) % 1000000)::bigint AS score,
-           CASE WHEN i % 13 = 0 THEN NULL ELSE 'note, "quoted" ' || (i % 997) END AS note
-    FROM range({rows}) t(i)
-) TO {path} (HEADER)
-"""
 
 
 def literal(text: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,26 +159,32 @@ def test_bad_sql_raises_query_failed_and_connection_survives(case: Case) -> None
     assert case.conn.execute("select 2 as ok").table.to_pylist() == [{"ok": 2}]
 
 
-def test_cancel_from_another_thread(case: Case) -> None:
-    """A long query stops when cancelled from another thread; the connection stays usable."""
-    assert engine_class(case.engine).supports_cancel
+def cancel_while_running(case: Case, work: Callable[[], object], what: str) -> None:
+    """Start `work` on a thread, cancel from this one: it must end with QueryCancelled within
+    seconds (the queries run for minutes) and leave the connection usable."""
     outcome: dict[str, BaseException | object] = {}
 
     def run() -> None:
         try:
-            outcome["result"] = case.conn.execute(case.long_query)
+            outcome["result"] = work()
         except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
             outcome["error"] = exc
 
     worker = threading.Thread(target=run)
     worker.start()
     worker.join(0.7)
-    assert worker.is_alive(), "the long query finished before it could be cancelled"
+    assert worker.is_alive(), f"the long {what} finished before it could be cancelled"
     case.conn.cancel()
-    worker.join(20)  # the queries run for minutes; only a working cancel ends them this soon
-    assert not worker.is_alive(), "cancel did not stop the query"
+    worker.join(20)
+    assert not worker.is_alive(), f"cancel did not stop the {what}"
     assert isinstance(outcome.get("error"), QueryCancelled), outcome
     assert case.conn.execute("select 3 as ok").table.to_pylist() == [{"ok": 3}]
+
+
+def test_cancel_from_another_thread(case: Case) -> None:
+    """A long query stops when cancelled from another thread; the connection stays usable."""
+    assert engine_class(case.engine).supports_cancel
+    cancel_while_running(case, lambda: case.conn.execute(case.long_query), "query")
 
 
 def test_catalog_lists_tables_views_columns_and_keys(case: Case) -> None:
@@ -276,20 +282,5 @@ def test_row_estimates_where_the_engine_keeps_statistics(case: Case) -> None:
 
 def test_cancel_stops_a_stream(case: Case) -> None:
     """cancel() also stops a full-result stream (export, ETL), which may run on its own cursor."""
-    outcome: dict[str, BaseException | object] = {}
-
-    def run() -> None:
-        try:
-            outcome["batches"] = sum(1 for _ in case.conn.stream_arrow(case.long_query))
-        except BaseException as exc:  # noqa: BLE001 - the test inspects whatever came out
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=run)
-    worker.start()
-    worker.join(0.7)
-    assert worker.is_alive(), "the long query finished before it could be cancelled"
-    case.conn.cancel()
-    worker.join(20)
-    assert not worker.is_alive(), "cancel did not stop the stream"
-    assert isinstance(outcome.get("error"), QueryCancelled), outcome
-    assert case.conn.execute("select 3 as ok").table.to_pylist() == [{"ok": 3}]
+    stream = case.conn.stream_arrow
+    cancel_while_running(case, lambda: sum(1 for _ in stream(case.long_query)), "stream")
