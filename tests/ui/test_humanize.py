@@ -23,3 +23,14 @@ def test_size() -> None:
     assert humanize.size(512) == "512 B"
     assert humanize.size(1500) == "1.5 kB"
     assert humanize.size(3_100_000_000) == "3.1 GB"
+
+
+def test_local_time_without_a_browser_is_utc() -> None:
+    """Outside a browser session there is no time zone to follow: UTC, shown naive."""
+    import datetime as dt
+
+    from tusk.ui import humanize
+
+    ts = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+    assert humanize.browser_zone() == dt.UTC
+    assert humanize.local(ts) == dt.datetime(2026, 12, 2, 13, 30)

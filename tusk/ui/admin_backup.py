@@ -8,9 +8,7 @@ fragment redraws its progress every second and the rest of the page stays usable
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -299,7 +297,7 @@ def _backups_list(backups: list[Backup], user: User | None) -> Backup | None:
                 "Connection": b.connection,
                 "Format": b.format,
                 "Size": b.size,
-                "Created": _local(b.created),
+                "Created": humanize.local(b.created),
                 "Contents": b.options.describe(),
                 "Took": humanize.duration(b.elapsed_s),
             }
@@ -462,7 +460,7 @@ def _delete_dialog(name: str, user: User | None) -> None:
         b = backup.get_backup(name)  # gone meanwhile: the dialog closes with the error
         st.markdown(
             f"Delete **{md_escape(b.name)}** — {md_escape(b.database)}, {b.format}, "
-            f"{humanize.size(b.size)}, made {_local(b.created):%Y-%m-%d %H:%M}? The file is "
+            f"{humanize.size(b.size)}, made {humanize.local(b.created):%Y-%m-%d %H:%M}? The file is "
             "removed from the backups folder; this cannot be undone."
         )
 
@@ -515,12 +513,3 @@ def _literal(text: str) -> str:
 
 def _dotted(pair: tuple[str, str]) -> str:
     return f"{pair[0]}.{pair[1]}"
-
-
-def _local(ts: datetime) -> datetime:
-    """A UTC timestamp in the browser's time zone (naive, as the table shows it)."""
-    try:
-        zone = ZoneInfo(st.context.timezone or "UTC")
-    except Exception:  # noqa: BLE001 - an unknown zone name from the browser: stay in UTC
-        zone = ZoneInfo("UTC")
-    return ts.astimezone(zone).replace(tzinfo=None)

@@ -4,9 +4,7 @@ samples."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import streamlit as st
 
@@ -26,15 +24,6 @@ def _monitor(conn: AdminConnection) -> server.Monitor:
     return monitors.setdefault(conn.spec.name, server.Monitor())
 
 
-def _local(ts: datetime) -> datetime:
-    """A server timestamp in the browser's time zone (naive, for the chart axis)."""
-    try:
-        zone = ZoneInfo(st.context.timezone or "UTC")
-    except Exception:  # noqa: BLE001 - an unknown zone name from the browser: stay in UTC
-        zone = ZoneInfo("UTC")
-    return ts.astimezone(zone).replace(tzinfo=None)
-
-
 def render(conn: AdminConnection, user: User | None) -> None:
     """The live dashboard."""
     every = live.controls("admin_dash")
@@ -47,7 +36,7 @@ def render(conn: AdminConnection, user: User | None) -> None:
         _charts(monitor)
         _sizes(monitor.sizes)
         st.caption(
-            f"Sampled {_local(sample.sampled_at):%H:%M:%S} in {monitor.last_tick_s * 1000:.0f} ms"
+            f"Sampled {humanize.local(sample.sampled_at):%H:%M:%S} in {monitor.last_tick_s * 1000:.0f} ms"
             f" · {len(monitor.samples)} samples kept for this browser session"
         )
 
@@ -60,7 +49,7 @@ def _facts(s: server.Sample, before: server.Sample | None) -> None:
 
     st.markdown(
         f"**PostgreSQL {s.server_version}** · up {humanize.duration(s.uptime_s)} · "
-        f"started {_local(s.started_at):%Y-%m-%d %H:%M}"
+        f"started {humanize.local(s.started_at):%Y-%m-%d %H:%M}"
     )
     row1 = st.columns(4)
     usable = max(s.max_connections - s.reserved_connections, 1)
@@ -151,7 +140,7 @@ def _frame(
     items: list[Any], columns: dict[str, Any], at: Any = lambda r: r.at
 ) -> dict[str, list[Any]]:
     """Column-wise chart data: a time column plus one list per series."""
-    data: dict[str, list[Any]] = {"time": [_local(at(i)) for i in items]}
+    data: dict[str, list[Any]] = {"time": [humanize.local(at(i)) for i in items]}
     for name, get in columns.items():
         data[name] = [get(i) for i in items]
     return data

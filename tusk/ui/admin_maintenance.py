@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import streamlit as st
@@ -474,7 +473,7 @@ def _dotted(pair: tuple[str, str]) -> str:
 def _frame(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
     """The rows with only the configured columns, times in the browser's zone."""
     frame = pd.DataFrame(rows, columns=list(columns))
-    zone = _zone()
+    zone = humanize.browser_zone()
     for name in frame.columns:
         if isinstance(frame[name].dtype, pd.DatetimeTZDtype):
             frame[name] = frame[name].dt.tz_convert(zone)
@@ -482,15 +481,4 @@ def _frame(rows: list[dict[str, Any]], columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def _when(moment: dt.datetime) -> str:
-    return moment.astimezone(_zone()).strftime("%Y-%m-%d %H:%M %Z")
-
-
-def _zone() -> dt.tzinfo:
-    """The browser's time zone (UTC when unknown)."""
-    name = st.context.timezone
-    if isinstance(name, str) and name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return dt.UTC
+    return moment.astimezone(humanize.browser_zone()).strftime("%Y-%m-%d %H:%M %Z")

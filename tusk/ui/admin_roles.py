@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import streamlit as st
@@ -61,7 +60,7 @@ def render(conn: AdminConnection, user: User | None) -> None:
     )
     shown = [r for r in everyone if show_system or not r.system]
     st.dataframe(
-        table(shown, _zone()),
+        table(shown, humanize.browser_zone()),
         hide_index=True,
         column_config=_COLUMNS,
         width="stretch",
@@ -133,17 +132,6 @@ def _valid_until(role: roles.Role, zone: dt.tzinfo) -> str:
     return f"{text} (expired)" if role.expired else text
 
 
-def _zone() -> dt.tzinfo:
-    """The browser's time zone (UTC when unknown)."""
-    name = st.context.timezone
-    if isinstance(name, str) and name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return dt.UTC
-
-
 def _feedback() -> None:
     """What the last action did: a toast for success, an error box for a failure."""
     outcome = st.session_state.pop(FEEDBACK, None)
@@ -177,7 +165,7 @@ def _until(prefix: str) -> dt.datetime | None:
         return None
     day = st.session_state.get(prefix + "until_date") or dt.date.today()
     at = st.session_state.get(prefix + "until_time") or dt.time(0, 0)
-    return dt.datetime.combine(day, at, tzinfo=_zone())
+    return dt.datetime.combine(day, at, tzinfo=humanize.browser_zone())
 
 
 def _expiry_inputs(prefix: str) -> None:
@@ -309,7 +297,7 @@ def _load(role: roles.Role) -> None:
     s[P + "alter_limit"] = role.connection_limit
     s[P + "alter_expires"] = role.valid_until is not None
     until = (role.valid_until or dt.datetime.now(dt.UTC) + dt.timedelta(days=365)).astimezone(
-        _zone()
+        humanize.browser_zone()
     )
     s[P + "alter_until_date"] = until.date()
     s[P + "alter_until_time"] = until.time().replace(second=0, microsecond=0, tzinfo=None)

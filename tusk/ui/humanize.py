@@ -1,6 +1,10 @@
-"""Numbers as people read them: counts with units, durations, sizes (UI.md, Data on screen)."""
+"""Numbers as people read them: counts with units, durations, sizes, times in the reader's
+own time zone (UI.md, Data on screen)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
@@ -27,3 +31,21 @@ def size(n_bytes: float) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1000
     raise AssertionError("unreachable")
+
+
+def browser_zone() -> dt.tzinfo:
+    """The browser's time zone (UTC when unknown or not a zone this machine knows)."""
+    import streamlit as st
+
+    name = st.context.timezone
+    if isinstance(name, str) and name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return dt.UTC
+
+
+def local(ts: dt.datetime) -> dt.datetime:
+    """A timestamp in the browser's time zone, naive (as tables and chart axes show it)."""
+    return ts.astimezone(browser_zone()).replace(tzinfo=None)
