@@ -708,6 +708,32 @@ def test_writing_returns_the_new_entry_without_data_view(lake: Path, users: dict
         files.listdir("lake", actor=dropper)
 
 
+def test_register_and_attach_need_data_view(lake: Path, users: dict[str, Any]) -> None:
+    """Registering a file as a DataFusion table and attaching a SQLite file read it: the
+    library checks data.view (not only the Files panel), and the kinds must fit."""
+    blind = _user_with("blind2", ["connections.view", "queries.execute"])
+    fusion = connect(ConnectionSpec("df", "datafusion"))
+    duck = connect(ConnectionSpec("d", "duckdb"))
+    try:
+        with pytest.raises(PermissionDenied, match="data.view"):
+            files.register_table(fusion, "people", "lake", "people.csv", actor=blind)
+        with pytest.raises(PermissionDenied, match="data.view"):
+            files.attach_sqlite(duck, "shop", "lake", "shop.sqlite", actor=blind)
+        files.register_table(fusion, "people", "lake", "people.csv", actor=users["viewer"])
+        assert fusion.execute("select count(*) as n from people").table.to_pylist() == [{"n": 4}]
+        files.attach_sqlite(duck, "shop", "lake", "shop.sqlite", actor=users["viewer"])
+        assert duck.execute("select count(*) as n from shop.items").table.to_pylist() == [{"n": 2}]
+        with pytest.raises(BadInput, match="not a SQLite"):
+            files.attach_sqlite(duck, "p", "lake", "people.csv", actor=users["viewer"])
+        with pytest.raises(BadInput, match="DataFusion"):
+            files.register_table(duck, "people", "lake", "people.csv", actor=users["viewer"])
+        with pytest.raises(BadInput):
+            files.attach_sqlite(duck, "x", "lake", "../outside.sqlite", actor=users["viewer"])
+    finally:
+        fusion.close()
+        duck.close()
+
+
 # --- DataFusion registers the same files --------------------------------------------------------
 
 

@@ -504,6 +504,34 @@ def _read_error(shown: str, kind: str, exc: QueryFailed, path: Path) -> BadInput
 # --- views ----------------------------------------------------------------------------------
 
 
+def register_table(
+    conn: Connection, name: str, root_name: str, relative: str, *, actor: User | None = None
+) -> None:
+    """Register a data file as DataFusion table `name`, read when queried (needs data.view:
+    the table reads the file)."""
+    from tusk.engines.datafusion import DataFusionConnection  # DataFusion only when used
+
+    auth.require(actor, "data.view")
+    if not isinstance(conn, DataFusionConnection):
+        raise BadInput("Files are registered as tables on a DataFusion connection.")
+    path, kind, _ = _readable(root_name, relative)
+    conn.register_file(name, path, kind)
+
+
+def attach_sqlite(
+    conn: Connection, alias: str, root_name: str, relative: str, *, actor: User | None = None
+) -> None:
+    """ATTACH a SQLite file of a data root READ_ONLY to a DuckDB connection as `alias`
+    (needs data.view: its tables can then be read)."""
+    auth.require(actor, "data.view")
+    if not isinstance(conn, DuckDBConnection):
+        raise BadInput("SQLite files are attached to a DuckDB connection.", "Not DuckDB")
+    path, kind, shown = _readable(root_name, relative)
+    if kind != "sqlite":
+        raise BadInput(f"{shown} is not a SQLite database.", "Not SQLite")
+    conn.attach_sqlite(path, alias)
+
+
 def create_view(
     conn: Connection,
     view: str,

@@ -188,8 +188,9 @@ def _file_row(  # noqa: ANN001 - the Studio's callbacks
                     key=_key(entry.root, entry.relative, "df"),
                 ):
                     try:
-                        path = files.resolve(entry.root, entry.relative)
-                        connection(fusion).register_file(view, path, str(entry.kind))
+                        files.register_table(
+                            connection(fusion), view, entry.root, entry.relative, actor=user
+                        )
                     except TuskError as exc:
                         show_error(exc)
                     else:
@@ -210,8 +211,9 @@ def _file_row(  # noqa: ANN001 - the Studio's callbacks
                     key=_key(entry.root, entry.relative, "a"),
                 ):
                     try:
-                        path = files.resolve(entry.root, entry.relative)
-                        connection(target).attach_sqlite(path, alias)
+                        files.attach_sqlite(
+                            connection(target), alias, entry.root, entry.relative, actor=user
+                        )
                     except TuskError as exc:
                         show_error(exc)
                     else:
