@@ -15,7 +15,7 @@ import shapely
 from tusk.errors import BadInput
 from tusk.geo import EMPTY_STYLE, MapPlan, build_deck, detect, tiles_style
 from tusk.geo.convert import lonlat_to_mercator
-from tusk.geo.deck import PALETTE, RAMP, hexbin
+from tusk.geo.deck import HEX_ACROSS, PALETTE, RAMP, hexbin
 
 MIXED = [
     "POINT (2.35 48.85)",
@@ -212,6 +212,17 @@ def test_many_points_are_counted_into_hexagons() -> None:
     assert layer["diskResolution"] == 6 and layer["radiusUnits"] == "common"
     assert layer["extruded"] is False and layer["pickable"] is True
     assert layer["data"][0]["tip"] == f"{layer['data'][0]['count']:,} rows"
+    # Picking a hexagon selects the rows counted into it: as many, all inside that hexagon.
+    top = layer["data"][0]
+    picked = plan.selected_rows({"indices": {"tusk-hexagons": [0]}})
+    assert len(picked) == top["count"]
+    lon, lat = t.column("lon").to_numpy(), t.column("lat").to_numpy()
+    mx, my = lonlat_to_mercator(lon[picked], lat[picked])
+    hx, hy = lonlat_to_mercator(np.array([top["position"][0]]), np.array([top["position"][1]]))
+    size = hexbin(lon, lat, HEX_ACROSS)[3]  # centre-to-corner, Mercator metres
+    assert np.hypot(mx - hx[0], my - hy[0]).max() <= size * 1.0001
+    both = plan.selected_rows({"indices": {"tusk-hexagons": [0, 1]}})
+    assert len(both) == top["count"] + layer["data"][1]["count"]
     # Under the limit the same points are drawn one by one.
     plan = build_deck(t, geo, max_features=n)
     assert plan.layers == ["ScatterplotLayer"] and len(deck_json(plan)["layers"][0]["data"]) == n

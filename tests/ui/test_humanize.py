@@ -34,3 +34,12 @@ def test_local_time_without_a_browser_is_utc() -> None:
     ts = dt.datetime(2026, 12, 2, 15, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
     assert humanize.browser_zone() == dt.UTC
     assert humanize.local(ts) == dt.datetime(2026, 12, 2, 13, 30)
+
+
+def test_map_selection_title() -> None:
+    """A picked feature, or a picked hexagon with its row count (and that only 20 are listed)."""
+    from tusk.ui.geo_view import selection_title
+
+    assert selection_title(False, 1) == "**Selected feature**"
+    assert selection_title(True, 7) == "**Selected hexagon** · 7 rows"
+    assert selection_title(True, 2500) == "**Selected hexagon** · 2,500 rows · the first 20"

@@ -112,18 +112,25 @@ class MapPlan:
     aggregated: bool = False
     legend: list[tuple[str, list[int]]] = field(default_factory=list)
     row_index: dict[str, list[int]] = field(default_factory=dict, repr=False)
+    # An aggregating layer's members: (drawn bin of each point, table row of each point).
+    bin_members: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def selected_rows(self, selection: Mapping[str, Any] | None) -> list[int]:
         """Table rows of the objects picked in `st.pydeck_chart(..., on_select="rerun")`'s
-        `event.selection` ({"indices": {layer id: [i, …]}, "objects": …}); hexagons have none."""
+        `event.selection` ({"indices": {layer id: [i, …]}, "objects": …}); a picked hexagon
+        gives every row counted into it."""
         if not selection:
             return []
         rows: list[int] = []
         for layer_id, indices in (selection.get("indices") or {}).items():
             lookup = self.row_index.get(layer_id)
-            if lookup is None:
-                continue
-            rows.extend(lookup[i] for i in indices or [] if 0 <= i < len(lookup))
+            members = self.bin_members.get(layer_id)
+            if lookup is not None:
+                rows.extend(lookup[i] for i in indices or [] if 0 <= i < len(lookup))
+            elif members is not None:
+                drawn, member_rows = members
+                for i in indices or []:
+                    rows.extend(member_rows[drawn == i].tolist())
         return list(dict.fromkeys(rows))
 
 
@@ -232,7 +239,7 @@ def build_deck(
             if total > max_features:
                 notes.insert(0, f"{total:,} points are pre-aggregated into the heatmap.")
         else:
-            bins = builder.hexagons(px, py)
+            bins = builder.hexagons(px, py, prow)
             if layer == "auto":
                 notes.insert(
                     0,
@@ -317,6 +324,7 @@ class _Builder:
         self.layers: list[pdk.Layer] = []
         self.types: list[str] = []
         self.row_index: dict[str, list[int]] = {}
+        self.bin_members: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self.legend: list[tuple[str, list[int]]] = []
         self._colors: np.ndarray | None = None  # RGB of every table row, when colouring
         self._scale: np.ndarray | None = None  # size_by of every row scaled to [0, 1]
@@ -546,12 +554,15 @@ class _Builder:
             xy = shapely.get_coordinates(parts[point])
             self.points(xy[:, 0], xy[:, 1], prow[point])
 
-    def hexagons(self, x: np.ndarray, y: np.ndarray) -> int:
-        """Count points into hexagons here; draw the bins as flat six-sided columns (a bin
-        has no single row, so this layer has no row index)."""
-        cx, cy, counts, size_m = hexbin(x, y, HEX_ACROSS)
+    def hexagons(self, x: np.ndarray, y: np.ndarray, rows: np.ndarray) -> int:
+        """Count points into hexagons here; draw the bins as flat six-sided columns, and keep
+        which rows each drawn bin holds (picking a hexagon selects them)."""
+        cx, cy, counts, size_m, member = _hexbin(x, y, HEX_ACROSS)
         order = np.argsort(-counts, kind="stable")
         cx, cy, counts = cx[order], cy[order], counts[order]
+        drawn = np.empty_like(order)
+        drawn[order] = np.arange(len(order))  # bin → its index in the drawn data
+        self.bin_members[LAYER_IDS["hexagons"]] = (drawn[member], np.asarray(rows))
         # Log scale: a few dense bins must not wash every other bin into one colour.
         colors = _ramp(np.log1p(counts) / math.log1p(int(counts.max())))
         data = [
@@ -660,6 +671,7 @@ class _Builder:
             layer_ids=[layer.id for layer in self.layers],
             legend=self.legend,
             row_index=self.row_index,
+            bin_members=self.bin_members,
         )
 
 
@@ -716,6 +728,13 @@ def hexbin(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Count points into flat-top hexagons in Web Mercator, `across` bins over the longer
     side of the data: (centre lon, centre lat, count, hexagon size in Mercator metres)."""
+    return _hexbin(lon, lat, across)[:4]
+
+
+def _hexbin(
+    lon: np.ndarray, lat: np.ndarray, across: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, np.ndarray]:
+    """hexbin, plus the bin each point fell into."""
     mx, my = lonlat_to_mercator(lon, lat)
     extent = max(float(mx.max() - mx.min()), float(my.max() - my.min()))
     size = max(extent / (across * 1.5), 1.0)  # centre-to-corner; 1.5·size between columns
@@ -724,13 +743,15 @@ def hexbin(
     r = (-1.0 / 3.0 * mx + math.sqrt(3) / 3.0 * my) / size
     cq, cr = _hex_round(q, r)
     key = (cq.astype(np.int64) << 32) + (cr.astype(np.int64) & 0xFFFFFFFF)
-    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    _, first, member, counts = np.unique(
+        key, return_index=True, return_inverse=True, return_counts=True
+    )
     bq, br = cq[first], cr[first]
     cx = size * 1.5 * bq
     cy = size * math.sqrt(3) * (br + bq / 2.0)
     lon_c = np.degrees(cx / 6378137.0)
     lat_c = np.degrees(2.0 * np.arctan(np.exp(cy / 6378137.0)) - math.pi / 2)
-    return lon_c, lat_c, counts, size
+    return lon_c, lat_c, counts, size, member.reshape(-1)
 
 
 def _hex_round(q: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -112,8 +112,8 @@ def map_view(
     )
     rows = plan.selected_rows(getattr(event, "selection", None) if event else None)
     if rows:
-        st.markdown("**Selected feature**")
-        picked_rows = table.take(pa.array(rows[:20]))
+        st.markdown(selection_title(plan.aggregated, len(rows)))
+        picked_rows = table.take(pa.array(rows[:SELECTED_ROWS]))
         st.dataframe(
             {
                 n: [_cell(v) for v in picked_rows.column(n).to_pylist()]
@@ -152,6 +152,17 @@ def map_view(
             icon=":material/download:",
             on_click="ignore",
         )
+
+
+SELECTED_ROWS = 20  # rows of a picked hexagon listed under the map
+
+
+def selection_title(aggregated: bool, rows: int) -> str:
+    """The heading over what was picked on the map: one feature, or a hexagon's rows."""
+    if not aggregated:
+        return "**Selected feature**"
+    more = f" · the first {SELECTED_ROWS}" if rows > SELECTED_ROWS else ""
+    return f"**Selected hexagon** · {humanize.count(rows, 'row')}{more}"
 
 
 def _cell(value: Any) -> Any:
