@@ -182,9 +182,13 @@ def test_viewer_browses_but_cannot_upload_or_delete(multi_user: Callable[..., No
 
 
 @pytest.mark.postgres
-def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
+@pytest.mark.parametrize("shared", [False, True], ids=["single-user", "confined-analyst"])
+def test_attach_postgres_and_join_it_with_a_parquet_file(
+    db: str, shared: bool, multi_user: Callable[..., None]
+) -> None:
     """From a DuckDB tab: attach a saved PostgreSQL connection read-only, then one query joins
-    a Parquet file in a data root with the PostgreSQL table."""
+    a Parquet file in a data root with the PostgreSQL table. On a shared Tusk the session is
+    confined to the data roots, where DuckDB refuses ATTACH: it is reopened with it."""
     import pyarrow as pa
 
     from tests.conftest import pg_spec, server_connection
@@ -200,12 +204,14 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
         pa.table({"city_id": [1, 3, 3, 9], "amount": [10, 20, 30, 40]}),
         files.resolve(root, "sales.parquet"),
     )
-    at = open_page(STUDIO)
+    scan = files.scan_sql(root, "sales.parquet")
+    if shared:
+        multi_user({"ana": "Analysts"})
+    at = open_page(STUDIO, user="ana" if shared else None)
     at.selectbox(key="attach_pg_conn").set_value("warehouse").run()
     at.text_input(key="attach_pg_alias").set_value("wh").run()
     at.button(key="attach_pg_go").click().run()
     assert not at.exception and not at.error
-    scan = files.scan_sql(root, "sales.parquet")
     _run_sql(
         at,
         f"select c.name, sum(s.amount) as total from {scan} s "  # noqa: S608 - test SQL
@@ -217,6 +223,9 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(db: str) -> None:
         {"name": "Lima", "total": 50},
         {"name": "Zürich", "total": 10},
     ]
+    if shared:  # still confined after the reopen
+        _run_sql(at, "select * from read_text('/etc/hostname')")
+        assert "data roots" in qtabs_active(at).outcomes[0].error.message
 
 
 def test_datafusion_tab_registers_a_file_as_a_table(tmp_path: Path) -> None:

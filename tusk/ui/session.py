@@ -37,6 +37,13 @@ def _user() -> Any:
     return current_user()
 
 
+def _open_for_user(name: str, user: Any) -> Connection:
+    """Open `name` for `user` with this session's remembered PostgreSQL attachments."""
+    spec = connections.ensure_demo() if name == connections.DEMO_NAME else connections.get(name)
+    attach = [(connections.get(pg), alias) for pg, alias in _attachments(name)]
+    return connections.open_for(spec, user, attach=attach)
+
+
 def connection(name: str) -> Connection:
     """This session's open connection to `name`, opened on first use for the signed-in user
     (ConnectionFailed); reopened when another user signed in in this browser session."""
@@ -46,17 +53,15 @@ def connection(name: str) -> Connection:
     if name in opened and opened[name][0] != owner:
         forget(name)
     if name not in opened:
-        spec = connections.ensure_demo() if name == connections.DEMO_NAME else connections.get(name)
-        wanted = _attachments(name)
         try:
-            attach = [(connections.get(pg), alias) for pg, alias in wanted]
-            conn = connections.open_for(spec, user, attach=attach)
+            conn = _open_for_user(name, user)
         except TuskError as exc:
+            wanted = _attachments(name)
             if not wanted:
                 raise
             # An attached server is gone (or its connection was deleted): open without it.
             wanted.clear()
-            conn = connections.open_for(spec, user)
+            conn = _open_for_user(name, user)
             st.toast(
                 f"Opened without the attached databases: {exc.message}", icon=":material/warning:"
             )
@@ -75,17 +80,13 @@ def attach_postgres(name: str, pg_name: str, alias: str) -> None:
         return
     wanted.append((pg_name, alias))
     forget(name)
+    user = _user()
     try:
-        user = _user()
-        spec = connections.ensure_demo() if name == connections.DEMO_NAME else connections.get(name)
-        attach = [(connections.get(pg), a) for pg, a in wanted]
-        _open()[name] = (
-            user.id if user is not None else None,
-            connections.open_for(spec, user, attach=attach),
-        )
+        reopened = _open_for_user(name, user)
     except TuskError:
-        wanted.pop()
+        wanted.pop()  # the new attachment failed: the session reopens without it on next use
         raise
+    _open()[name] = (user.id if user is not None else None, reopened)
 
 
 def detached(name: str, alias: str) -> None:
