@@ -396,7 +396,7 @@ def row_count(
     with _reader(kind) as conn:
         if kind == "sqlite":
             table = _table(conn, path, shown, table)
-        sql = f"SELECT count(*) FROM {_scan(path, kind, table)}"  # noqa: S608
+        sql = "SELECT count(*) FROM " + _scan(path, kind, table)  # noqa: S608 - quoted path
         try:
             result = conn.execute(sql, limit=1)
         except QueryFailed as exc:
@@ -554,7 +554,7 @@ def create_view(
     scan = scan_sql(root_name, relative, table=table, actor=actor)
     if scan.startswith("sqlite_scan("):
         conn.load_extension("sqlite_scanner")
-    statement = f"CREATE OR REPLACE VIEW {quote_ident(name)} AS SELECT * FROM {scan}"  # noqa: S608
+    statement = "CREATE OR REPLACE VIEW " + quote_ident(name) + " AS SELECT * FROM " + scan  # noqa: S608
     conn.execute(statement, limit=None)
     return statement
 
@@ -779,14 +779,16 @@ def _build_demo_files() -> dict[str, bytes]:
             )
             for name, (table, options) in _DEMO_COPIES.items():
                 target = sql_literal(str(work / name))
-                conn.execute(f"COPY d.main.{table} TO {target} {options}", limit=None)
+                source = "d.main." + quote_ident(table)
+                conn.execute("COPY " + source + " TO " + target + " " + options, limit=None)
             conn.execute(
                 "ATTACH " + sql_literal(str(work / "shop.sqlite")) + " AS s (TYPE sqlite)",
                 limit=None,
             )
             for table in DEMO_TABLES:
+                name = quote_ident(table)
                 conn.execute(
-                    f"CREATE TABLE s.{table} AS SELECT * FROM d.main.{table}",  # noqa: S608
+                    "CREATE TABLE s." + name + " AS SELECT * FROM d.main." + name,  # noqa: S608
                     limit=None,
                 )
             conn.execute("DETACH s", limit=None)

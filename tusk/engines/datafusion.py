@@ -181,7 +181,7 @@ class DataFusionConnection:
                 self._ctx.register_record_batches(tmp, [data.to_batches()])
                 try:
                     self._ctx.sql(
-                        f"INSERT INTO {quote_ident(table)} SELECT * FROM {quote_ident(tmp)}"
+                        "INSERT INTO " + quote_ident(table) + " SELECT * FROM " + quote_ident(tmp)
                     ).collect()
                 except Exception as exc:  # noqa: BLE001
                     raise QueryFailed(str(exc), "Load failed") from None
