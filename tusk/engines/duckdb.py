@@ -85,8 +85,7 @@ def open_duckdb(
 def duckdb_error(exc: Exception, statement: str, offset: int = 0) -> QueryFailed | QueryCancelled:
     """Map a DuckDB exception to a Tusk error with the database's message and position."""
     msg = str(exc).strip()
-    # Through pyarrow's stream reader an interrupt arrives as an OSError carrying the text.
-    if isinstance(exc, duckdb.InterruptException) or msg.startswith("INTERRUPT Error"):
+    if isinstance(exc, duckdb.InterruptException):
         return QueryCancelled("The query was cancelled.")
     pos = error_position(msg, statement)
     return QueryFailed(msg, position=pos + offset if pos is not None else None)
@@ -103,12 +102,18 @@ class DuckDBConnection:
         self._confined: tuple[Path, ...] | None = None  # the data roots, once confined
         self._read_only_files = False  # confined without write: COPY/EXPORT/ATTACH refused
         self._streams: set[duckdb.DuckDBPyConnection] = set()  # stream_arrow's open cursors
+        self._cancel_asked = False  # cancel() since the last statement or stream began
 
     def _error(
         self, exc: Exception, statement: str, offset: int = 0
     ) -> QueryFailed | QueryCancelled:
         """duckdb_error, with any password this connection was given blanked out."""
         err = duckdb_error(exc, statement, offset)
+        # Through pyarrow's stream reader an interrupt arrives as an OSError with this text;
+        # DuckDB also says it for a worker stopped by its sibling's error, so it means a
+        # cancel only when one was asked for.
+        if self._cancel_asked and err.message.startswith("INTERRUPT Error"):
+            return QueryCancelled("The query was cancelled.")
         if self._confined is not None and "disabled by configuration" in err.message:
             err.message += (
                 "\n\nOn this Tusk, SQL reads and writes files only inside the data roots."
@@ -140,6 +145,7 @@ class DuckDBConnection:
         self, sql: str, params: Params, limit: int | None
     ) -> tuple[QueryResult, list[tuple[str, str]]]:
         start = time.perf_counter()
+        self._cancel_asked = False
         with self._lock:
             try:
                 statements = duckdb.extract_statements(sql)
@@ -181,6 +187,7 @@ class DuckDBConnection:
         self, sql: str, params: Params = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         """Stream the full result of one statement as Arrow batches."""
+        self._cancel_asked = False
         if self._read_only_files:
             with contextlib.suppress(duckdb.Error):  # bad SQL: execute reports it below
                 self._refuse_file_writes(duckdb.extract_statements(sql))
@@ -376,6 +383,7 @@ class DuckDBConnection:
 
     def cancel(self) -> None:
         """Interrupt the running statement and any stream (safe from another thread)."""
+        self._cancel_asked = True
         self._con.interrupt()
         for cur in list(self._streams):  # streams run on their own cursors
             cur.interrupt()
