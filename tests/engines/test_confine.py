@@ -71,9 +71,35 @@ def test_duckdb_reads_inside_the_roots_only(roots: tuple[Path, Path]) -> None:
             conn.execute(undo)
     with pytest.raises(QueryFailed, match="data roots"):
         conn.execute("select * from read_text('/etc/passwd')")
-    # The offline extensions were loaded before: a SQLite file in the root still attaches.
-    conn.attach_sqlite(lake / "shop.sqlite", "shop")
-    assert conn.execute("select id from shop.items").table.to_pylist() == [{"id": 7}]
+    # Settings are locked for everyone on the database (memory, threads, secret folders).
+    for setting in ("set memory_limit = '1MB'", "set threads = 1", "set secret_directory = '/'"):
+        with pytest.raises(QueryFailed, match="locked"):
+            conn.execute(setting)
+    # The SQLite and PostgreSQL scanners read past allowed_directories (SQLite's own file I/O,
+    # libpq with this server's ~/.pgpass): they are not there; spatial's st_read, which reads
+    # through DuckDB's file system, reads a SQLite file inside the root, and only there.
+    for scanner in (
+        f"select * from sqlite_scan('{outside}/secret.csv', 't')",
+        "select * from postgres_scan('host=127.0.0.1 dbname=postgres', 'public', 't')",
+    ):
+        with pytest.raises(QueryFailed, match="not in the catalog"):
+            conn.execute(scanner)
+    read = f"select id from st_read('{lake}/shop.sqlite', layer => 'items')"
+    assert conn.execute(read).table.to_pylist() == [{"id": 7}]
+    sqlite3.connect(outside / "private.db").executescript(
+        "create table k (v); insert into k values (1);"
+    )
+    with pytest.raises(QueryFailed):
+        conn.execute(f"select * from st_read('{outside}/private.db', layer => 'k')")
+    with pytest.raises(BadInput, match="st_read"):
+        conn.attach_sqlite(lake / "shop.sqlite", "shop")
+
+
+def test_duckdb_with_a_scanner_loaded_refuses_to_be_confined(roots: tuple[Path, Path]) -> None:
+    conn = DuckDBConnection(open_duckdb(None, ["sqlite_scanner"]))
+    with pytest.raises(QueryFailed, match="sqlite_scanner"):
+        conn.confine([roots[0]])
+    assert not conn.confined
 
 
 def test_duckdb_writes_need_write(roots: tuple[Path, Path]) -> None:
@@ -102,7 +128,7 @@ def test_duckdb_writes_need_write(roots: tuple[Path, Path]) -> None:
 def test_confined_duckdb_cannot_attach_postgres_later(roots: tuple[Path, Path]) -> None:
     conn = duck(roots[0])
     spec = ConnectionSpec("pg", "postgres", host="127.0.0.1", database="postgres", user="u")
-    with pytest.raises(BadInput, match="reopen"):
+    with pytest.raises(BadInput, match="cannot attach PostgreSQL"):
         conn.attach_postgres(spec, "pg")
 
 
@@ -111,7 +137,7 @@ def test_duckdb_file_database_keeps_working_when_confined(roots: tuple[Path, Pat
     and a big sort can still spill to its private temp directory."""
     lake, _ = roots
     path = roots[1] / "own.duckdb"
-    conn = connect(ConnectionSpec("own", "duckdb", path=str(path)))
+    conn = connect(ConnectionSpec("own", "duckdb", path=str(path), options={"extensions": ""}))
     conn.confine([lake], write=False)
     conn.execute("create table t as select range as i from range(100000)")
     conn.execute("insert into t values (-1)")
@@ -186,11 +212,16 @@ def test_cluster_sql_reads_only_its_tables(roots: tuple[Path, Path]) -> None:
 def test_who_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> None:
     """On a shared Tusk every signed-in user's SQL is confined, admins too (a DuckDB file is
     one database for all sessions of the process); the trusted CLI is not; a user without
-    data.export may not write files."""
+    data.export may not write files; a user without connections.use opens no saved
+    connection at all."""
+    from tusk.auth import store
+
     lake, outside = roots
     assert files.confinement(None) is None
     assert lake in (files.confinement(users["admin"]) or ())
     assert lake in (files.confinement(users["analyst"]) or ())
+    store.create_group("Readers", perms=["connections.use", "queries.execute"])
+    reader = store.create_user("reader", "correct-horse-battery-9", groups=["Readers"])
 
     spec = ConnectionSpec("duck", "duckdb", path=str(outside / "d.duckdb"))
     connections.add(spec, actor=users["admin"])
@@ -201,19 +232,22 @@ def test_who_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> Non
     assert cli.execute(secret).table.num_rows == 1
     cli.close()
 
+    with pytest.raises(PermissionDenied, match="connections.use"):
+        connections.open_for(spec, users["viewer"])
+
     # Sessions of several users on the same file at once, as in the Studio's server.
     analyst = connections.open_for(spec, users["analyst"])
-    viewer = connections.open_for(spec, users["viewer"])
+    readonly = connections.open_for(spec, reader)
     admin = connections.open_for(spec, users["admin"])
-    for conn in (analyst, viewer, admin):
+    for conn in (analyst, readonly, admin):
         with pytest.raises(QueryFailed, match="data roots"):
             conn.execute(secret)
     analyst.execute(copy)  # Analysts hold data.export
     admin.execute(copy)
     with pytest.raises(QueryFailed, match="data.export"):
-        viewer.execute(copy)
-    viewer.execute("create table if not exists t as select 1 as a")  # its own file still works
-    for conn in (analyst, viewer, admin):
+        readonly.execute(copy)
+    readonly.execute("create table if not exists t as select 1 as a")  # its own file still works
+    for conn in (analyst, readonly, admin):
         conn.close()
 
 
@@ -227,7 +261,7 @@ def test_a_geo_session_opens_on_a_confined_file(
     spatial = ConnectionSpec(
         "geo", "duckdb", path=str(outside / "g.duckdb"), options={"extensions": "spatial"}
     )
-    second = connections.open_for(spatial, users["viewer"])
+    second = connections.open_for(spatial, users["engineer"])
     assert second.execute("select st_astext(st_point(1, 2)) as p").table.to_pylist() == [
         {"p": "POINT (1 2)"}
     ]

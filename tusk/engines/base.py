@@ -28,6 +28,8 @@ CONNECT_TIMEOUT_S = 4  # unreachable hosts fail well inside 5 s
 class Connection(Protocol):
     """An open session on one engine."""
 
+    engine: str  # the engine's name ("duckdb", …), also on a connection run in a worker
+
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run SQL (one or more statements); the last statement's first `limit` rows come back."""
         ...
@@ -56,9 +58,15 @@ class Connection(Protocol):
         ...
 
     def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
-        """From now on SQL on this session reads files only inside `roots` (the data roots of
-        a signed-in user who is not an admin), and writes them only with `write`; it cannot
+        """From now on SQL on this session reads files only inside `roots` (the data roots, for
+        every signed-in user of a shared Tusk), and writes them only with `write`; it cannot
         be undone."""
+        ...
+
+    def set_read_only(self) -> None:
+        """From now on statements on this session cannot change any database: the engine
+        itself refuses writes (a read-only transaction or file handle, not parsed SQL); it
+        cannot be undone."""
         ...
 
     def close(self) -> None:

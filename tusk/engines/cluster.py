@@ -50,6 +50,8 @@ def _tables(folder: str | None) -> dict[str, str]:
 class ClusterConnection:
     """Statements submitted one at a time to the head; `cancel` kills the running one."""
 
+    engine: ClassVar[str] = "cluster"
+
     def __init__(self, address: str, tables: dict[str, str]) -> None:
         self.address = address
         self.tables = tables
@@ -136,6 +138,9 @@ class ClusterConnection:
         """SQL may read only the connection's own tables (its folder is the connection's, like a
         database file); Daft's SQL would otherwise read any path it names."""
         self._roots = tuple(roots)
+
+    def set_read_only(self) -> None:
+        """Nothing to add: cluster SQL is queries only (tusk.cluster.client refuses the rest)."""
 
     def close(self) -> None:
         """Stop a running statement; nothing else is held open."""

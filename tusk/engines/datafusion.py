@@ -49,6 +49,8 @@ def _error(exc: BaseException, statement: str = "", offset: int = 0) -> QueryFai
 class DataFusionConnection:
     """A DataFusion SessionContext."""
 
+    engine: ClassVar[str] = "datafusion"
+
     def __init__(self, ctx: SessionContext) -> None:
         self._ctx = ctx
         self._cancel = threading.Event()
@@ -281,6 +283,13 @@ class DataFusionConnection:
     def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
         """Queries only from now on: DataFusion's SQL reaches files through CREATE EXTERNAL
         TABLE (DDL) and COPY (DML), so both are refused; Tusk registers files itself."""
+        self._options = (
+            SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+        )
+
+    def set_read_only(self) -> None:
+        """Queries only, as confine: DataFusion's own SQLOptions refuse DDL, DML and
+        statements. (Its tables live in this session alone; Tusk may still register files.)"""
         self._options = (
             SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         )

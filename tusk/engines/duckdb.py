@@ -38,6 +38,10 @@ OFFLINE_EXTENSIONS = ("spatial", "postgres_scanner", "sqlite_scanner")
 BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 _DML = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}
+# A read-only session runs each statement in its own READ ONLY transaction; these statement
+# types would end that transaction, or reach outside it (attach, load code), so they are
+# refused there. The engine itself refuses every write inside the transaction.
+_NOT_READ_ONLY = {"TRANSACTION", "ATTACH", "DETACH", "LOAD", "EXTENSION", "COPY_DATABASE"}
 
 
 def extension_path(name: str) -> Path:
@@ -94,6 +98,8 @@ def duckdb_error(exc: Exception, statement: str, offset: int = 0) -> QueryFailed
 class DuckDBConnection:
     """One DuckDB connection; `cancel` interrupts it from any thread."""
 
+    engine: ClassVar[str] = "duckdb"
+
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         self._lock = threading.Lock()
@@ -103,6 +109,7 @@ class DuckDBConnection:
         self._read_only_files = False  # confined without write: COPY/EXPORT/ATTACH refused
         self._streams: set[duckdb.DuckDBPyConnection] = set()  # stream_arrow's open cursors
         self._cancel_asked = False  # cancel() since the last statement or stream began
+        self._read_only = False  # set_read_only: every statement in a READ ONLY transaction
 
     def _error(
         self, exc: Exception, statement: str, offset: int = 0
@@ -154,16 +161,21 @@ class DuckDBConnection:
             if not statements:
                 raise QueryFailed("There is no SQL to run.", "Empty query")
             self._refuse_file_writes(statements)
+            self._refuse_outside_read_only(statements)
             offset, current = 0, sql
             columns: list[tuple[str, str]] = []
+            in_tx = False
             try:
                 for stmt in statements[:-1]:
                     offset, current = _locate(sql, stmt.query, offset), stmt.query
-                    self._con.execute(stmt.query)
+                    in_tx = self._begin(self._con)
+                    self._con.execute(stmt if self._read_only else stmt.query)
+                    in_tx = self._commit(self._con, in_tx)
                     offset += len(stmt.query)
                 last = statements[-1]
                 offset, current = _locate(sql, last.query, offset), last.query
-                self._con.execute(last.query, params)
+                in_tx = self._begin(self._con)
+                self._con.execute(last if self._read_only else last.query, params)
                 if self._con.description is None:
                     table, truncated = empty_table(), False
                 else:
@@ -172,7 +184,11 @@ class DuckDBConnection:
                         min(limit + 1, 100_000) if limit is not None else 100_000
                     )
                     table, truncated = _read_limited(reader, limit)
+                in_tx = self._commit(self._con, in_tx)
             except (duckdb.Error, RuntimeError) as exc:
+                if in_tx:
+                    with contextlib.suppress(duckdb.Error):
+                        self._con.execute("ROLLBACK")
                 raise self._error(exc, current, offset) from None
         affected = None
         if last.type.name in _DML and table.column_names == ["Count"] and table.num_rows == 1:
@@ -188,13 +204,18 @@ class DuckDBConnection:
     ) -> Iterator[pa.RecordBatch]:
         """Stream the full result of one statement as Arrow batches."""
         self._cancel_asked = False
-        if self._read_only_files:
-            with contextlib.suppress(duckdb.Error):  # bad SQL: execute reports it below
-                self._refuse_file_writes(duckdb.extract_statements(sql))
+        if self._read_only_files or self._read_only:
+            try:
+                statements = duckdb.extract_statements(sql)
+            except duckdb.Error as exc:
+                raise self._error(exc, sql) from None
+            self._refuse_file_writes(statements)
+            self._refuse_outside_read_only(statements)
         cur = self._con.cursor()  # its own cursor, so the main connection stays free
         self._streams.add(cur)
         try:
             try:
+                self._begin(cur)  # a read-only session's stream ends with its cursor
                 cur.execute(sql, params)
                 reader = cur.to_arrow_reader(batch_rows)
             except (duckdb.Error, RuntimeError) as exc:
@@ -223,6 +244,8 @@ class DuckDBConnection:
         """Load Arrow data with DuckDB's Arrow scan (zero-copy where it can)."""
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        if self._read_only:
+            raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
         # DuckDB's Python client has no identifier tool, and its relation API (rel.create)
         # drops embedded quotes from names: quote_ident is the one quoting path here, and the
         # hostile-name contract test holds it to account.
@@ -267,6 +290,13 @@ class DuckDBConnection:
     def attach_sqlite(self, path: Path, alias: str) -> None:
         """ATTACH a SQLite file READ_ONLY as `alias` (DuckDB's sqlite_scanner)."""
         name = _alias(alias)
+        if self._confined is not None:
+            raise BadInput(
+                "On a shared Tusk, DuckDB reads SQLite files with st_read(path, layer => "
+                "'table') (Query in a new tab writes it for you): the SQLite scanner opens "
+                "files past the data roots, so it is not loaded here.",
+                "SQLite attach unavailable",
+            )
         path = Path(path)
         if not path.is_file():
             raise BadInput(f"{path} is not a file: choose an existing SQLite database.")
@@ -303,9 +333,11 @@ class DuckDBConnection:
             raise BadInput(f"{spec.name!r} is a {spec.engine} connection, not PostgreSQL.")
         if self._confined is not None:
             raise BadInput(
-                "This DuckDB session is confined to the data roots, and DuckDB attaches "
-                "PostgreSQL only before that: reopen the connection with the attachment.",
-                "Reopen to attach",
+                "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "
+                "attach PostgreSQL (the scanner would reach any server with this server's "
+                "credentials). Query the PostgreSQL connection in its own tab, or import its "
+                "tables on the Data page.",
+                "Attach unavailable",
             )
         from tusk.engines.postgres import PostgresEngine  # psycopg only when attaching
 
@@ -423,8 +455,12 @@ class DuckDBConnection:
     def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
         """Files only inside `roots` from now on (DuckDB's allowed_directories with external
         access off, which DuckDB itself never lets a session turn back on); without `write`,
-        COPY, EXPORT and ATTACH statements are refused too. The offline extensions are loaded
-        first, as loading one is refused afterwards, and so is attaching PostgreSQL.
+        COPY, EXPORT and ATTACH statements are refused too. The configuration is then locked,
+        so no SQL can change the database's settings (memory, threads, secret folders) for
+        the other sessions on it. Of the offline extensions only spatial may be loaded: it
+        reads files through DuckDB's own file system, which the roots bound, while
+        sqlite_scanner opens any path with SQLite's own I/O and postgres_scanner reaches any
+        server (with the server's ~/.pgpass), so a database that loaded either is refused.
 
         These settings belong to the database, which every connection to the same file in
         this process shares: the first confined session confines them all (so on a shared
@@ -439,16 +475,62 @@ class DuckDBConnection:
                     "select current_setting('enable_external_access')"
                 ).fetchone()[0]
                 if open_access:
+                    # (Once confined, DuckDB refuses duckdb_extensions(): checked before.)
+                    leaky = self._con.execute(_LOADED_LEAKY).fetchall()
+                    if leaky:
+                        raise QueryFailed(
+                            f"This DuckDB database has {leaky[0][0]} loaded, which reads past "
+                            "any confinement: open it without that extension to confine it.",
+                            "Cannot confine",
+                        )
                     for extension in _CONFINED_EXTENSIONS:
                         self._load(extension)
                     spill = _spill_folder()
                     self._con.execute("SET temp_directory = " + sql_literal(str(spill)))
                     self._con.execute("SET allowed_directories = ?", [allowed])
                     self._con.execute("SET enable_external_access = false")
+                    self._con.execute("SET lock_configuration = true")
             except (duckdb.Error, RuntimeError) as exc:
                 raise self._error(exc, "confine") from None
             self._confined = tuple(Path(r) for r in roots)
             self._read_only_files = not write
+
+    def set_read_only(self) -> None:
+        """From now on every statement runs in its own READ ONLY transaction, so DuckDB itself
+        refuses any write to a database (temporary objects stay allowed); statements that
+        would end that transaction or reach outside it are refused. Cannot be undone."""
+        with self._lock:
+            self._read_only = True
+
+    @property
+    def read_only(self) -> bool:
+        """True once set_read_only ran."""
+        return self._read_only
+
+    def _refuse_outside_read_only(self, statements: Sequence[Any]) -> None:
+        """QueryFailed for a statement a read-only session may not run (see _NOT_READ_ONLY)."""
+        if not self._read_only:
+            return
+        for stmt in statements:
+            if stmt.type.name in _NOT_READ_ONLY:
+                raise QueryFailed(
+                    f"{stmt.type.name.replace('_', ' ')} statements are not allowed in a "
+                    "read-only session. " + _READ_ONLY_MESSAGE,
+                    "Read-only session",
+                )
+
+    def _begin(self, con: duckdb.DuckDBPyConnection) -> bool:
+        """BEGIN a READ ONLY transaction on a read-only session; True when one was begun."""
+        if self._read_only:
+            con.execute("BEGIN TRANSACTION READ ONLY")
+        return self._read_only
+
+    @staticmethod
+    def _commit(con: duckdb.DuckDBPyConnection, in_tx: bool) -> bool:
+        """COMMIT the transaction _begin started (a read-only one: nothing is written)."""
+        if in_tx:
+            con.execute("COMMIT")
+        return False
 
     @property
     def confined(self) -> bool:
@@ -504,7 +586,16 @@ def _read_limited(reader: pa.RecordBatchReader, limit: int | None) -> tuple[pa.T
 
 
 # Loaded before confining: DuckDB refuses to load extensions once external access is off.
-_CONFINED_EXTENSIONS = ("sqlite_scanner", "postgres_scanner", "spatial")
+_CONFINED_EXTENSIONS = ("spatial",)
+# Extensions whose functions read past allowed_directories (SQLite's own file I/O, libpq).
+_LEAKY_EXTENSIONS = ("sqlite_scanner", "postgres_scanner")
+_LOADED_LEAKY = (
+    "select extension_name from duckdb_extensions() where loaded and extension_name in "
+    + "("
+    + ", ".join(sql_literal(e) for e in (*_LEAKY_EXTENSIONS, "sqlite", "postgres"))
+    + ")"
+)
+_READ_ONLY_MESSAGE = "This session is read-only: it may read data, never change it."
 _SPILL: list[Path] = []  # this process's temp_directory for confined databases
 
 
@@ -589,6 +680,8 @@ class DuckDBEngine:
     label: ClassVar[str] = "DuckDB"
     supports_cancel: ClassVar[bool] = True
     paramstyle: ClassVar[str] = "qmark"
+    # A confined session loads only spatial (see DuckDBConnection.confine).
+    confined_options: ClassVar[dict[str, str]] = {"extensions": ",".join(_CONFINED_EXTENSIONS)}
 
     def __init__(self, spec: ConnectionSpec) -> None:
         self.spec = spec

@@ -332,6 +332,8 @@ def _scrub(message: str, secret: str | None) -> str:
 class PostgresConnection:
     """One psycopg connection in autocommit mode; `cancel` is safe from any thread."""
 
+    engine: ClassVar[str] = "postgres"
+
     def __init__(self, conn: psycopg.Connection, conninfo: str, secret: str | None) -> None:
         self._conn = conn
         self._conninfo = conninfo  # kept in memory only, for the bulk (DuckDB scanner) path
@@ -339,6 +341,7 @@ class PostgresConnection:
         self._lock = threading.Lock()
         self._streams: dict[str, Any] = {}  # application_name → the DuckDB reading the stream
         self._cancelled: set[str] = set()  # streams cancel() stopped
+        self._read_only = False  # set_read_only: each statement in a READ ONLY transaction
 
     @property
     def raw(self) -> psycopg.Connection:
@@ -357,24 +360,47 @@ class PostgresConnection:
             try:
                 for stmt in statements[:-1]:
                     offset = sql.find(stmt, offset)
-                    with self._conn.cursor() as cur:
-                        cur.execute(stmt)
+                    with self._read_only_transaction(), self._conn.cursor() as cur:
+                        cur.execute(stmt, prepare=self._read_only or None)
                     offset += len(stmt)
                 last = statements[-1]
                 offset = sql.find(last, offset)
-                if limit is not None and first_keyword(last) in _ROW_RETURNING:
-                    try:
-                        table, truncated = self._first_rows(last, params, limit)
-                    except _NotDeclarable:
-                        pass  # fall through to a plain cursor
-                    else:
-                        return QueryResult(table, truncated, time.perf_counter() - start, sql)
-                return self._plain(last, params, limit, sql, start)
+                with self._read_only_transaction():
+                    if limit is not None and first_keyword(last) in _ROW_RETURNING:
+                        try:
+                            table, truncated = self._first_rows(last, params, limit)
+                        except _NotDeclarable:
+                            pass  # fall through to a plain cursor
+                        else:
+                            return QueryResult(table, truncated, time.perf_counter() - start, sql)
+                    return self._plain(last, params, limit, sql, start)
             except psycopg.Error as exc:
                 err = _error(exc, self._secret)
                 if isinstance(err, QueryFailed) and err.position is not None:
                     err.position += offset - getattr(exc, "tusk_prefix", 0)
+                if self._read_only and isinstance(err, QueryFailed) and "read-only" in err.message:
+                    err.message += "\n\n" + _READ_ONLY_MESSAGE
+                    err.title = "Read-only session"
+                    err.args = (err.message,)
                 raise err from None
+
+    @contextlib.contextmanager
+    def _read_only_transaction(self) -> Iterator[None]:
+        """On a read-only session: one READ ONLY transaction around a statement, with its
+        snapshot taken first (so SET TRANSACTION READ WRITE is refused), rolled back after.
+        The statement itself goes through the extended protocol (prepared), which carries
+        exactly one statement: a COMMIT inside it can end the transaction but nothing after
+        it can run. Elsewhere: nothing."""
+        if not self._read_only:
+            yield
+            return
+        self._conn.execute("BEGIN TRANSACTION READ ONLY; SELECT 1")
+        try:
+            yield
+        finally:
+            if self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    self._conn.execute("ROLLBACK")
 
     def _first_rows(self, stmt: str, params: Params, limit: int) -> tuple[pa.Table, bool]:
         """Fetch limit + 1 rows with a named cursor; _NotDeclarable if DECLARE refuses it."""
@@ -411,7 +437,7 @@ class PostgresConnection:
     ) -> QueryResult:
         with self._conn.cursor() as cur:
             _load_as_text(cur)
-            cur.execute(stmt, params)
+            cur.execute(stmt, params, prepare=self._read_only or None)
             if cur.description is None:
                 affected = cur.rowcount if cur.rowcount >= 0 else None
                 return QueryResult(
@@ -447,6 +473,8 @@ class PostgresConnection:
         # The scanner's own sessions carry this name, so cancel() can find them on the server.
         tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
         conninfo = psycopg.conninfo.make_conninfo(self._conninfo, application_name=tag)
+        if self._read_only:  # the scanner's own sessions: read-only from their start
+            conninfo = _read_only_conninfo(conninfo)
         duck = open_duckdb(None, ["postgres_scanner"])
         self._streams[tag] = duck
         try:
@@ -579,6 +607,8 @@ class PostgresConnection:
 
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        if self._read_only:
+            raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
         reader = as_batches(batches)
         rows = 0
 
@@ -694,6 +724,18 @@ class PostgresConnection:
         """Nothing to do: the server reads files only for roles granted pg_read_server_files
         (or superuser), which is the DBA's call, not a Tusk user's."""
 
+    def set_read_only(self) -> None:
+        """Every statement from now on runs alone in a READ ONLY transaction (and the session
+        defaults to read-only too): the server refuses any write. What a superuser may still
+        do read-only (pg_read_file, COPY TO PROGRAM, pg_terminate_backend) is the DBA's to
+        refuse with a PostgreSQL role of lesser rights."""
+        with self._lock:
+            try:
+                self._conn.execute("SET default_transaction_read_only = on")
+            except psycopg.Error as exc:
+                raise _error(exc, self._secret) from None
+            self._read_only = True
+
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
@@ -701,6 +743,17 @@ class PostgresConnection:
 
 class _NotDeclarable(Exception):
     pass
+
+
+_READ_ONLY_MESSAGE = "This session is read-only: it may read data, never change it."
+
+
+def _read_only_conninfo(conninfo: str) -> str:
+    """A libpq connection string whose sessions start read-only (the bulk scanner's)."""
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    options = str(params.get("options") or "")
+    params["options"] = (options + " -c default_transaction_read_only=on").strip()
+    return psycopg.conninfo.make_conninfo(**params)
 
 
 def _server_message(text: str) -> str:

@@ -58,10 +58,15 @@ def _sqlite_value(v: object) -> object:
 class SQLiteConnection:
     """One SQLite connection, shareable across threads so `cancel` can interrupt it."""
 
+    engine: ClassVar[str] = "sqlite"
+
     def __init__(self, con: sqlite3.Connection) -> None:
         self._con = con
         self._lock = threading.Lock()
         self._refused: str | None = None  # the file the authorizer last refused (confine)
+        self._roots: tuple[Path, ...] | None = None  # confine: files only inside these
+        self._write_files = True  # confine(write=): ATTACH / VACUUM INTO allowed at all
+        self._read_only = False  # set_read_only: no change to any database
 
     def _error(self, exc: Exception) -> QueryFailed | QueryCancelled:
         """sqlite_error, naming the refused file when the authorizer stopped the statement."""
@@ -74,6 +79,13 @@ class SQLiteConnection:
                 f"{refused}: this SQL may attach or write files only inside the data roots, "
                 "and only with the data.export permission.",
                 "File not allowed",
+            )
+        elif self._read_only and (
+            "not authorized" in err.message or "readonly" in err.message.replace("-", "")
+        ):
+            err = QueryFailed(
+                f"This session is read-only: it may read data, never change it ({err.message}).",
+                "Read-only session",
             )
         return err
 
@@ -144,6 +156,11 @@ class SQLiteConnection:
         """Insert Arrow data with executemany in one transaction."""
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        if self._read_only:
+            raise QueryFailed(
+                "This session is read-only: it may read data, never change it.",
+                "Read-only session",
+            )
         reader = as_batches(batches)
         target = (quote_ident(schema) + "." if schema else "") + quote_ident(table)
         cols = ", ".join(
@@ -227,27 +244,61 @@ class SQLiteConnection:
         """ATTACH and VACUUM INTO (the statements that open other files) only inside `roots`,
         and not at all without `write` (an attached file is writable); extension loading
         stays off (sqlite3's default)."""
-        allowed = tuple(roots)
-
-        def authorize(action: int, arg1: str | None, *_: object) -> int:
-            if action != sqlite3.SQLITE_ATTACH:
-                return sqlite3.SQLITE_OK
-            if arg1 in ("", ":memory:") or (
-                write
-                and arg1 is not None
-                and not arg1.startswith("file:")
-                and inside_roots(arg1, allowed)
-            ):
-                return sqlite3.SQLITE_OK
-            self._refused = repr(arg1) if arg1 else "A computed file name"
-            return sqlite3.SQLITE_DENY
-
         with self._lock:
-            self._con.set_authorizer(authorize)
+            self._roots = tuple(roots)
+            self._write_files = write
+            self._con.set_authorizer(self._authorize)
+
+    def set_read_only(self) -> None:
+        """SQLite's own query_only mode: the engine refuses every write to a database; the
+        authorizer refuses turning it off (setting pragmas), ATTACH and DETACH."""
+        with self._lock:
+            self._con.execute("PRAGMA query_only = 1")  # before the authorizer refuses pragmas
+            self._read_only = True
+            self._con.set_authorizer(self._authorize)
+
+    def _authorize(self, action: int, arg1: str | None, arg2: str | None, *_: object) -> int:
+        """The sqlite3 authorizer: what confine and set_read_only allow."""
+        if self._read_only:
+            # query_only makes SQLite refuse every write itself; the authorizer keeps it on.
+            if action == sqlite3.SQLITE_DETACH:
+                return sqlite3.SQLITE_DENY
+            if action == sqlite3.SQLITE_PRAGMA and arg2 is not None:
+                # Setting a pragma (query_only = 0, writable_schema …); the table pragmas
+                # that take a name only read.
+                return sqlite3.SQLITE_OK if arg1 in _READING_PRAGMAS else sqlite3.SQLITE_DENY
+        if action != sqlite3.SQLITE_ATTACH or self._roots is None and not self._read_only:
+            return sqlite3.SQLITE_OK
+        if arg1 in ("", ":memory:") or (
+            self._write_files
+            and not self._read_only
+            and arg1 is not None
+            and not arg1.startswith("file:")
+            and inside_roots(arg1, self._roots or ())
+        ):
+            return sqlite3.SQLITE_OK
+        self._refused = repr(arg1) if arg1 else "A computed file name"
+        return sqlite3.SQLITE_DENY
 
     def close(self) -> None:
         """Close the connection."""
         self._con.close()
+
+
+_READING_PRAGMAS = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_key_check",
+        "integrity_check",
+        "quick_check",
+    }
+)
 
 
 class SQLiteEngine:
