@@ -8,6 +8,10 @@ number is the engine's, not the page's. Baselines and Studio runs are interleave
 is the median of --repeat runs after one warm-up. History goes to a temporary TUSK_HOME.
 It is a report, not a test: it exits 0 whether the targets are met or not.
 
+Case 3c runs the same 1,000-row query with the engine in a worker process, as the app does
+(tusk.engines.isolation: the result crosses a Unix socket as Arrow IPC), against the in-process
+Studio path: the difference is what isolation costs (issue 13's target: at most 20 ms).
+
     python bench/studio.py --repeat 7
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +37,7 @@ import duckdb
 import psycopg
 from pg_fetch import TABLE, conninfo, ensure_database, ensure_table
 
+from tusk.engines import isolation
 from tusk.engines.base import Connection
 from tusk.engines.duckdb import BASE_CONFIG
 from tusk.engines.registry import connect
@@ -43,6 +49,7 @@ from tusk.ui.runner import Run
 PAGE = 1000  # the Studio's row limit: it fetches PAGE + 1 rows to know whether there are more
 PREVIEW_TARGET = 2.0  # Studio preview / raw LIMIT 1000
 MEMORY_TARGET_MB = 50.0
+WORKER_OVERHEAD_TARGET_MS = 20.0  # issue 13: the engine worker's cost on a 1,000-row result
 DUCK_TABLE = "t"
 
 # Built in a child process so the 2M-row build does not raise this process's peak RSS.
@@ -129,6 +136,7 @@ class Case:
     target: float | None
     memory: Memory | None = None
     memory_target: float | None = None
+    overhead_target_ms: float | None = None  # studio - baseline, in ms (the worker's cost)
 
 
 @dataclass
@@ -337,9 +345,13 @@ def duckdb_cases(args: argparse.Namespace, folder: Path, timer: HistoryTimer) ->
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", DUCK_BUILD, str(path), str(args.rows)], check=True)
     print(f"built in {time.perf_counter() - start:.1f} s", flush=True)
+    # A copy for the worker process: DuckDB lets one process hold a file.
+    shutil.copyfile(path, folder / "bench-worker.duckdb")
     spec = ConnectionSpec("bench-duckdb", "duckdb", path=str(path))
     conn = connect(spec)  # like the Studio: all offline extensions loaded at connect time
     raw = duckdb.connect(str(path), config=dict(BASE_CONFIG))
+    worker_spec = ConnectionSpec("bench-worker", "duckdb", path=str(folder / "bench-worker.duckdb"))
+    worker = isolation.connect(worker_spec)  # as the app runs it: in an engine worker process
     limited = f"select * from {DUCK_TABLE} limit {PAGE}"
     whole = f"select * from {DUCK_TABLE}"
     try:
@@ -379,10 +391,28 @@ def duckdb_cases(args: argparse.Namespace, folder: Path, timer: HistoryTimer) ->
             args.repeat,
             expect_truncated=True,
         )
+        c = Case(
+            f"3c. DuckDB '{limited}', engine in a worker process",
+            Timing("Studio path, worker (Arrow IPC)", PAGE),
+            Timing("Studio path, in-process", PAGE),
+            None,
+        )
+        print(f"timing case 3c x{args.repeat} ...", flush=True)
+        measure_pair(
+            c.studio,
+            lambda: studio_once(worker_spec, worker, limited, args.poll, timer),
+            c.baseline,
+            lambda: studio_once(spec, conn, limited, args.poll, timer).rows,
+            args.repeat,
+            expect_truncated=False,
+        )
+        c.overhead_target_ms = WORKER_OVERHEAD_TARGET_MS
     finally:
         raw.close()
         conn.close()
-    return [a, b]
+        worker.close()
+        isolation.shutdown()
+    return [a, b, c]
 
 
 def verdict(value: float, target: float) -> str:
@@ -447,6 +477,15 @@ def report(args: argparse.Namespace, cases: list[Case], load_start: float) -> No
         )
         label = f"{case.name.split('.')[0]} vs {case.baseline.label}"
         print(f"  {label:<36} {ratio:>7.2f}x   (min/min {best:.2f}x)   {tail}")
+    for case in cases:
+        if case.overhead_target_ms is None:
+            continue
+        extra = (case.studio.median - case.baseline.median) * 1e3
+        print(
+            f"  {case.name.split('.')[0]}: the worker adds {extra:.2f} ms per run "
+            f"(target <= {case.overhead_target_ms:.0f} ms  "
+            f"{verdict(extra, case.overhead_target_ms)})"
+        )
     print()
     print("memory growth while previewing (peak RSS via ru_maxrss; Python heap via tracemalloc)")
     for case in cases:

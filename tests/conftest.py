@@ -20,12 +20,19 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def tusk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own empty Tusk home."""
+def tusk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Every test gets its own empty Tusk home; what a page run switched on for the whole
+    process (the server's flags, engine worker processes) ends with the test."""
+    from tusk import auth
+    from tusk.engines import isolation
+
     home = tmp_path / "tusk-home"
     monkeypatch.setenv("TUSK_HOME", str(home))
     monkeypatch.delenv("TUSK_PG_BIN_PATH", raising=False)
-    return home
+    monkeypatch.setattr(isolation, "_enabled", [])
+    monkeypatch.setattr(auth, "_serving", [])
+    yield home
+    isolation.shutdown()
 
 
 def pg_spec(database: str, name: str = "pg") -> ConnectionSpec:

@@ -50,3 +50,10 @@ class BadInput(TuskError):
     """A value given by the user is not acceptable (unknown key, bad path, bad number)."""
 
     title = "Bad input"
+
+
+class EngineCrashed(QueryFailed):
+    """The engine's worker process died (a crash, or out of memory); it is started again on
+    the next use, where the session reopens."""
+
+    title = "Engine restarted"

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from tusk.catalog import Catalog
+from tusk.engines import isolation
 from tusk.engines.base import Connection
 from tusk.engines.registry import connect, engine_class
 from tusk.engines.spec import ConnectionSpec
@@ -66,11 +67,15 @@ def _spec(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> Connec
 
 @pytest.fixture(
     params=[pytest.param(e, marks=pytest.mark.postgres) if e == "postgres" else e for e in ENGINES]
+    # The app runs in-process engines in a worker process (tusk.engines.isolation): the same
+    # contract holds through it.
+    + [f"{e}-worker" for e in isolation.IN_PROCESS]
 )
 def case(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
     """A fresh connection per engine; PostgreSQL tables are dropped afterwards."""
-    engine = request.param
-    conn = connect(_spec(engine, tmp_path, request))
+    engine, _, where = str(request.param).partition("-")
+    spec = _spec(engine, tmp_path, request)
+    conn = isolation.connect(spec) if where == "worker" else connect(spec)
     if engine == "postgres":
         conn.execute("drop schema public cascade; create schema public")
     yield Case(engine, conn, PLACEHOLDER[engine], LONG[engine], HUGE[engine], SCHEMA[engine])
