@@ -24,6 +24,7 @@ header(info, "Tusk — your databases in one place")
 
 overview, links = st.tabs([":material/lan: Connections", ":material/apps: What Tusk can do"])
 
+me = current_user()
 with overview:
     try:
         specs = connections.list_connections()
@@ -38,9 +39,12 @@ with overview:
             f"{ICONS[spec.engine]} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}"
         )
         where_col.code(spec.describe(), language=None)
-        if test_col.button("Test", key=f"test_{spec.name}", icon=":material/network_check:"):
+        usable = spec.name == connections.DEMO_NAME or allowed(me, "connections.use")
+        if usable and test_col.button(
+            "Test", key=f"test_{spec.name}", icon=":material/network_check:"
+        ):
             try:
-                outcome = connections.test(connections.get(spec.name))
+                outcome = connections.test_saved(spec.name, actor=me)
             except TuskError as exc:
                 outcome = connections.TestOutcome(False, exc.message, 0.0)
             if outcome.ok:
@@ -58,7 +62,6 @@ with overview:
 
 with links:
     cols = st.columns(3)
-    me = current_user()
     visible = [
         p for p in PAGES if p.path != "app.py" and (not p.permission or allowed(me, p.permission))
     ]

@@ -104,7 +104,9 @@ def test_signed_out_caller_is_refused() -> None:
 def test_edit_and_delete_need_their_own_permissions(tmp_path: Path) -> None:
     """An Analyst may use connections but not change them; an engineer may."""
     engineer, analyst = store.get_user("engineer"), store.get_user("analyst")
-    connections.add(ConnectionSpec("c", "sqlite", path=str(tmp_path / "c.db")), actor=engineer)
+    inside = config.home() / "data"  # the default data root: where a user's files live
+    inside.mkdir(parents=True, exist_ok=True)
+    connections.add(ConnectionSpec("c", "sqlite", path=str(inside / "c.db")), actor=engineer)
     with pytest.raises(PermissionDenied, match="connections.edit"):
         connections.update("c", ConnectionSpec("c2", "sqlite", path="x.db"), actor=analyst)
     with pytest.raises(PermissionDenied, match="connections.delete"):

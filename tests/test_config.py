@@ -91,9 +91,13 @@ def test_registry_add_edit_delete(tusk_home: Path, tmp_path: Path) -> None:
     assert connections.names() == ["demo", "pg", "lite"]
     with pytest.raises(BadInput, match="already exists"):
         connections.add(ConnectionSpec("pg", "postgres", host="other"))
-    connections.update("pg", ConnectionSpec("pg2", "postgres", host="h2"))
+    connections.update("pg", ConnectionSpec("pg2", "postgres", host="h"))  # a rename
     edited = connections.get("pg2")
-    assert edited.host == "h2" and edited.password == "pw"
+    assert edited.host == "h" and edited.password == "pw"
+    with pytest.raises(BadInput, match="type the password again"):  # the password stays put
+        connections.update("pg2", ConnectionSpec("pg2", "postgres", host="h2"))
+    connections.update("pg2", ConnectionSpec("pg2", "postgres", host="h2", password="pw2"))
+    assert connections.get("pg2").password == "pw2"
     connections.delete("lite")
     assert connections.names() == ["demo", "pg2"]
     with pytest.raises(BadInput):

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tusk import auth, config, vault
+from tusk import auth, config, private, vault
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
-from tusk.errors import BadInput, TuskError
+from tusk.errors import BadInput, PermissionDenied, TuskError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -111,12 +111,40 @@ def validate(spec: ConnectionSpec) -> None:
         raise BadInput(
             "Give the database file's path (DuckDB also accepts :memory:).", "Path missing"
         )
+    if spec.path and spec.path != ":memory:":
+        private.check(spec.path)
+
+
+def _check_place(spec: ConnectionSpec, actor: User | None) -> None:
+    """On a shared Tusk, a connection a user saves keeps its file (or folder) inside the data
+    roots, and names no server environment variable to read its password from (it could
+    name any of the server's secrets and send it to a host of the user's choosing): both
+    are for whoever sets the data roots (system.settings) to decide."""
+    from tusk import files
+    from tusk.engines.base import inside_roots
+
+    roots = files.confinement(actor)
+    if roots is None or auth.allowed(actor, "system.settings"):
+        return
+    placed = spec.path and spec.path != ":memory:" and spec.engine != "cluster"
+    if placed and not inside_roots(spec.path or "", roots):
+        raise BadInput(
+            f"{spec.path!r} is outside the data roots: on a shared Tusk a connection's "
+            "file lives in a data root.",
+            "Path not allowed",
+        )
+    if spec.password_env:
+        raise PermissionDenied(
+            "Reading a password from a server environment variable needs the "
+            "system.settings permission; type the password instead.",
+        )
 
 
 def add(spec: ConnectionSpec, *, actor: User | None = None) -> ConnectionSpec:
     """Save a new connection; names are unique (needs connections.create)."""
     auth.require(actor, "connections.create")
     validate(spec)
+    _check_place(spec, actor)
     spec = spec.with_changes(name=spec.name.strip())
     if spec.name in names():
         raise BadInput(f"A connection called {spec.name!r} already exists.", "Name taken")
@@ -134,6 +162,7 @@ def update(
     if name == DEMO_NAME:
         raise BadInput("The demo connection is built in and cannot be edited.")
     validate(spec)
+    _check_place(spec, actor)
     spec = spec.with_changes(name=spec.name.strip())
     records = _load_records()
     for i, rec in enumerate(records):
@@ -142,6 +171,7 @@ def update(
                 raise BadInput(f"A connection called {spec.name!r} already exists.", "Name taken")
             new = _to_record(spec)
             if keep_password and not spec.password and "password" in rec:
+                _refuse_moved_secret(_from_record(rec, with_secret=False), spec)
                 new["password"] = rec["password"]
             records[i] = new
             _save_records(records)
@@ -161,6 +191,23 @@ def delete(name: str, *, actor: User | None = None) -> None:
     _save_records(kept)
 
 
+# Where a stored password is sent: changing any of these needs the password typed again.
+_TARGET_FIELDS = ("engine", "host", "port", "user", "options")
+
+
+def _refuse_moved_secret(stored: ConnectionSpec, wanted: ConnectionSpec) -> None:
+    """BadInput when `wanted` points the stored password somewhere else (another host, port,
+    user or libpq option, such as sslmode or hostaddr): whoever may edit a connection must
+    not make it send the saved password to a server of their choosing."""
+    moved = [f for f in _TARGET_FIELDS if getattr(stored, f) != getattr(wanted, f)]
+    if moved:
+        raise BadInput(
+            f"The saved password is sent only where it was saved for: after changing "
+            f"{', '.join(moved)}, type the password again.",
+            "Password needed",
+        )
+
+
 @dataclass(frozen=True)
 class TestOutcome:
     """Result of testing a connection."""
@@ -176,37 +223,95 @@ def open_for(
     *,
     attach: Sequence[tuple[ConnectionSpec, str]] = (),
 ) -> Connection:
-    """Open a connection for `actor`: PostgreSQL connections in `attach` are attached to a
-    DuckDB session (alias each), then the session is confined to the data roots when the
-    actor is (files.confinement) — SQL can then read no file outside them, and without
-    data.export write none. ConnectionFailed / QueryFailed as connecting or attaching fails."""
-    from tusk import files
-    from tusk.engines.registry import connect
+    """Open a connection for `actor`, the one way pages and library actions do it.
 
-    if spec.name == DEMO_NAME:
+    - `actor` needs queries.execute, and connections.use for anything but the built-in demo
+      (a user without connections.use gets the demo read-only, enforced by the engine);
+    - a file engine never opens one of Tusk's own files (tusk.private);
+    - on a shared Tusk the session is confined to the data roots (files.confinement): SQL
+      reads no file outside them, and writes none without data.export;
+    - with isolation on (the app), in-process engines run in a worker process
+      (tusk.engines.isolation), so a crash there cannot take the server down;
+    - PostgreSQL connections in `attach` are attached to a DuckDB session (alias each),
+      which a confined session cannot do.
+
+    PermissionDenied, BadInput, ConnectionFailed / QueryFailed as checking, connecting or
+    attaching fails."""
+    from tusk import files
+    from tusk.engines import isolation
+    from tusk.engines.registry import connect, engine_class
+
+    read_only = _truthy(spec.options.get("read_only"))
+    if auth.checked(actor):
+        auth.require(actor, "queries.execute")
+        if spec.name != DEMO_NAME:
+            auth.require(actor, "connections.use")
+        read_only = read_only or not auth.allowed(actor, "connections.use")
+    if spec.path and spec.path != ":memory:" and spec.name != DEMO_NAME:
+        private.check(spec.path)
+    demo = spec.name == DEMO_NAME
+    isolated = isolation.enabled() and spec.engine in isolation.IN_PROCESS
+    if demo and not isolated:
         ensure_demo()
-    conn = connect(spec)
+    roots = files.confinement(actor)
+    write = auth.allowed(actor, "data.export")
+    if roots is not None:
+        if attach:
+            raise BadInput(
+                "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "
+                "attach PostgreSQL.",
+                "Attach unavailable",
+            )
+        # What the engine must leave out to be confinable (DuckDB: its scanners).
+        confined = getattr(engine_class(spec.engine), "confined_options", {})
+        spec = spec.with_changes(options={**spec.options, **confined})
+    if isolated:
+        conn: Connection = isolation.connect(
+            spec,
+            confine=(roots, write) if roots is not None else None,
+            read_only=read_only,
+            demo=demo,
+        )
+    else:
+        conn = connect(spec)
     try:
         for pg, alias in attach:
             conn.attach_postgres(pg, alias)  # type: ignore[attr-defined] - DuckDB only
-        roots = files.confinement(actor)
         if roots is not None:
-            conn.confine(roots, write=auth.allowed(actor, "data.export"))
+            conn.confine(roots, write=write)
+        if read_only:
+            conn.set_read_only()
     except BaseException:
         conn.close()
         raise
     return conn
 
 
+def _truthy(value: object) -> bool:
+    return str(value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def test(spec: ConnectionSpec) -> TestOutcome:
-    """Open the connection and run `select 1`; never raises for database errors."""
+    """Open the connection and run `select 1`; never raises for database errors. An
+    in-process engine opens in a worker when isolation is on (a corrupt file that crashes
+    the engine must not crash the server)."""
+    from tusk.engines import isolation
     from tusk.engines.registry import connect
 
+    isolated = isolation.enabled() and spec.engine in isolation.IN_PROCESS
     if spec.name == DEMO_NAME:
-        ensure_demo()
+        if not isolated:
+            ensure_demo()
+    elif spec.path and spec.path != ":memory:":
+        why = private.reason(spec.path)
+        if why is not None:
+            return TestOutcome(False, f"The connection's file cannot be used: {why}.", 0.0)
     start = time.perf_counter()
     try:
-        conn = connect(spec)
+        if isolated:
+            conn: Connection = isolation.connect(spec, demo=spec.name == DEMO_NAME)
+        else:
+            conn = connect(spec)
         try:
             conn.execute("select 1", limit=1)
         finally:
@@ -216,10 +321,35 @@ def test(spec: ConnectionSpec) -> TestOutcome:
     return TestOutcome(True, "Connected.", time.perf_counter() - start)
 
 
+def test_saved(name: str, *, actor: User | None = None) -> TestOutcome:
+    """Test the saved connection `name` as it is (needs connections.use, as opening it does,
+    except for the demo)."""
+    if name != DEMO_NAME:
+        auth.require(actor, "connections.use")
+    return test(get(name))
+
+
+def test_edit(name: str, spec: ConnectionSpec, *, actor: User | None = None) -> TestOutcome:
+    """Test an edited form of the saved connection `name` (needs connections.edit): an empty
+    password field uses the saved password only while the connection still points where it
+    was saved for (else BadInput asks for it again)."""
+    auth.require(actor, "connections.edit")
+    stored = get(name)
+    if not spec.password and not spec.password_env and stored.password:
+        _refuse_moved_secret(stored, spec)
+        spec = spec.with_changes(password=stored.password)
+    _check_place(spec, actor)
+    return test(spec)
+
+
 def ensure_demo() -> ConnectionSpec:
-    """Create the demo database on first use; return its spec."""
+    """The demo's spec, its database made on first use. With isolation on (the app) the
+    engine worker that holds the file makes it when a session opens (open_for), as no other
+    process may open a DuckDB file a worker writes."""
     from tusk.demo import create_demo
+    from tusk.engines import isolation
 
     spec = demo_spec()
-    create_demo(spec.path or "")
+    if not isolation.enabled():
+        create_demo(spec.path or "")
     return spec

@@ -31,10 +31,11 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 
-from tusk import auth, config
+from tusk import auth, config, private
 from tusk import export as exporting
 from tusk.engines.base import Connection, Params, quote_ident, sql_literal
 from tusk.engines.duckdb import DuckDBConnection, escape_glob, open_duckdb
+from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError
 
 if TYPE_CHECKING:
@@ -128,6 +129,11 @@ def roots() -> list[Root]:
             continue
         if path in paths or not path.is_dir():
             continue  # a root removed since it was configured is simply not shown
+        if private.contains_home(path):
+            # Tusk's own files (secret key, auth.db) must never be inside a data root: SQL
+            # confined to the roots could read them.
+            log.warning("data root %s holds Tusk's home %s: not used", path, private.home())
+            continue
         name = path.name or "root"
         n = 2
         while name in names:
@@ -445,7 +451,7 @@ def _scan(path: Path, kind: str, table: str | None = None) -> str:
     return f"{'read_parquet' if kind == 'parquet' else 'read_json_auto'}({literal})"
 
 
-def _table(conn: DuckDBConnection, path: Path, shown: str, table: str | None) -> str:
+def _table(conn: Connection, path: Path, shown: str, table: str | None) -> str:
     """The SQLite table to read: the one asked for (it must exist), else the first."""
     tables = _sqlite_tables(conn, path, shown)
     if table is None:
@@ -460,7 +466,7 @@ def _table(conn: DuckDBConnection, path: Path, shown: str, table: str | None) ->
     return table
 
 
-def _sqlite_tables(conn: DuckDBConnection, path: Path, shown: str) -> list[str]:
+def _sqlite_tables(conn: Connection, path: Path, shown: str) -> list[str]:
     alias = f"f_{uuid.uuid4().hex[:8]}"  # generated, and the query takes it as a parameter
     try:
         conn.attach_sqlite(path, alias)
@@ -484,9 +490,20 @@ order by 1
 
 
 @contextmanager
-def _reader(kind: str) -> Iterator[DuckDBConnection]:
-    """A private in-memory DuckDB (with sqlite_scanner when needed), closed afterwards."""
-    conn = DuckDBConnection(open_duckdb(None, ["sqlite_scanner"] if kind == "sqlite" else []))
+def _reader(kind: str) -> Iterator[Connection]:
+    """A private in-memory DuckDB (with sqlite_scanner when needed), closed afterwards. With
+    isolation on (the app), it runs in the files worker process: a file that crashes DuckDB
+    (a deeply nested JSON) crashes that worker, never the server. Only Tusk's own SQL over
+    a checked path runs there, so it is not confined."""
+    from tusk.engines import isolation
+
+    extensions = "sqlite_scanner" if kind == "sqlite" else ""
+    conn: Connection
+    if isolation.enabled():
+        spec = ConnectionSpec("files", "duckdb", options={"extensions": extensions})
+        conn = isolation.connect(spec)
+    else:
+        conn = DuckDBConnection(open_duckdb(None, [extensions] if extensions else []))
     try:
         yield conn
     finally:
@@ -510,10 +527,8 @@ def register_table(
 ) -> None:
     """Register a data file as DataFusion table `name`, read when queried (needs data.view:
     the table reads the file)."""
-    from tusk.engines.datafusion import DataFusionConnection  # DataFusion only when used
-
     auth.require(actor, "data.view")
-    if not isinstance(conn, DataFusionConnection):
+    if conn.engine != "datafusion":
         raise BadInput("Files are registered as tables on a DataFusion connection.")
     path, kind, _ = _readable(root_name, relative)
     conn.register_file(name, path, kind)
@@ -525,7 +540,7 @@ def attach_sqlite(
     """ATTACH a SQLite file of a data root READ_ONLY to a DuckDB connection as `alias`
     (needs data.view: its tables can then be read)."""
     auth.require(actor, "data.view")
-    if not isinstance(conn, DuckDBConnection):
+    if conn.engine != "duckdb":
         raise BadInput("SQLite files are attached to a DuckDB connection.", "Not DuckDB")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
@@ -546,7 +561,7 @@ def create_view(
     returns the statement (needs queries.execute, what typing that statement needs, and
     data.view, as the view reads the file)."""
     auth.require(actor, "queries.execute")
-    if not isinstance(conn, DuckDBConnection):
+    if conn.engine != "duckdb":
         raise BadInput("Views over files need a DuckDB connection.", "Not DuckDB")
     name = str(view).strip()
     if not name or "\x00" in name:

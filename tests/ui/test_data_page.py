@@ -146,9 +146,8 @@ def test_save_reopen_export_and_import() -> None:
     again.button(key="data_imp_go").click().run()
     assert not again.exception and not again.error
     from tusk import connections
-    from tusk.engines.registry import connect
 
-    conn = connect(connections.ensure_demo())
+    conn = connections.open_for(connections.ensure_demo())  # the page's worker holds it
     try:
         n = conn.execute("select count(*) from top_customers").table.column(0)[0].as_py()
     finally:

@@ -30,9 +30,7 @@ def test_demo_cities_on_the_map_with_no_basemap() -> None:
     at.button(key="geo_run").click().run()
     assert not at.exception and not at.error
     (deck,) = _decks(at)
-    from tusk.engines.registry import connect
-
-    conn = connect(connections.ensure_demo())
+    conn = connections.open_for(connections.ensure_demo())  # the page's worker holds it
     try:
         cities = conn.execute("select count(*) from cities").table.column(0)[0].as_py()
     finally:

@@ -42,3 +42,24 @@ def require(user: User | None, permission: str) -> None:
         raise PermissionDenied(
             f"User {user.username!r} needs the {permission} permission; ask an administrator."
         )
+
+
+_serving: list[bool] = []
+
+
+def serve() -> None:
+    """Mark this process as the shared server (the Streamlit app): from now on, in multi-user
+    mode, a library action called without a user is refused instead of trusted (only the
+    CLI, which owns Tusk's home, may act without one)."""
+    _serving[:] = [True]
+
+
+def serving() -> bool:
+    """True in the server process (see serve)."""
+    return bool(_serving)
+
+
+def checked(user: User | None) -> bool:
+    """True when an action for `user` must check permissions: a signed-in user, or no user
+    in the multi-user server (refused then); False only for the trusted CLI or single mode."""
+    return user is not None or (serving() and mode() == "multi")

@@ -174,10 +174,8 @@ def to_duckdb(
 ) -> int:
     """Load the result into a DuckDB table (create, append or replace; needs data.import);
     returns the number of rows written."""
-    from tusk.engines.duckdb import DuckDBConnection
-
     auth.require(actor, "data.import")
-    if not isinstance(conn, DuckDBConnection):
+    if conn.engine != "duckdb":
         raise BadInput("to_duckdb needs a DuckDB connection.", "Not DuckDB")
     return _load(pipeline, conn, table, mode, "DuckDB")
 
@@ -192,10 +190,8 @@ def to_postgres(
 ) -> int:
     """Load the result into a PostgreSQL table with binary COPY (create, append or replace;
     needs data.import); returns the number of rows written."""
-    from tusk.engines.postgres import PostgresConnection
-
     auth.require(actor, "data.import")
-    if not isinstance(conn, PostgresConnection):
+    if conn.engine != "postgres":
         raise BadInput("to_postgres needs a PostgreSQL connection.", "Not PostgreSQL")
     return _load(pipeline, conn, table, mode, "PostgreSQL")
 

@@ -166,9 +166,12 @@ def _edit_dialog(kind: str, name: str | None, on_saved: Callable[[str], None]) -
         if test_col.button("Test", icon=":material/network_check:", key=_F + "test"):
             try:
                 spec = spec_from_form()
-                if kind == "edit" and name and not spec.password and not spec.password_env:
-                    spec = spec.with_changes(password=connections.get(name).password)
-                outcome = connections.test(spec)
+                if kind == "edit" and name:
+                    # The library adds the saved password only while the form still points
+                    # where it was saved for (a changed host must not receive it).
+                    outcome = connections.test_edit(name, spec, actor=current_user())
+                else:
+                    outcome = connections.test(spec)
             except TuskError as exc:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:

@@ -350,6 +350,14 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
     if not auth.allowed(user, "connections.use"):
         return
     with st.expander("Attached databases", icon=":material/link:"):
+        if files.confinement(user) is not None:
+            st.caption(
+                "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "
+                "attach PostgreSQL (its scanner would reach any server with this server's "
+                "credentials). Query the PostgreSQL connection in its own tab, or import its "
+                "tables on the Data page."
+            )
+            return
         try:
             duck = connection(duck_name)
             attached = duck.attached()
@@ -393,9 +401,4 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
         st.caption(
             f"Then query it as `{_view_name(str(chosen))}.public.<table>` and join it with "
             "files, e.g. `read_parquet(…)`."
-            + (
-                " Attaching reopens this DuckDB session (temporary tables are dropped)."
-                if getattr(duck, "confined", False)
-                else ""
-            )
         )

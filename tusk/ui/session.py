@@ -1,9 +1,9 @@
 """Per-browser-session state: open connections, keyed by connection name.
 
-A connection is opened for the signed-in user: in multi-user mode a user who is not an admin
-gets it confined to the data roots (tusk.connections.open_for). A DuckDB session confined that
-way cannot attach PostgreSQL any more, so attachments are remembered here and a session is
-reopened with them.
+A connection is opened for the signed-in user (tusk.connections.open_for): checked against
+their permissions, confined to the data roots on a shared Tusk, and run in an engine worker
+process for in-process engines. PostgreSQL attachments of a DuckDB session (single-user mode)
+are remembered here, so a session reopened after an engine restart attaches them again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import streamlit as st
 
 from tusk import connections
 from tusk.engines.base import Connection
-from tusk.errors import TuskError
+from tusk.errors import BadInput, TuskError
 
 _KEY = "tusk_open_connections"
 _ATTACHED = "tusk_pg_attachments"  # connection name -> [(PostgreSQL connection name, alias)]
@@ -71,22 +71,17 @@ def connection(name: str) -> Connection:
 
 def attach_postgres(name: str, pg_name: str, alias: str) -> None:
     """Attach the saved PostgreSQL connection `pg_name` to this session's DuckDB connection
-    `name` as `alias`; a confined session is reopened with it (temporary tables are lost)."""
+    `name` as `alias`, remembered so a reopened session attaches it again. A confined
+    session (a shared Tusk) cannot: BadInput says so (tusk.connections.open_for)."""
     conn = connection(name)
-    wanted = _attachments(name)
-    if not getattr(conn, "confined", False):
-        conn.attach_postgres(connections.get(pg_name), alias)  # type: ignore[attr-defined]
-        wanted.append((pg_name, alias))
-        return
-    wanted.append((pg_name, alias))
-    forget(name)
-    user = _user()
-    try:
-        reopened = _open_for_user(name, user)
-    except TuskError:
-        wanted.pop()  # the new attachment failed: the session reopens without it on next use
-        raise
-    _open()[name] = (user.id if user is not None else None, reopened)
+    if getattr(conn, "confined", False):
+        raise BadInput(
+            "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "
+            "attach PostgreSQL.",
+            "Attach unavailable",
+        )
+    conn.attach_postgres(connections.get(pg_name), alias)  # type: ignore[attr-defined]
+    _attachments(name).append((pg_name, alias))
 
 
 def detached(name: str, alias: str) -> None:

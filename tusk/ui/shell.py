@@ -90,8 +90,14 @@ def page_info(label: str) -> PageInfo:
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
     from tusk import auth
+    from tusk.engines import isolation
     from tusk.ui import auth_gate
 
+    # This process is the shared server: user SQL of in-process engines runs in worker
+    # processes (a crash there cannot take every session down), and in multi-user mode a
+    # library action without a user is refused rather than trusted.
+    auth.serve()
+    isolation.enable()
     info = page_info(label)
     # A bundled image: a Material icon as page_icon makes the browser fetch an SVG from
     # fonts.gstatic.com for the favicon, and Tusk must not need the internet.
