@@ -253,6 +253,9 @@ def main() -> None:
         __import__(module)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    # The server reads nothing more from stdout: whatever an engine prints goes to stderr
+    # (the server's log), never into a pipe that would fill up and block the worker.
+    os.dup2(2, 1)
     while True:
         try:
             chan = listener.accept()
