@@ -178,3 +178,20 @@ def test_a_connection_saved_read_only_is_read_only_for_everyone(
     finally:
         conn.close()
     assert path.exists()
+
+
+def test_viewer_in_the_studio_gets_a_read_only_demo(multi_user: Callable[..., None]) -> None:
+    """Through the page: the Viewer's DROP on the demo is refused by the engine, shown as an
+    error, the SQL stays in the tab and the table stays in the database."""
+    from tests.ui.conftest import STUDIO, open_page
+    from tests.ui.test_studio import active, outcomes, type_and_submit
+
+    multi_user({"vera": "Viewers"})
+    at = open_page(STUDIO, user="vera")
+    type_and_submit(at, "drop table order_items")
+    (o,) = outcomes(at)
+    assert o.result is None and "read-only" in o.error.message
+    assert any("read-only" in e.value for e in at.error)
+    assert active(at).sql == "drop table order_items"
+    type_and_submit(at, "select count(*) as n from order_items")
+    assert outcomes(at)[0].result.table.num_rows == 1
