@@ -34,6 +34,13 @@ class QueryFailed(TuskError):
         self.position = position
 
 
+class ConnectionLost(QueryFailed):
+    """The connection broke under a statement (server restart, session ended): Tusk does not
+    run the statement again; the next run opens a new connection."""
+
+    title = "Connection lost"
+
+
 class QueryCancelled(TuskError):
     """A running statement was cancelled on request."""
 
