@@ -15,7 +15,7 @@ import streamlit as st
 
 from tusk import connections
 from tusk.engines.base import Connection
-from tusk.errors import TuskError
+from tusk.errors import ConnectionLost, TuskError
 
 _KEY = "tusk_open_connections"
 _ATTACHED = "tusk_pg_attachments"  # connection name -> [(PostgreSQL connection name, alias)]
@@ -102,3 +102,10 @@ def forget(name: str) -> None:
         # Closing a broken connection may fail; there is nothing more to do then.
         with contextlib.suppress(Exception):
             entry[1].close()
+
+
+def forget_if_lost(name: str, exc: BaseException) -> None:
+    """After a failed call on `name`: drop its connection if `exc` says it was lost, so the
+    next use reconnects (the failed statement is never run again)."""
+    if isinstance(exc, ConnectionLost):
+        forget(name)
