@@ -97,6 +97,7 @@ else:
         header(info)
         show_error(exc)
         st.stop()
+    studio.follow_saved(spec)
     header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
 
 # --- query tabs ---------------------------------------------------------------------------------

@@ -312,3 +312,18 @@ def test_geo_page_reconnects_after_a_lost_connection(db: str) -> None:
     at.button(key="geo_run").click().run()
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["tusk_geo_loaded"][1].column("pid")[0].as_py() != pid
+
+
+def test_connection_saved_again_under_the_same_name(tmp_path: Path) -> None:
+    """`shop` is deleted and saved again with the same name on another database: the
+    session's open connection to the deleted one is closed, and the Run uses the saved one."""
+    old = shop(tmp_path)
+    at = studio()
+    pick(at, "shop")
+    editor_event(at, "select count(*) as n from order_items")  # the session holds it open
+    connections.delete("shop")
+    (tmp_path / "elsewhere").mkdir()
+    new = shop(tmp_path / "elsewhere")
+    editor_event(at, HOSTILE)
+    assert active(at).outcomes[0].error is None
+    assert (shop_rows(old), shop_rows(new)) == (3, 0)

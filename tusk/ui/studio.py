@@ -28,6 +28,7 @@ _CATALOGS = "studio_catalogs"
 _SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
 _SHARED = "studio_shared_done"  # the shared link of this URL was opened already
 _PICKS = "studio_conn_pending"  # tab id → connection chosen outside the picker
+_SPECS = "studio_conn_specs"  # connection name → the saved spec this session last used
 POLL_S = 0.2
 
 
@@ -94,12 +95,26 @@ def missing_connection(tab: qtabs.QueryTab, names: list[str]) -> str | None:
         # This session may still hold the deleted connection open: close it, never use it.
         forget(tab.connection)
         forget_catalog(tab.connection)
+        st.session_state.setdefault(_SPECS, {}).pop(tab.connection, None)
         return (
             f"The connection **{md_escape(tab.connection)}** was deleted or renamed; choose a "
             "connection for this tab in the sidebar. Its SQL is kept and runs nowhere until "
             "you do."
         )
     return "This tab has no connection: choose one in the sidebar before running its SQL."
+
+
+def follow_saved(spec: ConnectionSpec) -> None:
+    """Close this session's connection to `spec.name` when the saved connection changed
+    since it was opened (edited by anyone, or deleted and saved again under the same name):
+    the next use opens what is saved now, never a deleted connection's target."""
+    seen: dict[str, ConnectionSpec] = st.session_state.setdefault(_SPECS, {})
+    if spec.name in seen and seen[spec.name] != spec:
+        if any(is_busy(t) and t.run.spec.name == spec.name for t in qtabs.tabs()):
+            return  # never close a connection under a running query: the next page run will
+        forget(spec.name)
+        forget_catalog(spec.name)
+    seen[spec.name] = spec
 
 
 def new_tab_like(tab_id: str) -> None:
