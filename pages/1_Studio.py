@@ -8,6 +8,7 @@ from tusk import auth, connections
 from tusk.config import load as load_settings
 from tusk.engines.base import split_statements
 from tusk.engines.registry import ICONS, LABELS
+from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
 from tusk.ui import studio
 from tusk.ui import tabs as qtabs
@@ -37,16 +38,18 @@ except TuskError as exc:
     saved = [connections.demo_spec()]
 names = [c.name for c in saved]
 engines = {c.name: c.engine for c in saved}
-if tab.connection not in names:
-    tab.connection = connections.DEMO_NAME
+# A tab whose connection is gone (deleted or renamed by anyone, or named by a stale draft or a
+# shared link) keeps it and asks: it never moves to another connection by itself.
+missing = studio.missing_connection(tab, names)
 with st.sidebar:
-    tab.connection = studio.picker_value(tab.id, tab.connection, names)
+    studio.picker_value(tab.id, tab.connection, names)
     st.selectbox(
         "Connection for this tab",
         names,
         key=f"studio_conn_{tab.id}",
         on_change=studio.set_tab_connection,
         args=(tab.id,),
+        placeholder="Choose a connection",
     )
     add, edit, delete = st.columns(3)
     me = current_user()
@@ -58,7 +61,7 @@ with st.sidebar:
         width="stretch",
         disabled=not auth.allowed(me, "connections.create"),
     )
-    user_conn = tab.connection != connections.DEMO_NAME
+    user_conn = missing is None and tab.connection != connections.DEMO_NAME
     edit.button(
         "Edit",
         key="studio_conn_edit",
@@ -81,15 +84,21 @@ with st.sidebar:
         for c in saved:
             st.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
 sidebar_footer()
-connection_dialog(on_saved=lambda name: studio.set_connection_of(tab.id, name))
+connection_dialog(on_saved=lambda name: studio.after_dialog(tab.id, name))
 
-try:
-    spec = connections.get(tab.connection)
-except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
-    header(info)
-    show_error(exc)
-    st.stop()
-header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
+spec: ConnectionSpec | None = None
+if missing is not None:
+    header(info, f":material/link_off: **{md_escape(tab.connection)}** (gone)")
+    st.warning(missing, icon=":material/link_off:")
+else:
+    try:
+        spec = connections.get(tab.connection)
+    except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
+        header(info)
+        show_error(exc)
+        st.stop()
+    studio.follow_saved(spec)
+    header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
 
 # --- query tabs ---------------------------------------------------------------------------------
 all_tabs = qtabs.tabs()
@@ -136,28 +145,32 @@ with side:
     schema_tab, history_tab, saved_tab, files_tab = st.tabs(
         ["Schema", "History", "Saved", "Files"]  # no icons: four labels fit the narrow column
     )
-    with schema_tab:
-        if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
-            studio.forget_catalog(spec.name)
-        catalog = studio.catalog_for(spec)
-        if catalog is not None:
-            schema_browser(
-                catalog,
-                default_schema=studio.default_schema(spec.engine),
-                key=f"browser_{spec.name}",
-                on_pick=studio.insert_into_tab,
-            )
-    with history_tab:
-        studio.history_panel(spec)
-    with saved_tab:
-        studio.saved_panel(spec)
-    with files_tab:
-        files_panel(spec, studio.open_in_new_tab, studio.forget_catalog)
+    if spec is None:
+        for box in (schema_tab, history_tab, saved_tab, files_tab):
+            box.caption("Choose a connection for this tab first.")
+    else:
+        with schema_tab:
+            if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
+                studio.forget_catalog(spec.name)
+            catalog = studio.catalog_for(spec)
+            if catalog is not None:
+                schema_browser(
+                    catalog,
+                    default_schema=studio.default_schema(spec.engine),
+                    key=f"browser_{spec.name}",
+                    on_pick=studio.insert_into_tab,
+                )
+        with history_tab:
+            studio.history_panel(spec)
+        with saved_tab:
+            studio.saved_panel(spec)
+        with files_tab:
+            files_panel(spec, studio.open_in_new_tab, studio.forget_catalog)
 
 # --- main: editor, parameters, run controls, results -------------------------------------------
 with main:
-    catalog = studio.catalog_for(spec, quiet=True)
-    completions = studio.completions_for(catalog, tab.sql, spec.engine)
+    catalog = studio.catalog_for(spec, quiet=True) if spec is not None else None
+    completions = studio.completions_for(catalog, tab.sql, spec.engine if spec else "")
     event = sql_editor(
         tab.sql, editor_key(tab.id, tab.editor_version), completions, dark=studio.dark()
     )
@@ -180,7 +193,7 @@ with main:
         elif event.type == "close_tab":
             qtabs.close_tab(tab.id)
             st.rerun()
-        elif event.type == "refresh":
+        elif event.type == "refresh" and spec is not None:
             studio.forget_catalog(spec.name)
             st.rerun()
 
@@ -192,7 +205,7 @@ with main:
         "Run", type="primary", icon=":material/play_arrow:", key="studio_run", disabled=running
     ):
         run_text = tab.sql
-    if spec.engine == "postgres":
+    if spec is not None and spec.engine == "postgres":
         if explain_col.button("Explain", icon=":material/account_tree:", key="studio_explain"):
             studio.explain(spec, tab, analyze=False)
         explain_col.checkbox(
@@ -222,7 +235,10 @@ with main:
     status = st.empty()  # drawn on every run: results below keep their place (and grid state)
     if run_text is not None and not running:
         statements = split_statements(run_text)
-        if not statements:
+        if spec is None:
+            # Never on another connection: the user picks one for this tab first.
+            st.error(missing, icon=":material/link_off:")
+        elif not statements:
             st.warning("There is no SQL to run: type a statement first.", icon=":material/edit:")
         elif params_needed:
             st.warning(
@@ -241,6 +257,7 @@ with main:
         st.rerun()  # the side panel was drawn while the run went on: draw it again
 
     qtabs.save_drafts()
-    studio.show_plan(tab)
-    studio.show_outcomes(spec, tab)
+    if spec is not None:  # results (and their Export) only on the connection they came from
+        studio.show_plan(tab)
+        studio.show_outcomes(spec, tab)
     studio.save_dialog(tab)

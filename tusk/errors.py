@@ -34,6 +34,13 @@ class QueryFailed(TuskError):
         self.position = position
 
 
+class ConnectionLost(QueryFailed):
+    """The connection broke under a statement (server restart, session ended): Tusk does not
+    run the statement again; the next run opens a new connection."""
+
+    title = "Connection lost"
+
+
 class QueryCancelled(TuskError):
     """A running statement was cancelled on request."""
 
@@ -52,8 +59,8 @@ class BadInput(TuskError):
     title = "Bad input"
 
 
-class EngineCrashed(QueryFailed):
+class EngineCrashed(ConnectionLost):
     """The engine's worker process died (a crash, or out of memory); it is started again on
-    the next use, where the session reopens."""
+    the next use, where the session reopens (nothing is run again)."""
 
     title = "Engine restarted"

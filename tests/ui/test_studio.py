@@ -198,7 +198,9 @@ def test_add_test_and_delete_a_connection(tmp_path: Path) -> None:
     assert any("local file" in m.value for m in at.markdown)
     at.button(key="connform_delete").click().run()
     assert "local file" not in connections.names()
-    assert active(at).connection == "demo"
+    # The tab keeps its deleted connection and asks for another (issue 13, case 11).
+    assert active(at).connection == "local file"
+    assert at.selectbox(key=f"studio_conn_{active(at).id}").value is None
 
 
 @pytest.mark.postgres

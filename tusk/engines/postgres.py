@@ -34,7 +34,7 @@ from tusk.engines.base import (
 )
 from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
-from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+from tusk.errors import BadInput, ConnectionFailed, ConnectionLost, QueryCancelled, QueryFailed
 
 _ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
 _STREAM_BATCH = 50_000
@@ -292,8 +292,24 @@ def _scanner_query(query: str, fields: list[_Field]) -> pgsql.Composed | None:
     )
 
 
-def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCancelled:
-    """Map a psycopg error to a Tusk error carrying the server's message and position."""
+# The server ended the session (admin_shutdown, as on a restart; crash_shutdown;
+# cannot_connect_now) or the connection itself failed (class 08).
+_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def _error(
+    exc: Exception, secret: str | None = None, conn: psycopg.Connection | None = None
+) -> QueryFailed | QueryCancelled:
+    """Map a psycopg error to a Tusk error carrying the server's message and position;
+    ConnectionLost when the session is gone (`conn`, if given, is checked too: libpq's own
+    "the connection is lost" carries no SQLSTATE)."""
+    state = getattr(exc, "sqlstate", None) or ""
+    if state in _LOST_STATES or state.startswith("08") or (conn is not None and conn.closed):
+        reason = _scrub(str(exc).strip() or type(exc).__name__, secret)
+        return ConnectionLost(
+            f"The connection to the server was lost ({reason}). Nothing was run again: "
+            "the next run reconnects."
+        )
     if isinstance(exc, psycopg.errors.QueryCanceled):
         msg = str(exc).strip()
         if "statement timeout" in msg:
@@ -375,7 +391,7 @@ class PostgresConnection:
                             return QueryResult(table, truncated, time.perf_counter() - start, sql)
                     return self._plain(last, params, limit, sql, start)
             except psycopg.Error as exc:
-                err = _error(exc, self._secret)
+                err = _error(exc, self._secret, self._conn)
                 if isinstance(err, QueryFailed) and err.position is not None:
                     err.position += offset - getattr(exc, "tusk_prefix", 0)
                 if self._read_only and isinstance(err, QueryFailed) and "read-only" in err.message:
@@ -532,7 +548,7 @@ class PostgresConnection:
                 with self._conn.cursor() as cur:
                     row = cur.execute(query).fetchone()
             except psycopg.Error as exc:
-                raise _error(exc, self._secret) from None
+                raise _error(exc, self._secret, self._conn) from None
         if row is not None:
             name = next(c.name for c, nan in zip(columns, row, strict=True) if nan)
             raise _unfit(name, schema.field(name).type, ValueError("NaN"))
@@ -550,7 +566,7 @@ class PostgresConnection:
                 if res.status != ExecStatus.COMMAND_OK:
                     raise psycopg.errors.error_from_result(res, encoding)
             except psycopg.Error as exc:
-                raise _error(exc, self._secret) from None
+                raise _error(exc, self._secret, self._conn) from None
         return _fields(res, encoding=encoding)
 
     def _whole_table(self, query: str) -> tuple[str, str] | None:
@@ -590,7 +606,7 @@ class PostgresConnection:
                                 schema = _schema(fields)
                         yield from _convert(rows, fields, schema, strict=True).to_batches()
             except psycopg.Error as exc:
-                raise _error(exc, self._secret) from None
+                raise _error(exc, self._secret, self._conn) from None
 
     def load_arrow(
         self,
@@ -655,8 +671,11 @@ class PostgresConnection:
                             )
                         )
             except psycopg.Error as exc:
-                failed: QueryFailed | None = QueryFailed(
-                    _error(exc, self._secret).message, "Load failed"
+                err = _error(exc, self._secret, self._conn)
+                failed: QueryFailed | None = (
+                    err
+                    if isinstance(err, ConnectionLost)
+                    else QueryFailed(err.message, "Load failed")
                 )
             else:
                 failed = None
@@ -703,7 +722,7 @@ class PostgresConnection:
                     cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                     cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
             except psycopg.Error as exc:
-                raise _error(exc, self._secret) from None
+                raise _error(exc, self._secret, self._conn) from None
         b = CatalogBuilder()
         for schema, table, kind, col, type_, nullable, default, rows in cols:
             b.add_column(schema, table, kind, col, type_, nullable, default)

@@ -616,7 +616,7 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         help="create refuses an existing table",
     )
     if st.button("Import", type="primary", key=f"{P}imp_go", icon=":material/upload:"):
-        from tusk.ui.session import connection
+        from tusk.ui.session import connection, forget_if_lost
 
         spec = next(t for t in targets if t.name == target)
         try:
@@ -626,6 +626,7 @@ def _output_section(p: Pipeline, user: User | None) -> None:
                 n = load(p, conn, table, mode=str(mode), actor=user)
         except TuskError as exc:
             show_error(exc)
+            forget_if_lost(spec.name, exc)  # the next Import reconnects
         else:
             st.success(f"{n:,} rows in {md_escape(spec.name)} · {md_escape(table)}")
 

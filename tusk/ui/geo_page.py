@@ -15,7 +15,7 @@ from tusk import auth, connections, files
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize
 from tusk.ui.geo_view import MAX_FEATURES, map_view
-from tusk.ui.session import connection
+from tusk.ui.session import connection, forget_if_lost
 from tusk.ui.shell import current_user, md_escape, show_error
 
 P = "geo_"
@@ -83,6 +83,7 @@ def _query_source(user: Any) -> None:
             result = queries.run(spec, connection(spec.name), sql, limit=MAX_FEATURES, actor=user)
         except TuskError as exc:
             show_error(exc)
+            forget_if_lost(spec.name, exc)  # the next "Map it" reconnects
             return
         last = result
         if last.table.num_columns == 0:

@@ -3,7 +3,8 @@
 A connection is opened for the signed-in user (tusk.connections.open_for): checked against
 their permissions, confined to the data roots on a shared Tusk, and run in an engine worker
 process for in-process engines. PostgreSQL attachments of a DuckDB session (single-user mode)
-are remembered here, so a session reopened after an engine restart attaches them again.
+are remembered here, so a session opened again (after a lost connection or an engine restart)
+attaches them again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import streamlit as st
 
 from tusk import connections
 from tusk.engines.base import Connection
-from tusk.errors import BadInput, TuskError
+from tusk.errors import BadInput, ConnectionLost, TuskError
 
 _KEY = "tusk_open_connections"
 _ATTACHED = "tusk_pg_attachments"  # connection name -> [(PostgreSQL connection name, alias)]
@@ -97,3 +98,10 @@ def forget(name: str) -> None:
         # Closing a broken connection may fail; there is nothing more to do then.
         with contextlib.suppress(Exception):
             entry[1].close()
+
+
+def forget_if_lost(name: str, exc: BaseException) -> None:
+    """After a failed call on `name`: drop its connection if `exc` says it was lost, so the
+    next use reconnects (the failed statement is never run again)."""
+    if isinstance(exc, ConnectionLost):
+        forget(name)

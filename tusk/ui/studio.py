@@ -15,19 +15,20 @@ from tusk.engines.base import Params, split_statements
 from tusk.engines.registry import engine_class
 from tusk.engines.result import is_numeric_text
 from tusk.engines.spec import ConnectionSpec
-from tusk.errors import QueryCancelled, QueryFailed, TuskError
+from tusk.errors import ConnectionFailed, QueryCancelled, QueryFailed, TuskError
 from tusk.store import history, saved
 from tusk.ui import humanize
 from tusk.ui import tabs as qtabs
 from tusk.ui.grid import results_grid
 from tusk.ui.runner import Run
-from tusk.ui.session import connection, forget
+from tusk.ui.session import connection, forget, forget_if_lost
 from tusk.ui.shell import current_user, md_escape, show_error
 
 _CATALOGS = "studio_catalogs"
 _SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
 _SHARED = "studio_shared_done"  # the shared link of this URL was opened already
 _PICKS = "studio_conn_pending"  # tab id → connection chosen outside the picker
+_SPECS = "studio_conn_specs"  # connection name → the saved spec this session last used
 POLL_S = 0.2
 
 
@@ -46,10 +47,25 @@ def set_tab_connection(tab_id: str) -> None:
         set_connection_of(tab_id, name)
 
 
+def after_dialog(tab_id: str, name: str) -> None:
+    """Callback of the connection dialog: a saved (added or edited) connection becomes the
+    tab's. After a delete the form names the demo, which can be neither added nor edited:
+    the tab then keeps its deleted connection and asks for another rather than moving to
+    one the user did not choose."""
+    if name == connections.DEMO_NAME:
+        return
+    set_connection_of(tab_id, name)
+
+
 def set_connection_of(tab_id: str, name: str) -> None:
-    """Point a tab at a connection (after picking, adding or deleting one)."""
+    """Point a tab at a connection (after picking, adding or editing one)."""
     for tab in qtabs.tabs():
         if tab.id == tab_id:
+            if tab.connection != name:
+                # Results (and their Export, which runs the statement again) belong to the
+                # connection they came from, never to the one picked now.
+                tab.outcomes = []
+                st.session_state.pop(f"studio_plan_{tab.id}", None)
             tab.connection = name
     # A drawn widget's value cannot be set in the same run: the page applies this before it
     # draws the picker next time (popping the key would not do: the browser keeps the old one).
@@ -57,15 +73,48 @@ def set_connection_of(tab_id: str, name: str) -> None:
     forget(name)  # an edited connection must be reopened with its new fields
 
 
-def picker_value(tab_id: str, current: str, names: list[str]) -> str:
-    """Before drawing a tab's connection picker: apply a pending choice; keep it valid."""
+def picker_value(tab_id: str, current: str, names: list[str]) -> str | None:
+    """Before drawing a tab's connection picker: apply a pending choice. None (the picker
+    shows "Choose a connection") when the tab's connection is gone: never another one."""
     key = f"studio_conn_{tab_id}"
     pending = st.session_state.setdefault(_PICKS, {}).pop(tab_id, None)
-    value = pending or st.session_state.get(key) or current
+    value = pending or current
     if value not in names:
-        value = current if current in names else names[0]
+        value = None
     st.session_state[key] = value
     return value
+
+
+def missing_connection(tab: qtabs.QueryTab, names: list[str]) -> str | None:
+    """Why the tab cannot run, when its connection no longer exists (deleted or renamed by
+    anyone, or named by a link or draft); None when it exists. The tab keeps its SQL and the
+    name: nothing runs until the user picks a connection."""
+    if tab.connection in names:
+        return None
+    if tab.connection:
+        # This session may still hold the deleted connection open: close it, never use it.
+        forget(tab.connection)
+        forget_catalog(tab.connection)
+        st.session_state.setdefault(_SPECS, {}).pop(tab.connection, None)
+        return (
+            f"The connection **{md_escape(tab.connection)}** was deleted or renamed; choose a "
+            "connection for this tab in the sidebar. Its SQL is kept and runs nowhere until "
+            "you do."
+        )
+    return "This tab has no connection: choose one in the sidebar before running its SQL."
+
+
+def follow_saved(spec: ConnectionSpec) -> None:
+    """Close this session's connection to `spec.name` when the saved connection changed
+    since it was opened (edited by anyone, or deleted and saved again under the same name):
+    the next use opens what is saved now, never a deleted connection's target."""
+    seen: dict[str, ConnectionSpec] = st.session_state.setdefault(_SPECS, {})
+    if spec.name in seen and seen[spec.name] != spec:
+        if any(is_busy(t) and t.run.spec.name == spec.name for t in qtabs.tabs()):
+            return  # never close a connection under a running query: the next page run will
+        forget(spec.name)
+        forget_catalog(spec.name)
+    seen[spec.name] = spec
 
 
 def new_tab_like(tab_id: str) -> None:
@@ -104,14 +153,14 @@ def open_shared_link() -> None:
         known = connections.names()
     except TuskError:
         known = [connections.DEMO_NAME]
-    target = name if name in known else connections.DEMO_NAME
-    if name and name not in known:
+    if name not in known:
+        # The tab keeps the link's name and asks for a connection: never the demo by default.
         st.warning(
-            f"The shared link names a connection you do not have ({md_escape(name)}); "
-            "the query opened on the demo connection instead.",
+            f"The shared link names a connection you do not have ({md_escape(name or '')}); "
+            "choose a connection for its tab before running it.",
             icon=":material/link_off:",
         )
-    tab = qtabs.new_tab(target, sql, "Shared")
+    tab = qtabs.new_tab(name or "", sql, "Shared")
     qtabs.apply_pending()
     tab.editor_version += 1
     # The tab is a draft now (kept on disk): clear the URL so a reload does not open it again.
@@ -162,8 +211,9 @@ def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:
     except TuskError as exc:
         if not quiet:
             show_error(exc)
-        if exc.title == "Connection failed" or "Connection" in exc.title:
+        if isinstance(exc, ConnectionFailed):
             forget(spec.name)
+        forget_if_lost(spec.name, exc)
         return None
     cache[spec.name] = catalog
     return catalog
@@ -229,7 +279,7 @@ def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], 
     except TuskError as exc:
         tab.outcomes = []
         show_error(exc)
-        if exc.title == "Connection failed":
+        if isinstance(exc, ConnectionFailed):
             forget(spec.name)
         return
     tab.outcomes = []
@@ -257,6 +307,10 @@ def wait_for_run(tab: qtabs.QueryTab, status: Any) -> None:
     status.empty()
     tab.outcomes = list(run.outcomes)
     tab.run = None
+    for o in tab.outcomes:
+        if o.error is not None:
+            # A lost connection is dropped so the NEXT Run reconnects; this one is not retried.
+            forget_if_lost(run.spec.name, o.error)
     if any(_is_ddl(o.statement) for o in tab.outcomes):
         forget_catalog(tab.connection)
 
@@ -461,6 +515,7 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
             target.unlink(missing_ok=True)
             progress.empty()
             show_error(exc)
+            forget_if_lost(spec.name, exc)
             return
         progress.progress(
             1.0, text=f"{summary.rows:,} rows · {humanize.size(summary.bytes_written)}"
@@ -526,6 +581,7 @@ def _save_to_root(spec: ConnectionSpec, statement: str, fmt: str, key: str) -> N
             except TuskError as exc:
                 progress.empty()
                 show_error(exc)
+                forget_if_lost(spec.name, exc)
                 return
             progress.progress(1.0, text=f"Saved {humanize.size(entry.size)}")
             st.toast(
@@ -565,6 +621,7 @@ def explain(spec: ConnectionSpec, tab: qtabs.QueryTab, *, analyze: bool) -> None
         plan = plans.parse_explain(result.table.column(0)[0].as_py())
     except TuskError as exc:
         show_error(exc)
+        forget_if_lost(spec.name, exc)
         return
     st.session_state[f"studio_plan_{tab.id}"] = (plan, analyze)
 
