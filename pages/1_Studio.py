@@ -40,19 +40,21 @@ names = [c.name for c in saved]
 engines = {c.name: c.engine for c in saved}
 # A tab whose connection is gone (deleted or renamed by anyone, or named by a stale draft or a
 # shared link) keeps it and asks: it never moves to another connection by itself.
-missing = studio.missing_connection(tab, names)
+me = current_user()
+# Without connections.use only the built-in demo runs (read-only, see connections.open_for).
+usable = [n for n in names if n == connections.DEMO_NAME or auth.allowed(me, "connections.use")]
+missing = studio.missing_connection(tab, names) or studio.unusable_connection(tab, usable)
 with st.sidebar:
-    studio.picker_value(tab.id, tab.connection, names)
+    studio.picker_value(tab.id, tab.connection, usable)
     st.selectbox(
         "Connection for this tab",
-        names,
+        usable,
         key=f"studio_conn_{tab.id}",
         on_change=studio.set_tab_connection,
         args=(tab.id,),
         placeholder="Choose a connection",
     )
     add, edit, delete = st.columns(3)
-    me = current_user()
     add.button(
         "Add",
         key="studio_conn_add",
@@ -88,7 +90,8 @@ connection_dialog(on_saved=lambda name: studio.after_dialog(tab.id, name))
 
 spec: ConnectionSpec | None = None
 if missing is not None:
-    header(info, f":material/link_off: **{md_escape(tab.connection)}** (gone)")
+    gone = " (gone)" if tab.connection not in names else ""
+    header(info, f":material/link_off: **{md_escape(tab.connection)}**{gone}")
     st.warning(missing, icon=":material/link_off:")
 else:
     try:

@@ -195,3 +195,22 @@ def test_viewer_in_the_studio_gets_a_read_only_demo(multi_user: Callable[..., No
     assert active(at).sql == "drop table order_items"
     type_and_submit(at, "select count(*) as n from order_items")
     assert outcomes(at)[0].result.table.num_rows == 1
+
+
+def test_the_studio_offers_a_viewer_only_what_they_may_run(
+    multi_user: Callable[..., None], tmp_path: Path
+) -> None:
+    """A Viewer's tab restored on a saved connection (a draft, a shared link) asks instead
+    of running, and the picker offers only the demo."""
+    from tests.ui.conftest import STUDIO, open_page
+    from tests.ui.test_studio import active, outcomes, type_and_submit
+
+    multi_user({"vera": "Viewers"})
+    connections.add(_sqlite(tmp_path).with_changes(name="prod"), actor=store.get_user("admin"))
+    at = open_page(STUDIO, user="vera")
+    tab = active(at)
+    assert at.selectbox(key=f"studio_conn_{tab.id}").options == [connections.DEMO_NAME]
+    tab.connection = "prod"  # as a restored draft or a shared link would name it
+    type_and_submit(at, "delete from victim")
+    assert not outcomes(at)
+    assert any("connections.use" in w.value for w in at.warning)

@@ -104,6 +104,17 @@ def missing_connection(tab: qtabs.QueryTab, names: list[str]) -> str | None:
     return "This tab has no connection: choose one in the sidebar before running its SQL."
 
 
+def unusable_connection(tab: qtabs.QueryTab, usable: list[str]) -> str | None:
+    """Why the tab cannot run on an existing connection the signed-in user may not use
+    (connections.use; the library refuses it too); None when they may."""
+    if tab.connection in usable:
+        return None
+    return (
+        f"Running SQL on **{md_escape(tab.connection)}** needs the connections.use permission; "
+        "ask an administrator, or choose the demo for this tab in the sidebar. Its SQL is kept."
+    )
+
+
 def follow_saved(spec: ConnectionSpec) -> None:
     """Close this session's connection to `spec.name` when the saved connection changed
     since it was opened (edited by anyone, or deleted and saved again under the same name):
