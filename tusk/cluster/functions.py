@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tusk.errors import BadInput, QueryFailed
+from tusk.errors import BadInput, PermissionDenied, QueryFailed
 
 _MATH = """
 abs arccos arccosh arcsin arcsinh arctan arctan2 arctanh atan2 bin cbrt ceil clip conv cos cosh
@@ -149,7 +149,8 @@ def parse(sql: str) -> list[Any]:
 
 
 def check(trees: list[Any]) -> None:
-    """QueryFailed naming the first function call that is not on ALLOWED."""
+    """Refuse the first function call that is not on ALLOWED, naming it: PermissionDenied
+    for one that reaches files, URLs or the environment, QueryFailed for any other."""
     from sqlglot import exp
 
     syntax = _syntax()
@@ -158,20 +159,35 @@ def check(trees: list[Any]) -> None:
             if isinstance(call, exp.Anonymous):
                 name = str(call.name)
                 # `schema.fn(…)`: Daft has no function namespaces; never guess what one means.
-                qualified = isinstance(call.parent, exp.Dot) and call.parent.expression is call
-                if qualified:
-                    _refuse(call.parent.sql(), "a function name with a prefix is not checked")
+                if isinstance(call.parent, exp.Dot) and call.parent.expression is call:
+                    _refuse(call.parent.sql(), "is a function name with a prefix")
                 if name.lower() not in ALLOWED:
-                    _refuse(name, REFUSED.get(name.lower()))
+                    _refuse(name, "is not on Tusk's list of pure functions", _danger(name))
             elif not isinstance(call, syntax):
-                _refuse(call.sql_name().lower(), None)
+                _refuse(call.sql_name().lower(), "is not on Tusk's list of pure functions")
 
 
-def _refuse(name: str, reason: str | None) -> None:
-    why = f": {reason}" if reason else " (it is not on Tusk's list of pure functions)"
+def _danger(name: str) -> str | None:
+    """Why a function Tusk knows is refused (None for one it does not know)."""
+    if name.lower().startswith("read_"):  # Daft's table functions (read_parquet, read_csv, …)
+        return "it reads files directly: add the file as a table instead"
+    return REFUSED.get(name.lower())
+
+
+def _refuse(name: str, what: str, danger: str | None = None) -> None:
+    """PermissionDenied for a function known to reach files, URLs or the environment;
+    QueryFailed for any other call off the allow-list."""
     called = name if name.endswith(")") else f"{name}()"
+    allowed = (
+        "Math, text, date, aggregate, window, list and conditional functions are allowed; "
+        "files come in as tables."
+    )
+    if danger is not None:
+        raise PermissionDenied(
+            f"{called} is not allowed in cluster SQL on this Tusk: {danger}. {allowed}",
+            "Function not allowed",
+        )
     raise QueryFailed(
-        f"{called} is not allowed in cluster SQL on this Tusk{why}. Math, text, date, "
-        "aggregate, window, list and conditional functions are; files come in as tables.",
+        f"{called} {what}, so cluster SQL on this Tusk may not call it. {allowed}",
         "Function not allowed",
     )

@@ -26,6 +26,9 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    check_names,
+    check_params,
+    check_text,
     column_to_arrow,
     first_keyword,
     split_statements,
@@ -294,6 +297,14 @@ def _scanner_query(query: str, fields: list[_Field]) -> pgsql.Composed | None:
 
 def _error(exc: Exception, secret: str | None = None) -> QueryFailed | QueryCancelled:
     """Map a psycopg error to a Tusk error carrying the server's message and position."""
+    if isinstance(exc, UnicodeEncodeError):
+        # psycopg encodes SQL and parameters in the connection's encoding (a LATIN1 database
+        # has no '€') and raises Python's own error for what does not fit.
+        return QueryFailed(
+            f"{exc.object[exc.start]!r} cannot be sent to this database: its encoding "
+            f"({exc.encoding}) has no such character. Remove it, or use a UTF8 database.",
+            "Character not in the database's encoding",
+        )
     if isinstance(exc, psycopg.errors.QueryCanceled):
         msg = str(exc).strip()
         if "statement timeout" in msg:
@@ -349,6 +360,8 @@ class PostgresConnection:
         """Run statements in order; a row-returning last statement is read through a
         server-side cursor so only limit + 1 rows ever leave the server."""
         start = time.perf_counter()
+        check_text(sql)
+        check_params(params)
         statements = split_statements(sql)
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
@@ -370,7 +383,7 @@ class PostgresConnection:
                     else:
                         return QueryResult(table, truncated, time.perf_counter() - start, sql)
                 return self._plain(last, params, limit, sql, start)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 err = _error(exc, self._secret)
                 if isinstance(err, QueryFailed) and err.position is not None:
                     err.position += offset - getattr(exc, "tusk_prefix", 0)
@@ -431,10 +444,15 @@ class PostgresConnection:
         yields the schema the server's description gives (see _arrow_type), as execute does."""
         from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
 
+        check_text(sql)
+        check_params(params)
         query = sql.strip().rstrip(";")
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
-                query = cc.mogrify(query, params)
+                try:
+                    query = cc.mogrify(query, params)
+                except (psycopg.Error, UnicodeEncodeError) as exc:
+                    raise _error(exc, self._secret) from None
         fields = self._describe(query)
         schema = _schema(fields)
         table = None
@@ -521,7 +539,7 @@ class PostgresConnection:
                     res = pgconn.describe_prepared(b"")
                 if res.status != ExecStatus.COMMAND_OK:
                     raise psycopg.errors.error_from_result(res, encoding)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 raise _error(exc, self._secret) from None
         return _fields(res, encoding=encoding)
 
@@ -561,7 +579,7 @@ class PostgresConnection:
                             if schema is None or len(schema) != len(fields):
                                 schema = _schema(fields)
                         yield from _convert(rows, fields, schema, strict=True).to_batches()
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 raise _error(exc, self._secret) from None
 
     def load_arrow(
@@ -580,6 +598,7 @@ class PostgresConnection:
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
         reader = as_batches(batches)
+        check_names(table, schema, reader.schema.names)
         rows = 0
 
         def counted() -> Iterator[pa.RecordBatch]:
@@ -793,7 +812,21 @@ class PostgresEngine:
         if secret:
             params["password"] = secret
         params.update(s.options)
-        return psycopg.conninfo.make_conninfo(**params)
+        for key, value in params.items():
+            # libpq reads the connection string up to a NUL: "127.0.0.1\x00x" would reach
+            # 127.0.0.1 and drop every setting after it. The password is never echoed.
+            shown = "The password" if key == "password" else f"The connection setting {key!r}"
+            check_text(str(key), "A connection option's name")
+            check_text(str(value), shown)
+        try:
+            return psycopg.conninfo.make_conninfo(**params)
+        except psycopg.ProgrammingError as exc:  # an option libpq does not know
+            reason = _scrub(str(exc).strip(), secret)
+            raise BadInput(
+                f"{reason[:1].upper()}{reason[1:]}. A PostgreSQL connection's options are libpq "
+                "parameters (sslmode, application_name, options …): correct or remove it.",
+                "Bad connection options",
+            ) from None
 
     def connect(self) -> PostgresConnection:
         """Connect in autocommit mode; refusals and timeouts become ConnectionFailed."""
