@@ -860,5 +860,8 @@ def _connect_message(exc: Exception, spec: ConnectionSpec, secret: str | None) -
 
 
 def identifier(*names: str) -> pgsql.Identifier:
-    """A (qualified) identifier quoted by psycopg, for generated SQL."""
+    """A (qualified) identifier quoted by psycopg, for generated SQL; BadInput for a name with
+    a NUL, which psycopg's quoting silently cuts off (Identifier('a\\x00b') is "a")."""
+    for name in names:
+        check_text(name, f"The name {name!r}")
     return pgsql.Identifier(*names)
