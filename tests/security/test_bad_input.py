@@ -283,3 +283,34 @@ def test_data_page_shows_a_bad_csv_as_an_error() -> None:
     assert not at.exception
     errors = [e.value.replace("\\", "") for e in at.error]
     assert sum("never closed" in e for e in errors) >= 2, errors
+
+
+def test_studio_shows_a_surrogate_as_an_error_and_keeps_the_sql() -> None:
+    """Typed into the Studio, a lone surrogate crashed the page (the share link and the drafts
+    file could not encode it): now the run shows a clear error and the tab keeps the SQL."""
+    from tests.ui.test_studio import active, studio, type_and_submit
+
+    sql = f"select '{SURROGATE}' as x"
+    at = studio()
+    type_and_submit(at, sql)
+    assert not at.exception
+    assert any("UTF-8" in e.value for e in at.error), [e.value for e in at.error]
+    assert active(at).sql == sql
+
+
+def test_history_and_saved_queries_take_a_surrogate_cleanly() -> None:
+    """The refused statement is still recorded in history (escaped); saving it is a BadInput,
+    not a raw UnicodeEncodeError from SQLite."""
+    from tusk import queries
+    from tusk.store import history, saved
+
+    spec = ConnectionSpec("m", "duckdb")
+    conn = connect(spec)
+    with pytest.raises(BadInput, match="UTF-8"):
+        queries.run(spec, conn, f"select '{SURROGATE}'")
+    (entry,) = history.search()
+    assert entry.statement == "select '\\ud800'" and "UTF-8" in (entry.error or "")
+    with pytest.raises(BadInput, match="UTF-8"):
+        saved.save_query("q", f"select '{SURROGATE}'")
+    with pytest.raises(BadInput, match="UTF-8"):
+        saved.save_query(f"q{SURROGATE}", "select 1")
