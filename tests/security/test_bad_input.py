@@ -314,3 +314,26 @@ def test_history_and_saved_queries_take_a_surrogate_cleanly() -> None:
         saved.save_query("q", f"select '{SURROGATE}'")
     with pytest.raises(BadInput, match="UTF-8"):
         saved.save_query(f"q{SURROGATE}", "select 1")
+
+
+def test_saving_a_pipeline_with_a_surrogate_is_bad_input() -> None:
+    """pydantic's raw serialization error (a query source's SQL) and urllib's UnicodeEncodeError
+    (the name) became BadInput; nothing is written."""
+    from tusk.etl import pipeline, store
+    from tusk.etl.sources import QuerySource
+
+    p = pipeline.Pipeline(
+        name="p", source=QuerySource(connection="demo", sql=f"select '{SURROGATE}'")
+    )
+    with pytest.raises(BadInput, match="UTF-8"):
+        store.save(p)
+    with pytest.raises(BadInput, match="surrogate"):
+        store.save(
+            p.model_copy(
+                update={
+                    "name": f"p{SURROGATE}",
+                    "source": QuerySource(connection="demo", sql="select 1"),
+                }
+            )
+        )
+    assert store.list_pipelines() == []
