@@ -318,6 +318,12 @@ def test(spec: ConnectionSpec) -> TestOutcome:
             conn.close()
     except TuskError as exc:
         return TestOutcome(False, exc.message, time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - a test reports, never raises (a driver's surprise)
+        reason = str(exc).strip() or "no message"
+        secret = spec.secret()
+        if secret:
+            reason = reason.replace(secret, "********")
+        return TestOutcome(False, f"{type(exc).__name__}: {reason}", time.perf_counter() - start)
     return TestOutcome(True, "Connected.", time.perf_counter() - start)
 
 

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from tusk import auth, config, private
 from tusk import export as exporting
-from tusk.engines.base import Connection, Params, quote_ident, sql_literal
+from tusk.engines.base import Connection, Params, check_encodable, quote_ident, sql_literal
 from tusk.engines.duckdb import DuckDBConnection, escape_glob, open_duckdb
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError
@@ -581,6 +581,7 @@ def safe_name(name: str) -> str:
     """A file name made safe to write: path separators and control characters become _,
     no leading dots or spaces (no hidden files, no '..'), at most 255 bytes."""
     text = unicodedata.normalize("NFC", str(name or ""))
+    check_encodable(text, "The file name")
     text = _UNSAFE_NAME.sub("_", text).strip().lstrip(". ").rstrip()
     if len(text.encode("utf-8")) > _MAX_NAME_BYTES:
         stem, dot, ext = text.rpartition(".")

@@ -23,6 +23,7 @@ from psycopg.rows import dict_row
 
 from tusk import auth
 from tusk.engines.postgres import PostgresEngine, _connect_message, _error, _scrub
+from tusk.engines.postgres import identifier as _checked_identifier
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryFailed
 
@@ -80,7 +81,7 @@ class AdminConnection:
                     return list(cur.fetchall()) if cur.description else []
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
                 raise _error(exc, self._secret) from None
 
     def one(
@@ -101,7 +102,7 @@ class AdminConnection:
                     return str(cur.statusmessage or "")
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
                 raise _error(exc, self._secret) from None
 
     @contextlib.contextmanager
@@ -111,7 +112,7 @@ class AdminConnection:
             try:
                 with self._conn.transaction():
                     yield self._conn
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
                 raise _error(exc, self._secret) from None
 
     def cancel(self) -> None:
@@ -162,8 +163,8 @@ def connect(
 
 
 def identifier(*names: str) -> pgsql.Identifier:
-    """A (qualified) identifier quoted by psycopg."""
-    return pgsql.Identifier(*names)
+    """A (qualified) identifier quoted by psycopg (BadInput for a NUL, which it cuts off)."""
+    return _checked_identifier(*names)
 
 
 def audit(actor: User | None, action: str, target: str, detail: str = "") -> None:

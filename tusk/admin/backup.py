@@ -36,6 +36,7 @@ from psycopg import sql as pgsql
 
 from tusk import admin, auth, config
 from tusk.admin import AdminConnection
+from tusk.engines.base import check_encodable
 from tusk.engines.postgres import PostgresEngine, _scrub
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
@@ -1009,6 +1010,7 @@ def _pattern(*parts: str) -> str:
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value or "\x00" in value:
         raise BadInput(f"{value!r} is not a {what} name.")
+    check_encodable(value, f"The {what} name")
     return value
 
 

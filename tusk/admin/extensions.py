@@ -18,6 +18,7 @@ from psycopg import sql as pgsql
 from tusk import auth
 from tusk.admin import AdminConnection, audit
 from tusk.auth.permissions import ADMIN_EXTENSIONS
+from tusk.engines.base import check_text
 from tusk.errors import BadInput
 
 if TYPE_CHECKING:
@@ -120,12 +121,14 @@ def install(
     auth.require(actor, ADMIN_EXTENSIONS)
     ident = _name(name)
     if schema:
+        check_text(schema, "The schema name")
         query: pgsql.Composable = CREATE_IN_SCHEMA_SQL.format(
             name=ident, schema=pgsql.Identifier(schema)
         )
     else:
         query = CREATE_SQL.format(name=ident)
     if version:
+        check_text(version, "The version")
         # Utility statements take no parameters: the version goes in as a quoted literal.
         query = query + VERSION_CLAUSE_SQL.format(version=pgsql.Literal(version))
     if cascade:
@@ -152,9 +155,10 @@ def update(
 ) -> ExtensionChange:
     """ALTER EXTENSION … UPDATE, to `version` or to the server's default version."""
     auth.require(actor, ADMIN_EXTENSIONS)
-    before = _installed(conn, name)
     ident = _name(name)
+    before = _installed(conn, name)
     if version:
+        check_text(version, "The version")
         query = UPDATE_TO_SQL.format(name=ident, version=pgsql.Literal(version))
     else:
         query = UPDATE_SQL.format(name=ident)
@@ -219,6 +223,8 @@ def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
 def _name(name: str) -> pgsql.Identifier:
     if not name or not name.strip():
         raise BadInput("Pick an extension first.")
+    # libpq ends the statement at a NUL: CREATE EXTENSION "a\x00b" would install `a`.
+    check_text(name, "The extension name")
     return pgsql.Identifier(name)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from psycopg import sql as pgsql
 
 from tusk import auth
-from tusk.admin import AdminConnection, audit
+from tusk.admin import AdminConnection, audit, identifier
 from tusk.auth.permissions import ADMIN_MAINTENANCE
 from tusk.errors import BadInput, QueryFailed
 
@@ -320,7 +320,7 @@ def _not_loaded(exc: QueryFailed) -> QueryFailed:
 def _qualified(schema: str, name: str) -> pgsql.Identifier:
     if not schema or not name:
         raise BadInput("Pick a schema and a table or index first.")
-    return pgsql.Identifier(schema, name)
+    return identifier(schema, name)  # refuses a NUL, which psycopg's quoting cuts off
 
 
 def _label(schema: str, name: str) -> str:

@@ -25,6 +25,7 @@ from psycopg import sql as pgsql
 
 from tusk import auth
 from tusk.admin import AdminConnection, audit, identifier
+from tusk.engines.base import check_encodable
 from tusk.errors import BadInput, QueryFailed
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ def role_name(name: object) -> str:
         raise BadInput("A role needs a name.", "No role name")
     if "\x00" in name:
         raise BadInput("A role name cannot contain a NUL character.", "Bad role name")
+    check_encodable(name, "The role name")
     if len(name.encode()) > NAME_MAX_BYTES:
         # The server would cut it to 63 bytes with only a NOTICE: a different role than asked.
         raise BadInput(

@@ -206,28 +206,21 @@ def check_confined(sql: str, tables: dict[str, str], roots: Sequence[Path]) -> N
 
 
 def check_reads(sql: str, tables: dict[str, str]) -> None:
-    """PermissionDenied unless the SQL reads only `tables` (and its CTEs). Daft's SQL reads
-    any path it is given (FROM '/etc/x', read_csv(…)): anything else is refused."""
-    import sqlglot
+    """Refuse SQL that reaches past `tables` (and its CTEs): Daft's SQL reads any path it is
+    given (FROM '/etc/x', read_csv(…)) and has functions that fetch and write URLs, so every
+    function must be on the allow-list of pure functions (QueryFailed naming it) and every
+    table one of `tables` (PermissionDenied)."""
     from sqlglot import exp
 
-    try:
-        trees = [t for t in sqlglot.parse(sql) if t is not None]
-    except sqlglot.errors.ParseError:
-        raise BadInput(
-            "Tusk could not check which files this SQL reads, so it was not sent.",
-            "Cannot check the query",
-        ) from None
+    from tusk.cluster import functions
+    from tusk.engines.base import check_text
+
+    check_text(sql)
+    trees = functions.parse(sql)
+    functions.check(trees)
     known = {n.lower() for n in tables}
     for tree in trees:
         ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
-        for func in tree.find_all(exp.Func):
-            fname = func.name if isinstance(func, exp.Anonymous) else func.sql_name()
-            if fname.lower().startswith("read_"):
-                raise PermissionDenied(
-                    f"{fname}() reads files directly: add the file as a table instead.",
-                    "File not allowed",
-                )
         for table in tree.find_all(exp.Table):
             plain = isinstance(table.this, exp.Identifier) and not table.db and not table.catalog
             if not plain or table.name.lower() not in known | ctes:
@@ -453,8 +446,11 @@ def start_query(
 ) -> ClusterQuery:
     """`submit` for callers that checked cluster.submit themselves (the Studio's cluster
     engine, through tusk.queries.run); `user` goes into the query log."""
+    from tusk.engines.base import check_text
+
     if not sql.strip():
         raise BadInput("There is no SQL to run.")
+    check_text(sql)
     checked = check_tables(tables)
     check_head(address)
     query_id = log.record_submitted(sql, user, address)
@@ -507,13 +503,18 @@ def run_local(sql: str, tables: dict[str, str], *, actor: User | None = None) ->
     from datafusion import SessionContext, SQLOptions, col
 
     from tusk import files
+    from tusk.engines.base import check_text, is_panic
 
+    check_text(sql)
     roots = files.confinement(actor)
     checked = check_tables(tables)
     options = None
     if roots is not None:
         check_confined(sql, checked, roots)
-        options = SQLOptions().with_allow_ddl(False).with_allow_dml(False)
+        # Queries only, as the DataFusion engine's confine: no DDL, DML, SET or other statement.
+        options = (
+            SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+        )
     ctx = SessionContext()
     try:
         for name, location in checked.items():
@@ -526,5 +527,7 @@ def run_local(sql: str, tables: dict[str, str], *, actor: User | None = None) ->
         return ctx.sql(sql, options).to_arrow_table()
     except TuskError:
         raise
-    except Exception as exc:
+    except BaseException as exc:  # noqa: BLE001 - a corrupt Parquet file panics DataFusion
+        if not isinstance(exc, Exception) and not is_panic(exc):
+            raise  # an interrupt or exit goes on up
         raise QueryFailed(f"DataFusion: {exc}") from None

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from tusk.catalog import Catalog
 from tusk.engines.result import QueryResult
-from tusk.errors import ConnectionFailed
+from tusk.errors import BadInput, ConnectionFailed
 
 LoadMode = Literal["create", "append", "replace"]
 Params = Sequence[Any] | dict[str, Any] | None
@@ -302,7 +302,7 @@ def as_batches(data: Iterable[pa.RecordBatch] | pa.Table) -> pa.RecordBatchReade
     try:
         first = next(it)
     except StopIteration:
-        raise ValueError("no data to load: the input has no batches") from None
+        raise BadInput("There is no data to load: the input has no batches.", "No data") from None
 
     def chain() -> Iterator[pa.RecordBatch]:
         yield first
@@ -324,3 +324,69 @@ def quote_ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError("identifier contains a NUL character")
     return '"' + name.replace('"', '""') + '"'
+
+
+# --- text a driver cannot take as it is -----------------------------------------------------
+
+
+def check_text(text: str, what: str = "The SQL") -> None:
+    """BadInput for SQL text (or a name) with a NUL character, which C drivers take as its end
+    (libpq and DuckDB's parser would run what comes before it: `delete from t\x00 where …`
+    deletes every row), or with a character that has no UTF-8 form (a lone surrogate)."""
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise BadInput(
+            f"{what} contains a NUL character (\\x00) at position {nul + 1}: remove it.",
+            "NUL character",
+        )
+    check_encodable(text, what)
+
+
+def check_encodable(text: str, what: str) -> None:
+    """BadInput for text with a lone surrogate (e.g. '\\ud800' from a bad paste or decode):
+    no engine can encode it, and the drivers raise raw UnicodeEncodeError or TypeError."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInput(
+            f"{what} contains {text[exc.start]!r} at position {exc.start + 1}, a character "
+            "with no UTF-8 form (half of a surrogate pair): retype or remove it.",
+            "Character cannot be encoded",
+        ) from None
+
+
+def check_params(params: Params) -> None:
+    """BadInput for a text parameter (nested in lists or dicts too) with a lone surrogate;
+    a NUL inside a value is the engine's to judge (DuckDB and SQLite keep it)."""
+    if params is None:
+        return
+    items = params.items() if isinstance(params, dict) else enumerate(params, start=1)
+    for key, value in items:
+        _check_value(value, f"Parameter {key}")
+
+
+def _check_value(value: Any, what: str) -> None:
+    if isinstance(value, str):
+        check_encodable(value, what)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_value(v, what)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _check_value(v, what)
+
+
+def check_names(table: str, schema: str | None = None, columns: Iterable[str] = ()) -> None:
+    """BadInput for a table, schema or column name no engine keeps as given: PostgreSQL cut
+    'a\\x00b' to table "a", so a NUL must be refused, never acted on."""
+    check_text(table, f"The table name {table!r}")
+    if schema is not None:
+        check_text(schema, f"The schema name {schema!r}")
+    for column in columns:
+        check_text(column, f"The column name {column!r}")
+
+
+def is_panic(exc: BaseException) -> bool:
+    """True for a Rust panic raised through pyo3 (DataFusion, Daft): its PanicException is a
+    BaseException, so `except Exception` lets it through; each extension has its own class."""
+    return type(exc).__name__ == "PanicException"

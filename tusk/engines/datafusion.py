@@ -23,9 +23,13 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    check_names,
+    check_params,
+    check_text,
     dedupe_names,
     error_position,
     first_keyword,
+    is_panic,
     quote_ident,
     split_statements,
 )
@@ -42,8 +46,38 @@ _DONE = object()
 
 def _error(exc: BaseException, statement: str = "", offset: int = 0) -> QueryFailed:
     msg = str(exc).strip() or type(exc).__name__
+    if is_panic(exc):
+        return QueryFailed(
+            f"DataFusion stopped on an internal error ({msg}). A file it read may be damaged, "
+            "or a value too large for it.",
+            "DataFusion internal error",
+        )
     pos = error_position(msg, statement) if statement else None
     return QueryFailed(msg, position=pos + offset if pos is not None else None)
+
+
+def _failure(exc: BaseException) -> bool:
+    """True for what DataFusion raises on bad input: an Exception or a Rust panic (a corrupt
+    Parquet file panics, and a panic is a BaseException that `except Exception` misses);
+    never an interrupt or exit, which must go on up."""
+    return isinstance(exc, Exception) or is_panic(exc)
+
+
+def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """The batches as one table in the planned schema. DataFusion's plan and its batches can
+    disagree on nullability (`repeat('x', 3)` is planned nullable, computed NOT NULL)."""
+    if not batches:
+        return schema.empty_table()
+    try:
+        return pa.Table.from_batches(
+            [
+                b if b.schema == schema else pa.RecordBatch.from_arrays(b.columns, schema=schema)
+                for b in batches
+            ],
+            schema=schema,
+        )
+    except pa.ArrowException as exc:
+        raise QueryFailed(f"DataFusion's result does not match its own schema: {exc}") from None
 
 
 class DataFusionConnection:
@@ -112,6 +146,8 @@ class DataFusionConnection:
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run statements in order; read the last one's batches up to limit + 1 rows."""
         start = time.perf_counter()
+        check_text(sql)
+        check_params(params)
         statements = split_statements(sql)
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
@@ -128,7 +164,9 @@ class DataFusionConnection:
                 df = self._dataframe(statements[-1], params)
             except (QueryCancelled, QueryFailed):
                 raise
-            except Exception as exc:  # noqa: BLE001 - DataFusion raises plain exceptions
+            except BaseException as exc:  # noqa: BLE001 - plain exceptions, and panics
+                if not _failure(exc):
+                    raise
                 raise _error(exc, current, offset) from None
             batches: list[pa.RecordBatch] = []
             rows = 0
@@ -138,7 +176,7 @@ class DataFusionConnection:
                 rows += batch.num_rows
                 if limit is not None and rows > limit:
                     break
-        table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+        table = _table(batches, schema)
         truncated = limit is not None and table.num_rows > limit
         if truncated:
             table = table.slice(0, limit)
@@ -155,10 +193,14 @@ class DataFusionConnection:
 
     def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
         """Stream the full result batch by batch."""
+        check_text(sql)
+        check_params(params)
         self._cancel.clear()
         try:
             df = self._dataframe(sql, params)
-        except Exception as exc:  # noqa: BLE001
+        except BaseException as exc:  # noqa: BLE001 - plain exceptions, and panics
+            if not _failure(exc):
+                raise
             raise _error(exc) from None
         yield from self._batches(df)
 
@@ -173,7 +215,9 @@ class DataFusionConnection:
         """Register Arrow data as an in-memory table (append inserts into it)."""
         if mode not in ("create", "append", "replace"):
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
-        data = pa.Table.from_batches(list(as_batches(batches)))
+        reader = as_batches(batches)
+        check_names(table, schema, reader.schema.names)
+        data = reader.read_all()
         with self._lock:
             exists = self._ctx.table_exist(table)
             if mode == "create" and exists:
@@ -185,8 +229,10 @@ class DataFusionConnection:
                     self._ctx.sql(
                         "INSERT INTO " + quote_ident(table) + " SELECT * FROM " + quote_ident(tmp)
                     ).collect()
-                except Exception as exc:  # noqa: BLE001
-                    raise QueryFailed(str(exc), "Load failed") from None
+                except BaseException as exc:  # noqa: BLE001 - plain exceptions, and panics
+                    if not _failure(exc):
+                        raise
+                    raise QueryFailed(_error(exc).message, "Load failed") from None
                 finally:
                     self._ctx.deregister_table(tmp)
                 return data.num_rows
@@ -202,8 +248,9 @@ class DataFusionConnection:
             raise BadInput(
                 f"DataFusion reads {', '.join(FILE_KINDS)} files, not {kind!r}.", "Unknown kind"
             )
-        if not name or "\x00" in name:
-            raise BadInput("Give the table a name (without NUL characters).", "Bad table name")
+        if not name:
+            raise BadInput("Give the table a name.", "Bad table name")
+        check_text(name, "The table name")
         path = Path(path)
         if not path.is_file():
             raise BadInput(f"{path} is not a file.", "No such file")
@@ -237,9 +284,11 @@ class DataFusionConnection:
                     self._ctx.register_json(
                         name, location, file_extension=extension, file_compression_type=compression
                     )
-            except Exception as exc:  # noqa: BLE001 - DataFusion raises plain exceptions
+            except BaseException as exc:  # noqa: BLE001 - a corrupt Parquet file panics
+                if not _failure(exc):
+                    raise
                 raise QueryFailed(
-                    f"Could not register {path.name}: {exc}", "Cannot read file"
+                    f"Could not register {path.name}: {_error(exc).message}", "Cannot read file"
                 ) from None
 
     def cancel(self) -> None:
@@ -261,7 +310,9 @@ class DataFusionConnection:
                     "where table_schema <> 'information_schema' "
                     "order by table_schema, table_name, ordinal_position"
                 ).to_pylist()
-            except Exception as exc:  # noqa: BLE001
+            except BaseException as exc:  # noqa: BLE001 - plain exceptions, and panics
+                if not _failure(exc):
+                    raise
                 raise _error(exc) from None
         kinds = {}
         for t in tables:
@@ -340,8 +391,10 @@ class DataFusionEngine:
                 if reader and file.is_file():
                     try:
                         getattr(ctx, reader)(file.stem, str(file))
-                    except Exception as exc:  # noqa: BLE001
+                    except BaseException as exc:  # noqa: BLE001 - a corrupt Parquet file panics
+                        if not _failure(exc):
+                            raise
                         raise ConnectionFailed(
-                            f"Could not read {file.name}: {exc}", "Cannot read file"
+                            f"Could not read {file.name}: {_error(exc).message}", "Cannot read file"
                         ) from None
         return DataFusionConnection(ctx)

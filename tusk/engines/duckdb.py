@@ -22,6 +22,9 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    check_names,
+    check_params,
+    check_text,
     database_file,
     dedupe_names,
     error_position,
@@ -152,6 +155,8 @@ class DuckDBConnection:
         self, sql: str, params: Params, limit: int | None
     ) -> tuple[QueryResult, list[tuple[str, str]]]:
         start = time.perf_counter()
+        check_text(sql)
+        check_params(params)
         self._cancel_asked = False
         with self._lock:
             try:
@@ -203,6 +208,8 @@ class DuckDBConnection:
         self, sql: str, params: Params = None, batch_rows: int = 100_000
     ) -> Iterator[pa.RecordBatch]:
         """Stream the full result of one statement as Arrow batches."""
+        check_text(sql)
+        check_params(params)
         self._cancel_asked = False
         if self._read_only_files or self._read_only:
             try:
@@ -246,11 +253,12 @@ class DuckDBConnection:
             raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
         if self._read_only:
             raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
+        reader = as_batches(batches)
+        check_names(table, schema, reader.schema.names)
         # DuckDB's Python client has no identifier tool, and its relation API (rel.create)
         # drops embedded quotes from names: quote_ident is the one quoting path here, and the
         # hostile-name contract test holds it to account.
         target = (quote_ident(schema) + "." if schema else "") + quote_ident(table)
-        reader = as_batches(batches)
         view = f"__tusk_load_{id(reader)}"
         with self._lock:
             try:
@@ -565,8 +573,7 @@ def _alias(alias: str) -> str:
     name = str(alias).strip()
     if not name:
         raise BadInput("Give the attached database a name (an alias).", "Alias missing")
-    if "\x00" in name:
-        raise BadInput("An alias cannot contain a NUL character.", "Bad alias")
+    check_text(name, "The alias")
     return name
 
 

@@ -26,6 +26,9 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    check_names,
+    check_params,
+    check_text,
     column_to_arrow,
     first_keyword,
     split_statements,
@@ -303,6 +306,14 @@ def _error(
     """Map a psycopg error to a Tusk error carrying the server's message and position;
     ConnectionLost when the session is gone (`conn`, if given, is checked too: libpq's own
     "the connection is lost" carries no SQLSTATE)."""
+    if isinstance(exc, UnicodeEncodeError):
+        # psycopg encodes SQL and parameters in the connection's encoding (a LATIN1 database
+        # has no '€') and raises Python's own error for what does not fit.
+        return QueryFailed(
+            f"{exc.object[exc.start]!r} cannot be sent to this database: its encoding "
+            f"({exc.encoding}) has no such character. Remove it, or use a UTF8 database.",
+            "Character not in the database's encoding",
+        )
     state = getattr(exc, "sqlstate", None) or ""
     if state in _LOST_STATES or state.startswith("08") or (conn is not None and conn.closed):
         reason = _scrub(str(exc).strip() or type(exc).__name__, secret)
@@ -368,6 +379,8 @@ class PostgresConnection:
         """Run statements in order; a row-returning last statement is read through a
         server-side cursor so only limit + 1 rows ever leave the server."""
         start = time.perf_counter()
+        check_text(sql)
+        check_params(params)
         statements = split_statements(sql)
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
@@ -390,7 +403,7 @@ class PostgresConnection:
                         else:
                             return QueryResult(table, truncated, time.perf_counter() - start, sql)
                     return self._plain(last, params, limit, sql, start)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 err = _error(exc, self._secret, self._conn)
                 if isinstance(err, QueryFailed) and err.position is not None:
                     err.position += offset - getattr(exc, "tusk_prefix", 0)
@@ -473,10 +486,15 @@ class PostgresConnection:
         yields the schema the server's description gives (see _arrow_type), as execute does."""
         from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
 
+        check_text(sql)
+        check_params(params)
         query = sql.strip().rstrip(";")
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
-                query = cc.mogrify(query, params)
+                try:
+                    query = cc.mogrify(query, params)
+                except (psycopg.Error, UnicodeEncodeError) as exc:
+                    raise _error(exc, self._secret, self._conn) from None
         fields = self._describe(query)
         schema = _schema(fields)
         table = None
@@ -565,7 +583,7 @@ class PostgresConnection:
                     res = pgconn.describe_prepared(b"")
                 if res.status != ExecStatus.COMMAND_OK:
                     raise psycopg.errors.error_from_result(res, encoding)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 raise _error(exc, self._secret, self._conn) from None
         return _fields(res, encoding=encoding)
 
@@ -605,7 +623,7 @@ class PostgresConnection:
                             if schema is None or len(schema) != len(fields):
                                 schema = _schema(fields)
                         yield from _convert(rows, fields, schema, strict=True).to_batches()
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 raise _error(exc, self._secret, self._conn) from None
 
     def load_arrow(
@@ -626,6 +644,7 @@ class PostgresConnection:
         if self._read_only:
             raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
         reader = as_batches(batches)
+        check_names(table, schema, reader.schema.names)
         rows = 0
 
         def counted() -> Iterator[pa.RecordBatch]:
@@ -752,7 +771,7 @@ class PostgresConnection:
             try:
                 self._conn.execute("SET default_transaction_read_only = on")
             except psycopg.Error as exc:
-                raise _error(exc, self._secret) from None
+                raise _error(exc, self._secret, self._conn) from None
             self._read_only = True
 
     def close(self) -> None:
@@ -865,7 +884,21 @@ class PostgresEngine:
         if secret:
             params["password"] = secret
         params.update(s.options)
-        return psycopg.conninfo.make_conninfo(**params)
+        for key, value in params.items():
+            # libpq reads the connection string up to a NUL: "127.0.0.1\x00x" would reach
+            # 127.0.0.1 and drop every setting after it. The password is never echoed.
+            shown = "The password" if key == "password" else f"The connection setting {key!r}"
+            check_text(str(key), "A connection option's name")
+            check_text(str(value), shown)
+        try:
+            return psycopg.conninfo.make_conninfo(**params)
+        except psycopg.ProgrammingError as exc:  # an option libpq does not know
+            reason = _scrub(str(exc).strip(), secret)
+            raise BadInput(
+                f"{reason[:1].upper()}{reason[1:]}. A PostgreSQL connection's options are libpq "
+                "parameters (sslmode, application_name, options …): correct or remove it.",
+                "Bad connection options",
+            ) from None
 
     def connect(self) -> PostgresConnection:
         """Connect in autocommit mode; refusals and timeouts become ConnectionFailed."""
@@ -899,5 +932,8 @@ def _connect_message(exc: Exception, spec: ConnectionSpec, secret: str | None) -
 
 
 def identifier(*names: str) -> pgsql.Identifier:
-    """A (qualified) identifier quoted by psycopg, for generated SQL."""
+    """A (qualified) identifier quoted by psycopg, for generated SQL; BadInput for a name with
+    a NUL, which psycopg's quoting silently cuts off (Identifier('a\\x00b') is "a")."""
+    for name in names:
+        check_text(name, f"The name {name!r}")
     return pgsql.Identifier(*names)

@@ -32,6 +32,26 @@ class ConnectionSpec:
                 f"Unknown engine {self.engine!r}: use one of {', '.join(ENGINE_NAMES)}.",
                 "Unknown engine",
             )
+        fields = {
+            "name": self.name,
+            "host": self.host,
+            "database": self.database,
+            "user": self.user,
+            "password": self.password,
+            "password_env": self.password_env,
+            "path": self.path,
+        }
+        fields.update({f"option {k!r}": f"{k}={v}" for k, v in self.options.items()})
+        for label, text in fields.items():
+            try:
+                if isinstance(text, str):
+                    text.encode("utf-8")
+            except UnicodeEncodeError:  # saving or connecting would raise it, raw
+                raise BadInput(
+                    f"The connection's {label} holds a character with no UTF-8 form (half of "
+                    "a surrogate pair): retype it.",
+                    "Character cannot be encoded",
+                ) from None
 
     def secret(self) -> str | None:
         """The password to use: the stored one, else the named environment variable."""

@@ -17,6 +17,9 @@ from tusk.engines.base import (
     LoadMode,
     Params,
     as_batches,
+    check_names,
+    check_params,
+    check_text,
     database_file,
     inside_roots,
     quote_ident,
@@ -92,6 +95,8 @@ class SQLiteConnection:
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run the statements in order; the last one's rows are stepped only to limit + 1."""
         start = time.perf_counter()
+        check_text(sql)
+        check_params(params)
         statements = split_statements(sql)
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
@@ -119,11 +124,13 @@ class SQLiteConnection:
 
     def stream_arrow(self, sql: str, params: Params = None) -> Iterator[pa.RecordBatch]:
         """Stream a full result in batches of 50,000 rows."""
+        check_text(sql)
+        check_params(params)
         cur = self._con.cursor()
         try:
             try:
                 cur.execute(sql, params if params is not None else ())
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError, ValueError) as exc:
                 raise self._error(exc) from None
             if cur.description is None:
                 return
@@ -162,6 +169,7 @@ class SQLiteConnection:
                 "Read-only session",
             )
         reader = as_batches(batches)
+        check_names(table, schema, reader.schema.names)
         target = (quote_ident(schema) + "." if schema else "") + quote_ident(table)
         cols = ", ".join(
             f"{quote_ident(f.name)} {_arrow_type_to_sqlite(f.type)}" for f in reader.schema
@@ -190,7 +198,7 @@ class SQLiteConnection:
                 except BaseException:
                     self._con.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:  # e.g. a uint64 above SQLite's range
                 raise self._error(exc) from None
         return count
 

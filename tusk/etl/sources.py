@@ -11,7 +11,9 @@ result in memory; the file is removed when the block ends, also on an error or a
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import functools
 import shutil
 import tempfile
 import threading
@@ -39,6 +41,9 @@ LAYERS = ("nodes", "ways", "relations")
 PREVIEW_SOURCE_ROWS = 10_000  # rows of a query a preview runs the steps over
 SPOOL_ROW_GROUP = 65_536  # small engine batches are gathered into row groups of this many rows
 SPOOL_STALE_S = 24 * 3600  # a spool folder this old was left by a run that died: removed
+CSV_CHECK_WHOLE_BYTES = 16 << 20  # a preview checks a CSV this big whole (~50 ms), else its head
+_CSV_CHECK_CHUNK = 1 << 20
+_COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")  # Polars inflates
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -137,7 +142,7 @@ def lazy(
     """The source as a LazyFrame whose schema is known; with `preview_rows`, a query source
     fetches at most that many rows (files are lazy anyway and ignore it)."""
     if isinstance(source, FileSource):
-        lf = _scan_file(source)
+        lf = _scan_file(source, whole=preview_rows is None)
     elif isinstance(source, QuerySource):
         lf = _query(source, preview_rows)
     elif isinstance(source, OsmSource):
@@ -214,8 +219,10 @@ def osm_parquet(source: OsmSource) -> Path:
     return Path(osm.layer_parquet(path, source.layer))
 
 
-def _scan_file(source: FileSource) -> pl.LazyFrame:
+def _scan_file(source: FileSource, *, whole: bool = True) -> pl.LazyFrame:
     path = file_path(source.root, source.relative)
+    if source.format == "csv":
+        _check_csv(source, path, whole=whole)
     try:
         if source.format == "csv":
             return pl.scan_csv(
@@ -234,6 +241,71 @@ def _scan_file(source: FileSource) -> pl.LazyFrame:
         return pl.read_json(path).lazy()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise read_error(source, exc) from None
+
+
+def _check_csv(source: FileSource, path: Path, *, whole: bool) -> None:
+    """BadInput naming the file when Polars would misread it: bytes that are not UTF-8 (unless
+    the source reads lossily), or a quote never closed — Polars then takes the rest of the
+    file as one value, so a preview shows 0 rows and a count comes out short, without an
+    error. A full run checks the whole file; a preview only the head of a big one."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return  # Polars reports the file itself
+    limit = None if whole or stat.st_size <= CSV_CHECK_WHOLE_BYTES else CSV_CHECK_WHOLE_BYTES
+    problem = _csv_problem(
+        str(path), stat.st_size, stat.st_mtime_ns, source.encoding == "utf8", limit
+    )
+    if problem is not None:
+        raise BadInput(f"{_shown(source.root, source.relative)} {problem}", "Cannot read file")
+
+
+@functools.lru_cache(maxsize=64)
+def _csv_problem(path: str, size: int, mtime_ns: int, utf8: bool, limit: int | None) -> str | None:
+    """What is wrong with a CSV file (None: nothing); cached per file version (size, mtime),
+    so repeated previews read it once. Quotes toggle in Polars wherever they stand, so an
+    odd count means one was never closed: the last one."""
+    decoder = codecs.getincrementaldecoder("utf-8")() if utf8 else None
+    read = quotes = lines = 0
+    last_quote_line = 0
+    with open(path, "rb") as fh:
+        while limit is None or read < limit:
+            chunk = fh.read(_CSV_CHECK_CHUNK)
+            if not chunk:
+                break
+            if read == 0 and chunk.startswith(_COMPRESSED):
+                return None  # compressed: Polars inflates it and reports what it finds
+            if decoder is not None:
+                try:
+                    decoder.decode(chunk, final=len(chunk) < _CSV_CHECK_CHUNK)
+                except UnicodeDecodeError as exc:
+                    return _not_utf8(chunk, exc, read, lines)
+            found = chunk.count(b'"')
+            if found:
+                quotes += found
+                last_quote_line = lines + chunk.count(b"\n", 0, chunk.rfind(b'"')) + 1
+            lines += chunk.count(b"\n")
+            read += len(chunk)
+    if limit is None and quotes % 2:
+        return (
+            f'has a quote (") on line {last_quote_line} that is never closed, so everything '
+            "after it would read as one value. Close or remove it (a quote inside a quoted "
+            'value is written twice: "").'
+        )
+    return None
+
+
+def _not_utf8(chunk: bytes, exc: UnicodeDecodeError, offset: int, lines: int) -> str:
+    """The message for the first byte that is not UTF-8."""
+    at = offset + exc.start
+    line = lines + chunk.count(b"\n", 0, exc.start) + 1
+    where = f"byte 0x{chunk[exc.start]:02x} on line {line} (offset {at}) is not valid UTF-8"
+    if at == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return f"is not UTF-8 text: {where}; it looks like UTF-16. Save the file as UTF-8."
+    return (
+        f"is not UTF-8 text: {where}. Save the file as UTF-8, or set the source's encoding "
+        "to utf8-lossy (such bytes then read as �)."
+    )
 
 
 _ACTOR: ContextVar[User | None] = ContextVar("tusk_etl_actor", default=None)

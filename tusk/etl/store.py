@@ -43,8 +43,11 @@ def clean_name(name: str) -> str:
         raise BadInput("Give the pipeline a name.", "Name missing")
     if len(text) > MAX_NAME:
         raise BadInput(f"Pipeline names are at most {MAX_NAME} characters.", "Name too long")
-    if any(unicodedata.category(c) == "Cc" for c in text):
-        raise BadInput("A pipeline name cannot contain control characters.", "Bad name")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in text):  # Cs: a lone surrogate
+        raise BadInput(
+            "A pipeline name cannot contain control characters or half a surrogate pair.",
+            "Bad name",
+        )
     if len(_file_name(text).encode()) > _MAX_FILE_BYTES:
         raise BadInput("This pipeline name is too long to store; shorten it.", "Name too long")
     return text
@@ -68,14 +71,22 @@ def save(pipeline: Pipeline, *, overwrite: bool = False, actor: User | None = No
     name = clean_name(pipeline.name)
     pipeline = pipeline.model_copy(update={"name": name})
     path = _path(name)
+    try:
+        text = to_json(pipeline)
+    except ValueError:  # pydantic cannot encode a lone surrogate (e.g. in a query's SQL)
+        raise BadInput(
+            "The pipeline holds a character with no UTF-8 form (half of a surrogate pair, "
+            "from a bad paste): retype the step or SQL that has it.",
+            "Cannot save pipeline",
+        ) from None
     if overwrite:
-        config.atomic_write(path, to_json(pipeline), 0o600)
+        config.atomic_write(path, text, 0o600)
         return path
     # Without overwrite, a hard link publishes the file only if the name is still free,
     # even when two saves race.
     tmp = path.parent / f".tusk-{uuid.uuid4().hex}.part"
     try:
-        config.atomic_write(tmp, to_json(pipeline), 0o600)
+        config.atomic_write(tmp, text, 0o600)
         try:
             os.link(tmp, path)
         except FileExistsError:

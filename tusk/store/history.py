@@ -67,6 +67,9 @@ def record(
     username: str | None = None,
 ) -> int:
     """Store one executed statement (and who ran it, in multi-user mode); returns its id."""
+    # A statement refused for a lone surrogate is still recorded: SQLite cannot store the
+    # character itself (UnicodeEncodeError), so it is kept as its escape, e.g. \ud800.
+    statement = statement.encode("utf-8", "backslashreplace").decode("utf-8")
     with _open() as con:
         cur = con.execute(
             "insert into history (ts, connection, engine, statement, duration_s, row_count,"

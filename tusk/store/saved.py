@@ -156,7 +156,20 @@ def _name(name: str, what: str) -> str:
             f"A {what} name can be at most {MAX_NAME} characters (this one has {len(clean)}).",
             "Name too long",
         )
+    _encodable(clean, f"The {what} name")
     return clean
+
+
+def _encodable(text: str, what: str) -> None:
+    """BadInput for a lone surrogate, which SQLite cannot store (a raw UnicodeEncodeError)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise BadInput(
+            f"{what} contains {text[exc.start]!r}, a character with no UTF-8 form (half of a "
+            "surrogate pair): retype or remove it.",
+            "Character cannot be encoded",
+        ) from None
 
 
 def _query(row: tuple) -> SavedQuery:
@@ -355,6 +368,7 @@ def save_query(
     clean = _name(name, "query")
     if not sql.strip():
         raise BadInput("There is no SQL to save.", "Empty query")
+    _encodable(sql, "The SQL")
     now = _now()
     with _write() as con:
         _check_folder(con, folder_id, owner)

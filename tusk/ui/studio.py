@@ -189,7 +189,9 @@ def share_url(tab: qtabs.QueryTab) -> str:
         base = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else url
     except (AttributeError, RuntimeError):
         base = ""
-    return f"{base}?{urlencode({'connection': tab.connection, 'sql': tab.sql})}"
+    # backslashreplace: SQL with a lone surrogate (a bad paste) must not break the page.
+    query = urlencode({"connection": tab.connection, "sql": tab.sql}, errors="backslashreplace")
+    return f"{base}?{query}"
 
 
 def dark() -> bool:

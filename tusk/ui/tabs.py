@@ -76,7 +76,8 @@ def save_drafts() -> None:
             for t in all_tabs
         ],
     }
-    text = json.dumps(data, ensure_ascii=False)
+    # ASCII escapes keep a lone surrogate (a bad paste) as \\ud800, which UTF-8 cannot hold.
+    text = json.dumps(data)
     if st.session_state.get("_studio_drafts_saved") == text:
         return  # unchanged: no write on every rerun
     try:
