@@ -63,7 +63,9 @@ with users_tab:
         name = st.text_input("User name", key="users_new_name")
         display = st.text_input("Display name", key="users_new_display")
         email = st.text_input("E-mail", key="users_new_email")
-        password = st.text_input("Password", type="password", key="users_new_password")
+        password = st.text_input(
+            "Password", type="password", key="users_new_password", help=store.PASSWORD_RULE
+        )
         temporary = st.checkbox("Must change it at first sign-in", value=True)
         is_admin = st.checkbox("Administrator", key="users_new_admin")
         groups = st.multiselect("Groups", group_names, key="users_new_groups")
@@ -138,7 +140,12 @@ with users_tab:
                     st.session_state.pop("users_pick", None)
                     st.rerun()
             with st.expander("Reset password"):
-                new_pw = st.text_input("New password", type="password", key=f"users_pw_{target.id}")
+                new_pw = st.text_input(
+                    "New password",
+                    type="password",
+                    key=f"users_pw_{target.id}",
+                    help=store.PASSWORD_RULE,
+                )
                 must = st.checkbox(
                     "Must change it at next sign-in", value=True, key=f"users_pw_must_{target.id}"
                 )

@@ -42,7 +42,9 @@ with details, st.form("profile_details"):
 with password:
     with st.form("profile_password"):
         current = st.text_input("Current password", type="password", key="profile_pw_current")
-        new = st.text_input("New password", type="password", key="profile_pw_new")
+        new = st.text_input(
+            "New password", type="password", key="profile_pw_new", help=store.PASSWORD_RULE
+        )
         again = st.text_input("New password again", type="password", key="profile_pw_again")
         if st.form_submit_button("Change password", type="primary"):
             if new != again:

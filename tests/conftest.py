@@ -17,6 +17,10 @@ PG_PORT = int(os.environ.get("TUSK_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("TUSK_TEST_PG_USER", "postgres")
 PG_PASSWORD = os.environ.get("TUSK_TEST_PG_PASSWORD", "tusk")  # set by scripts/pg-up
 REPO = Path(__file__).resolve().parent.parent
+# Tusk's password rule: at least 12 characters, not containing the user name, not one
+# character repeated, not a common password (tusk.auth.store.check_password).
+PASSWORD = "correct-horse-battery-9"  # every test user's, unless a test says otherwise
+ADMIN_PASSWORD = "staple-horse-battery-7"  # the admin made by store.init in fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -137,13 +141,13 @@ def users(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     from tusk.auth import store
 
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
+    store.init(ADMIN_PASSWORD)
     for name, group in (
         ("viewer", "Viewers"),
         ("analyst", "Analysts"),
         ("engineer", "Data Engineers"),
     ):
-        store.create_user(name, "pw", groups=[group])
+        store.create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
     return {n: store.get_user(n) for n in ("viewer", "analyst", "engineer", "admin")}
 

@@ -14,6 +14,10 @@ from tusk.auth import permissions, store
 from tusk.auth.permissions import ALL, CATEGORIES, DEFAULT_GROUPS
 from tusk.errors import BadInput, PermissionDenied
 
+PW = "correct-horse-battery-9"  # passes the password rule (tests/security/test_auth_passwords.py)
+ADMIN_PW = "staple-horse-battery-7"
+NEW_PW = "brand-new-password-5"
+
 
 @pytest.fixture(autouse=True)
 def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -23,8 +27,8 @@ def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def multi() -> None:
-    """Multi-user mode with auth initialised (admin password 'secret')."""
-    store.init("secret")
+    """Multi-user mode with auth initialised (admin password ADMIN_PW)."""
+    store.init(ADMIN_PW)
     config.set_value("auth_mode", "multi")
 
 
@@ -56,10 +60,11 @@ def test_exactly_24_permissions_in_6_categories() -> None:
 
 
 def test_init_default_admin_must_change_password(tusk_home: Path) -> None:
-    """No password: admin/admin, flagged must_change_password; files are 0600; schema versioned."""
-    user, default = store.init()
-    assert default and user.username == "admin" and user.is_admin and user.must_change_password
-    assert store.verify_login("admin", "admin") is not None
+    """No password: a generated one, flagged must_change_password; files are 0600; schema
+    versioned."""
+    user, generated = store.init()
+    assert generated and user.username == "admin" and user.is_admin and user.must_change_password
+    assert store.verify_login("admin", generated) is not None
     assert stat.S_IMODE(store.path().stat().st_mode) == 0o600
     key = tusk_home / store.COOKIE_KEY_FILE
     assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(store.cookie_key()) > 30
@@ -71,10 +76,10 @@ def test_init_default_admin_must_change_password(tusk_home: Path) -> None:
 
 def test_init_with_password_and_refused_twice() -> None:
     """A given password is used as is; a second init is a clear BadInput."""
-    user, default = store.init("s3cret")
-    assert not default and not user.must_change_password
+    user, generated = store.init(ADMIN_PW)
+    assert generated is None and not user.must_change_password
     assert store.verify_login("admin", "admin") is None
-    assert store.verify_login("admin", "s3cret") is not None
+    assert store.verify_login("admin", ADMIN_PW) is not None
     with pytest.raises(BadInput, match="already set up"):
         store.init()
     assert _user_count() == 1
@@ -99,7 +104,7 @@ def test_bad_usernames_are_refused_and_nothing_written(username: str) -> None:
     """Empty, too long or control-character names: BadInput, no user row."""
     store.init()
     with pytest.raises(BadInput):
-        store.create_user(username, "pw")
+        store.create_user(username, PW)
     assert _user_count() == 1
 
 
@@ -119,11 +124,11 @@ def test_password_limits() -> None:
 def test_long_passwords_are_not_truncated() -> None:
     """Passwords differing after byte 72 are different (bcrypt alone would not see it)."""
     store.init()
-    store.create_user("bob", "a" * 100)
-    assert store.verify_login("bob", "a" * 99 + "b") is None
-    assert store.verify_login("bob", "a" * 100) is not None
-    store.create_user("max", "é" * 1024)
-    assert store.verify_login("max", "é" * 1024) is not None
+    store.create_user("bob", "xy" * 50)
+    assert store.verify_login("bob", "xy" * 49 + "xz") is None
+    assert store.verify_login("bob", "xy" * 50) is not None
+    store.create_user("max", "éü" * 512)
+    assert store.verify_login("max", "éü" * 512) is not None
 
 
 @pytest.mark.parametrize(
@@ -133,10 +138,10 @@ def test_long_passwords_are_not_truncated() -> None:
 def test_unicode_and_sql_metacharacters_are_just_data(username: str) -> None:
     """Hostile and unicode names round-trip and break nothing."""
     store.init()
-    user = store.create_user(username, "pw", groups=["Viewers"], display_name=username)
+    user = store.create_user(username, PW, groups=["Viewers"], display_name=username)
     assert store.get_user(username) is not None
     assert store.get_user(user.id) is not None
-    assert store.verify_login(username, "pw") is not None
+    assert store.verify_login(username, PW) is not None
     assert {u.username for u in store.list_users()} == {"admin", username}
     assert store.groups_of(username) == ["Viewers"]
 
@@ -144,10 +149,10 @@ def test_unicode_and_sql_metacharacters_are_just_data(username: str) -> None:
 def test_duplicate_usernames_are_refused() -> None:
     """Exact and unicode-equivalent (NFC) duplicates, and padded names, are BadInput."""
     store.init()
-    store.create_user("jos\u00e9", "pw")
+    store.create_user("jos\u00e9", PW)
     for name in ("jos\u00e9", "jose\u0301", "  jos\u00e9  ", "admin"):
         with pytest.raises(BadInput, match="already exists"):
-            store.create_user(name, "pw")
+            store.create_user(name, PW)
     assert _user_count() == 2
 
 
@@ -155,7 +160,7 @@ def test_unknown_group_writes_nothing() -> None:
     """A user with one unknown group is not created at all."""
     store.init()
     with pytest.raises(BadInput, match="no group"):
-        store.create_user("bob", "pw", groups=["Viewers", "Nope"])
+        store.create_user("bob", PW, groups=["Viewers", "Nope"])
     assert store.get_user("bob") is None
 
 
@@ -163,7 +168,7 @@ def test_bad_email_and_permission_names() -> None:
     """Values other than names are validated too."""
     store.init()
     with pytest.raises(BadInput, match="email"):
-        store.create_user("bob", "pw", email="not an email")
+        store.create_user("bob", PW, email="not an email")
     with pytest.raises(BadInput, match="Unknown permissions"):
         store.create_group("Ops", perms=["admin.view", "admin.everything"])
     assert all(g.name != "Ops" for g, _, _ in store.list_groups())
@@ -183,7 +188,7 @@ def test_last_admin_cannot_be_deleted_demoted_or_deactivated() -> None:
         with pytest.raises(BadInput, match="last active administrator"):
             action()
     assert store.get_user("admin").is_admin  # type: ignore[union-attr]
-    store.create_user("root2", "pw", is_admin=True)
+    store.create_user("root2", PW, is_admin=True)
     store.update_user("admin", is_admin=False)
     store.update_user("admin", is_admin=True)
     store.delete_user("admin")
@@ -195,7 +200,7 @@ def test_last_admin_cannot_be_deleted_demoted_or_deactivated() -> None:
 def test_inactive_admin_does_not_count() -> None:
     """An inactive second admin does not make the active one deletable."""
     store.init()
-    store.create_user("root2", "pw", is_admin=True)
+    store.create_user("root2", PW, is_admin=True)
     store.deactivate("root2")
     with pytest.raises(BadInput, match="last active administrator"):
         store.delete_user("admin")
@@ -214,11 +219,11 @@ def test_update_user_and_unknown_user() -> None:
 
 def test_change_own_password_needs_the_current_one() -> None:
     """The profile change checks the current password."""
-    store.init("old-pw")
+    store.init(ADMIN_PW)
     with pytest.raises(BadInput, match="current password is wrong"):
-        store.change_own_password("admin", "nope", "new-pw")
-    store.change_own_password("admin", "old-pw", "new-pw")
-    assert store.verify_login("admin", "new-pw") is not None
+        store.change_own_password("admin", "nope", NEW_PW)
+    store.change_own_password("admin", ADMIN_PW, NEW_PW)
+    assert store.verify_login("admin", NEW_PW) is not None
 
 
 # --- login and rate limiting ---------------------------------------------------------------------
@@ -227,43 +232,43 @@ def test_change_own_password_needs_the_current_one() -> None:
 def test_verify_login_good_bad_inactive_unknown() -> None:
     """Only the right password of an active user signs in; last_login is recorded."""
     store.init()
-    store.create_user("bob", "pw")
+    store.create_user("bob", PW)
     assert store.verify_login("bob", "wrong") is None
-    assert store.verify_login("ghost", "pw") is None
-    user = store.verify_login(" bob ", "pw")
+    assert store.verify_login("ghost", PW) is None
+    user = store.verify_login(" bob ", PW)
     assert user is not None and user.last_login is not None
     store.deactivate("bob")
-    assert store.verify_login("bob", "pw") is None
+    assert store.verify_login("bob", PW) is None
     store.activate("bob")
-    assert store.verify_login("bob", "pw") is not None
+    assert store.verify_login("bob", PW) is not None
     actions = [e.action for e in store.audit_log()]
     assert actions.count("login.failed") == 3 and actions.count("login") == 2
 
 
 def test_rate_limit_after_five_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """5 failures in a minute lock that username out, even for the right password, for a while."""
-    store.init()
-    store.create_user("bob", "pw")
+    store.init(ADMIN_PW)
+    store.create_user("bob", PW)
     for _ in range(5):
         assert store.verify_login("bob", "wrong") is None
     with pytest.raises(BadInput, match=r"Too many failed attempts; wait \d+ s"):
-        store.verify_login("bob", "pw")
-    assert store.verify_login("admin", "admin") is not None  # other names are not affected
+        store.verify_login("bob", PW)
+    assert store.verify_login("admin", ADMIN_PW) is not None  # other names are not affected
     real_now = store._now
     monkeypatch.setattr(store, "_now", lambda: real_now() + timedelta(seconds=61))
-    assert store.verify_login("bob", "pw") is not None
+    assert store.verify_login("bob", PW) is not None
 
 
 def test_success_resets_the_failure_count() -> None:
     """Failures before a successful login do not count towards the next lock-out."""
     store.init()
-    store.create_user("bob", "pw")
+    store.create_user("bob", PW)
     for _ in range(4):
         store.verify_login("bob", "wrong")
-    assert store.verify_login("bob", "pw") is not None
+    assert store.verify_login("bob", PW) is not None
     for _ in range(4):
         store.verify_login("bob", "wrong")
-    assert store.verify_login("bob", "pw") is not None
+    assert store.verify_login("bob", PW) is not None
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -284,12 +289,12 @@ def test_session_round_trip_and_sign_out() -> None:
 def test_password_change_ends_sessions() -> None:
     """Setting a password ends every session of that user, not others'."""
     store.init()
-    bob = store.create_user("bob", "pw")
+    bob = store.create_user("bob", PW)
     admin = store.get_user("admin")
     assert admin is not None
     tokens = [store.create_session(bob), store.create_session(bob)]
     other = store.create_session(admin)
-    store.set_password("bob", "new")
+    store.set_password("bob", NEW_PW)
     assert all(store.session_user(t) is None for t in tokens)
     assert store.session_user(other) is not None
 
@@ -297,7 +302,7 @@ def test_password_change_ends_sessions() -> None:
 def test_deactivate_and_delete_end_sessions() -> None:
     """Deactivation ends sessions for good; deletion too."""
     store.init()
-    bob = store.create_user("bob", "pw")
+    bob = store.create_user("bob", PW)
     token = store.create_session(bob)
     store.deactivate("bob")
     assert store.session_user(token) is None
@@ -311,7 +316,7 @@ def test_deactivate_and_delete_end_sessions() -> None:
 def test_revoke_sessions_and_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sign out everywhere counts sessions; idle sessions expire."""
     store.init()
-    bob = store.create_user("bob", "pw")
+    bob = store.create_user("bob", PW)
     store.create_session(bob)
     store.create_session(bob)
     assert store.revoke_sessions(bob.id) == 2  # type: ignore[arg-type]
@@ -336,7 +341,7 @@ def test_session_tokens_are_not_stored_in_clear() -> None:
 def test_groups_change_permissions() -> None:
     """Group edits and memberships drive permissions_of."""
     store.init()
-    bob = store.create_user("bob", "pw", groups=["Viewers"])
+    bob = store.create_user("bob", PW, groups=["Viewers"])
     assert store.permissions_of(bob) == frozenset(DEFAULT_GROUPS["Viewers"])
     store.create_group("Ops", "operators", ["admin.view", "admin.processes"])
     store.set_user_groups("bob", ["Ops"])
@@ -353,7 +358,7 @@ def test_groups_change_permissions() -> None:
 def test_audit_log_records_changes() -> None:
     """User changes and explicit audit() calls land in the log, newest first."""
     store.init(actor="tester")
-    store.create_user("bob", "pw", actor="tester")
+    store.create_user("bob", PW, actor="tester")
     store.audit("admin", "admin.kill", "pid 42", "pg_terminate_backend")
     log = store.audit_log()
     assert (log[0].actor, log[0].action, log[0].target) == ("admin", "admin.kill", "pid 42")
@@ -367,7 +372,7 @@ def test_audit_log_records_changes() -> None:
 @pytest.mark.parametrize("group", list(DEFAULT_GROUPS))
 def test_permission_matrix(multi: None, group: str, permission: str) -> None:
     """For each default group × permission, allowed/require agree with DEFAULT_GROUPS."""
-    user = store.create_user("member", "pw", groups=[group])
+    user = store.create_user("member", PW, groups=[group])
     expected = permission in DEFAULT_GROUPS[group]
     assert auth.allowed(user, permission) is expected
     if expected:
@@ -390,11 +395,11 @@ def test_multi_mode_edges(multi: None) -> None:
     assert not auth.allowed(None, permissions.DATA_VIEW)
     with pytest.raises(PermissionDenied, match="Sign in"):
         auth.require(None, permissions.DATA_VIEW)
-    boss = store.create_user("boss", "pw", is_admin=True)
+    boss = store.create_user("boss", PW, is_admin=True)
     assert all(auth.allowed(boss, p) for p in ALL)
-    nobody = store.create_user("nobody", "pw")
+    nobody = store.create_user("nobody", PW)
     assert not any(auth.allowed(nobody, p) for p in ALL)
-    viewer = store.create_user("viewer", "pw", groups=["Viewers"])
+    viewer = store.create_user("viewer", PW, groups=["Viewers"])
     store.deactivate("viewer")
     assert not auth.allowed(viewer, permissions.DATA_VIEW)  # the stale object is re-checked
     store.deactivate("boss")
@@ -426,7 +431,7 @@ def test_concurrent_creates_of_one_name() -> None:
 
     def create(_: int) -> str:
         try:
-            store.create_user("racer", "pw")
+            store.create_user("racer", PW)
             return "ok"
         except BadInput:
             return "refused"
@@ -443,7 +448,7 @@ def test_multi_mode_needs_auth_init_first() -> None:
     with pytest.raises(BadInput, match="tusk auth init"):
         config.set_value("auth_mode", "multi")
     assert config.load()["auth_mode"] == "single"
-    store.init("secret")
+    store.init(ADMIN_PW)
     assert config.set_value("auth_mode", "multi") == "multi"
 
 
@@ -460,30 +465,30 @@ def _cookie_times(offset_s: float = 0.0) -> tuple[float, float]:
 
 
 def test_credentials_dict_for_streamlit_authenticator() -> None:
-    """Active users only, keyed by id (the component lower-cases keys), bcrypt hashes."""
-    store.init("secret")
-    ana = store.create_user("Ana", "pw", display_name="Ana A.")
-    gone = store.create_user("gone", "pw")
+    """Active users only, keyed by uid (never reused, lower-case hex), bcrypt hashes."""
+    store.init(ADMIN_PW)
+    ana = store.create_user("Ana", PW, display_name="Ana A.")
+    gone = store.create_user("gone", PW)
     store.deactivate("gone")
     creds = store.credentials()["usernames"]
-    assert set(creds) == {str(store.get_user("admin").id), str(ana.id)}
-    assert str(gone.id) not in creds
-    assert creds[str(ana.id)]["name"] == "Ana A."
-    assert creds[str(ana.id)]["password"].startswith("$2b$")
+    assert set(creds) == {store.get_user("admin").uid, ana.uid}  # type: ignore[union-attr]
+    assert gone.uid not in creds
+    assert creds[ana.uid]["name"] == "Ana A."
+    assert creds[ana.uid]["password"].startswith("$2b$")
 
 
 def test_cookie_accepted_until_revoked_voided_or_user_gone() -> None:
     """A cookie is refused once the user's sessions were revoked after it was issued, once
     its own browser signed out, or when the user is deactivated or deleted."""
-    store.init("secret")
-    ana = store.create_user("ana", "pw")
-    uid = str(ana.id)
+    store.init(ADMIN_PW)
+    ana = store.create_user("ana", PW)
+    uid = ana.uid
     expires, life = _cookie_times()
     assert store.cookie_user(uid, expires, life).username == "ana"
     assert store.cookie_user("not-a-number", expires, life) is None
     assert store.cookie_user("999", expires, life) is None
 
-    store.set_password("ana", "new")  # revokes: the cookie issued before is void
+    store.set_password("ana", NEW_PW)  # revokes: the cookie issued before is void
     assert store.cookie_user(uid, expires, life) is None
     later, _ = _cookie_times(offset_s=1.0)
     assert store.cookie_user(uid, later, life) is not None  # a cookie issued afterwards works
@@ -502,7 +507,7 @@ def test_cookie_accepted_until_revoked_voided_or_user_gone() -> None:
 
 def test_cookie_key_is_made_once_and_private(tusk_home: Path) -> None:
     """The cookie-signing secret is created at init, kept 0600, and stable."""
-    store.init("secret")
+    store.init(ADMIN_PW)
     key_file = tusk_home / store.COOKIE_KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert store.cookie_key() == store.cookie_key() and len(store.cookie_key()) >= 32
@@ -514,13 +519,13 @@ def test_cookie_key_is_made_once_and_private(tusk_home: Path) -> None:
 def test_user_and_group_changes_check_the_actor(multi: None) -> None:
     """A page passes the signed-in User; without system.users/system.groups the store refuses,
     whatever the page did. Plain-string actors are the trusted CLI."""
-    store.create_user("vera", "pw", groups=["Viewers"])
-    store.create_user("ed", "pw", groups=["Data Engineers"])
-    tom = store.create_user("tom", "pw", groups=["Analysts"])
+    store.create_user("vera", PW, groups=["Viewers"])
+    store.create_user("ed", PW, groups=["Data Engineers"])
+    tom = store.create_user("tom", PW, groups=["Analysts"])
     vera, ed, admin = store.get_user("vera"), store.get_user("ed"), store.get_user("admin")
     refused = [
-        lambda who: store.create_user("x", "pw", actor=who),
-        lambda who: store.set_password("tom", "pw2", actor=who),
+        lambda who: store.create_user("x", PW, actor=who),
+        lambda who: store.set_password("tom", NEW_PW, actor=who),
         lambda who: store.update_user("tom", is_admin=True, actor=who),
         lambda who: store.deactivate("tom", actor=who),
         lambda who: store.delete_user("tom", actor=who),
@@ -543,6 +548,6 @@ def test_user_and_group_changes_check_the_actor(multi: None) -> None:
     with pytest.raises(PermissionDenied):
         store.update_user(vera, is_admin=True, actor=vera)
     # The admin may do all of it; the audit names the admin.
-    store.create_user("x", "pw", actor=admin)
+    store.create_user("x", PW, actor=admin)
     store.create_group("G", perms=["data.view"], actor=admin)
     assert store.audit_log(limit=1)[0].actor == "admin"

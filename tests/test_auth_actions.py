@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import auth, config, connections, export, queries
 from tusk.auth import store
 from tusk.engines.registry import connect
@@ -20,13 +21,13 @@ from tusk.store import saved
 def multi(monkeypatch: pytest.MonkeyPatch) -> None:
     """Multi-user mode with one user per default group."""
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
+    store.init(ADMIN_PASSWORD)
     for name, group in (
         ("viewer", "Viewers"),
         ("analyst", "Analysts"),
         ("engineer", "Data Engineers"),
     ):
-        store.create_user(name, "pw", groups=[group])
+        store.create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
 
 
@@ -59,8 +60,11 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "delete connection": ("connections.delete", lambda u: connections.delete(_saved("d"), actor=u)),
     "save query": ("queries.save", lambda u: saved.save_query("q", "select 1", actor=u)),
     "new folder": ("queries.save", lambda u: saved.create_folder("f", actor=u)),
-    "create user": ("system.users", lambda u: store.create_user("newbie", "pw", actor=u)),
-    "reset password": ("system.users", lambda u: store.set_password("viewer", "x", actor=u)),
+    "create user": ("system.users", lambda u: store.create_user("newbie", PASSWORD, actor=u)),
+    "reset password": (
+        "system.users",
+        lambda u: store.set_password("viewer", "another-long-one-42", actor=u),
+    ),
     "create group": ("system.groups", lambda u: store.create_group("G", actor=u)),
     "group permissions": (
         "system.groups",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import config
 from tusk.auth import store
 from tusk.cli import app
@@ -41,21 +42,24 @@ def test_round_trip() -> None:
     """init, create, list, reset-password, groups, enable/status/disable, delete."""
     out = _ok(["auth", "init"])
     assert "'admin'" in out and "tusk auth enable" in out and "change it" in out
-    _ok(["users", "create", "bob", "--group", "Viewers", "--group", "Analysts", "--password", "pw"])
-    _ok(["users", "create", "boss", "--admin", "--password", "pw"])
-    out = _ok(["users", "create", "ünï 🐘"], input="pw1\npw1\n")
+    generated = out.split("one-time password ", 1)[1].split()[0]
+    assert store.verify_login("admin", generated) is not None
+    _ok(["users", "create", "bob", "-g", "Viewers", "-g", "Analysts", "--password", PASSWORD])
+    _ok(["users", "create", "boss", "--admin", "--password", PASSWORD])
+    out = _ok(["users", "create", "ünï 🐘"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert "Created user 'ünï 🐘'" in out
-    assert store.verify_login("ünï 🐘", "pw1") is not None
+    assert store.verify_login("ünï 🐘", PASSWORD) is not None
 
     listing = _ok(["users", "list"])
     for words in ("admin", "bob", "boss", "ünï 🐘", "Analysts, Viewers", "must change password"):
         assert words in listing
 
     token = store.create_session(store.get_user("bob"))  # type: ignore[arg-type]
-    _ok(["users", "reset-password", "bob"], input="new-pw\nnew-pw\n")
-    assert store.verify_login("bob", "new-pw") is not None
+    new = "brand-new-password-5"
+    _ok(["users", "reset-password", "bob"], input=f"{new}\n{new}\n")
+    assert store.verify_login("bob", new) is not None
     assert store.session_user(token) is None
-    _ok(["users", "reset-password", "bob", "--password", "tmp", "--temporary"])
+    _ok(["users", "reset-password", "bob", "--password", "temporary-pass-77", "--temporary"])
     assert store.get_user("bob").must_change_password  # type: ignore[union-attr]
 
     groups = _ok(["users", "groups"])
@@ -80,13 +84,14 @@ def test_errors_are_one_red_line() -> None:
     _error(["users", "list"], "run `tusk auth init` first")
     _error(["auth", "enable"], "run `tusk auth init` first")
     assert config.get("auth_mode") == "single"
-    _ok(["auth", "init", "--password", "s3cret"])
+    _ok(["auth", "init", "--password", ADMIN_PASSWORD])
     _error(["auth", "init"], "already set up")
-    _ok(["users", "create", "bob", "--password", "pw"])
-    _error(["users", "create", "bob", "--password", "pw"], "already exists")
-    _error(["users", "create", "eve", "--group", "Nope", "--password", "pw"], "no group 'Nope'")
+    _ok(["users", "create", "bob", "--password", PASSWORD])
+    _error(["users", "create", "bob", "--password", PASSWORD], "already exists")
+    _error(["users", "create", "eve", "-g", "Nope", "--password", PASSWORD], "no group 'Nope'")
     _error(["users", "create", "eve", "--password", "x" * 10_240], "password is too long")
-    _error(["users", "create", "   ", "--password", "pw"], "cannot be empty")
+    _error(["users", "create", "eve", "--password", "a"], "at least 12 characters")
+    _error(["users", "create", "   ", "--password", PASSWORD], "cannot be empty")
     _error(["users", "delete", "admin", "--yes"], "last active administrator")
     _error(["users", "delete", "ghost", "--yes"], "no user 'ghost'")
     _error(["users", "reset-password", "ghost", "--password", "x"], "no user 'ghost'")
@@ -102,8 +107,8 @@ def test_status_before_init() -> None:
 
 def test_users_list_as_a_real_subprocess(tusk_home: Path) -> None:
     """The installed `tusk` script reads the same auth.db through TUSK_HOME."""
-    store.init("pw")
-    store.create_user("名前", "pw", groups=["Analysts"])
+    store.init(ADMIN_PASSWORD)
+    store.create_user("名前", PASSWORD, groups=["Analysts"])
     tusk = Path(sys.executable).parent / "tusk"
     env = {**os.environ, "TUSK_HOME": str(tusk_home)}
     out = subprocess.run(

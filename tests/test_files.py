@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.conftest import PASSWORD
 from tusk import config, files
 from tusk.engines.base import Connection, sql_literal
 from tusk.engines.registry import connect
@@ -666,7 +667,7 @@ def _user_with(name: str, perms: list[str]) -> Any:
     from tusk.auth import store
 
     store.create_group(f"{name} group", perms=perms)
-    return store.create_user(name, "pw", groups=[f"{name} group"])
+    return store.create_user(name, PASSWORD, groups=[f"{name} group"])
 
 
 READS: dict[str, Callable[[Any], object]] = {

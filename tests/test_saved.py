@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk.errors import BadInput, PermissionDenied
 from tusk.store import saved
 from tusk.store.saved import Folder, FolderNode, SavedQuery
@@ -326,9 +327,9 @@ def two_users(monkeypatch: pytest.MonkeyPatch) -> tuple:
     from tusk.auth import store
 
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
+    store.init(ADMIN_PASSWORD)
     for name, group in (("ana", "Analysts"), ("bob", "Analysts"), ("vera", "Viewers")):
-        store.create_user(name, "pw", groups=[group])
+        store.create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
     return store.get_user("ana"), store.get_user("bob"), store.get_user("vera")
 

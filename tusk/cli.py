@@ -182,7 +182,10 @@ def _auth_store():  # noqa: ANN202 - the module, imported here to keep --help li
 def auth_init(
     password: Annotated[
         str | None,
-        typer.Option(help="Password for the admin user (default: admin, changed at first login)."),
+        typer.Option(
+            help="Password for the admin user (default: a generated one, printed once and "
+            "changed at first sign-in). At least 12 characters, not containing 'admin'."
+        ),
     ] = None,
 ) -> None:
     """Create auth.db with the default groups and the admin user."""
@@ -190,14 +193,14 @@ def auth_init(
     from tusk.errors import TuskError
 
     try:
-        user, default = store.init(password, actor="cli")
+        user, generated = store.init(password, actor="cli")
     except TuskError as exc:
         _fail(exc.message)
     typer.echo(f"Created {store.path()} with groups: {', '.join(_default_groups())}.")
-    if default:
+    if generated:
         typer.echo(
-            f"Sign in as {user.username!r} with password 'admin'; "
-            "you will be asked to change it at first login."
+            f"Sign in as {user.username!r} with the one-time password {generated} "
+            "(shown only now); you will be asked to change it at first sign-in."
         )
     else:
         typer.echo(f"Sign in as {user.username!r} with the password you gave.")
@@ -292,7 +295,13 @@ def users_create(
     group: Annotated[
         list[str] | None, typer.Option("--group", "-g", help="Group to join (repeatable).")
     ] = None,
-    password: Annotated[str | None, typer.Option(help="Password (prompted if not given).")] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            help="Password (prompted if not given): at least 12 characters, not containing the "
+            "user name, not one character repeated, not a common password."
+        ),
+    ] = None,
 ) -> None:
     """Create a user."""
     from tusk.errors import TuskError

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import config
 from tusk.cluster import client, log
 from tusk.cluster.nodes import LocalCluster, free_port, get_json, session_pids
@@ -275,9 +276,9 @@ def test_studio_cluster_queries_need_cluster_submit(
     from tusk.engines.spec import ConnectionSpec
 
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("vera", "pw", groups=["Viewers"])
-    store.create_user("ana", "pw", groups=["Analysts"])
+    store.init(ADMIN_PASSWORD)
+    store.create_user("vera", PASSWORD, groups=["Viewers"])
+    store.create_user("ana", PASSWORD, groups=["Analysts"])
     config.set_value("auth_mode", "multi")
     host, port = cluster.address.rsplit(":", 1)
     spec = ConnectionSpec("c", "cluster", host=host, port=int(port), path=str(folder))

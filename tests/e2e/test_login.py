@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tests.e2e.conftest import (
     free_port,
     server_env,
@@ -30,8 +31,8 @@ def multi_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     env = server_env(root / "tusk-home")
     tusk = str(Path(sys.executable).with_name("tusk"))
     for args in (
-        ["auth", "init", "--password", "secret"],
-        ["users", "create", "vera", "--group", "Viewers", "--password", "pw"],
+        ["auth", "init", "--password", ADMIN_PASSWORD],
+        ["users", "create", "vera", "--group", "Viewers", "--password", PASSWORD],
         ["auth", "enable"],
     ):
         subprocess.run([tusk, *args], env=env, check=True, capture_output=True, text=True)
@@ -65,7 +66,7 @@ def test_viewer_signs_in_sees_allowed_pages_and_signs_out(page: Page, multi_url:
     """A Viewer sees Studio and Data but not Admin or Users; Sign out returns to the form."""
     _sign_in(page, multi_url, "vera", "wrong")
     expect(page.get_by_text("Wrong user name or password")).to_be_visible()
-    _sign_in(page, multi_url, "vera", "pw")
+    _sign_in(page, multi_url, "vera", PASSWORD)
     sidebar = page.locator('[data-testid="stSidebar"]')
     expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
     expect(sidebar.get_by_role("link", name="Data")).to_be_visible()
@@ -80,7 +81,7 @@ def test_viewer_signs_in_sees_allowed_pages_and_signs_out(page: Page, multi_url:
 
 def test_admin_sees_users(page: Page, multi_url: str) -> None:
     """The admin's sidebar includes Users, and the page opens."""
-    _sign_in(page, multi_url, "admin", "secret")
+    _sign_in(page, multi_url, "admin", ADMIN_PASSWORD)
     sidebar = page.locator('[data-testid="stSidebar"]')
     sidebar.get_by_role("link", name="Users").click()
     wait_idle(page)
@@ -99,11 +100,11 @@ def test_cookie_keeps_a_reload_signed_in_until_revoked(
     sidebar = page.locator('[data-testid="stSidebar"]')
     sign_in_button = page.get_by_role("button", name="Sign in")
 
-    _sign_in(page, multi_url, "vera", "pw")
+    _sign_in(page, multi_url, "vera", PASSWORD)
     expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert "tusk_auth" in cookies, cookies.keys()
-    assert "pw" not in cookies["tusk_auth"]["value"]
+    assert PASSWORD not in cookies["tusk_auth"]["value"]
 
     page.reload()
     wait_idle(page)
@@ -117,12 +118,12 @@ def test_cookie_keeps_a_reload_signed_in_until_revoked(
     wait_idle(page)
     expect(sign_in_button).to_be_visible()  # voided in auth.db, deleted in the browser
 
-    _sign_in(page, multi_url, "vera", "pw")
+    _sign_in(page, multi_url, "vera", PASSWORD)
     expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()
     env = server_env(home)
     tusk = str(Path(sys.executable).with_name("tusk"))
     subprocess.run(
-        [tusk, "users", "reset-password", "vera", "--password", "pw2"],
+        [tusk, "users", "reset-password", "vera", "--password", "changed-password-3"],
         env=env,
         check=True,
         capture_output=True,
@@ -130,5 +131,5 @@ def test_cookie_keeps_a_reload_signed_in_until_revoked(
     page.reload()
     wait_idle(page)
     expect(sign_in_button).to_be_visible()  # revoked: the old cookie is refused
-    _sign_in(page, multi_url, "vera", "pw2")
+    _sign_in(page, multi_url, "vera", "changed-password-3")
     expect(sidebar.get_by_role("link", name="Studio")).to_be_visible()

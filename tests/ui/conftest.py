@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO, pg_spec
+from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO, pg_spec
 from tusk import config, connections
 from tusk.auth import store
 from tusk.ui.admin_page import SECTIONS, TAB_KEY
@@ -19,7 +19,6 @@ ADMIN = "pages/2_Admin.py"
 DATA = "pages/3_Data.py"
 GEO = "pages/4_Geo.py"
 CLUSTER = "pages/5_Cluster.py"
-PASSWORD = "pw"  # every user multi_user makes has it
 
 
 def open_app(timeout: float = 60) -> AppTest:
@@ -75,12 +74,12 @@ def open_admin(
 
 @pytest.fixture
 def multi_user(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """Switch to multi-user mode: admin/secret, then `groups` (name → permissions) and `users`
-    (name → group) created in that order, each user with the password "pw"."""
+    """Switch to multi-user mode: admin/ADMIN_PASSWORD, then `groups` (name → permissions) and
+    `users` (name → group) created in that order, each user with the password PASSWORD."""
 
     def setup(users: Mapping[str, str], *, groups: Mapping[str, list[str]] | None = None) -> None:
         monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)  # fast hashes: tests sign in a lot
-        store.init("secret")
+        store.init(ADMIN_PASSWORD)
         for name, perms in (groups or {}).items():
             store.create_group(name, perms=perms)
         for name, group in users.items():

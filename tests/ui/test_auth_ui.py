@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tests.ui.conftest import open_app, sign_in
 from tusk import auth, config
 from tusk.auth import store
@@ -15,7 +16,7 @@ from tusk.ui.shell import PAGES, PageInfo
 
 @pytest.fixture(autouse=True)
 def multi(multi_user: Callable[..., None]) -> None:
-    """Multi-user mode: admin/secret plus a Viewer and an Analyst."""
+    """Multi-user mode: the admin plus a Viewer and an Analyst."""
     multi_user({"vera": "Viewers", "ana": "Analysts"})
 
 
@@ -37,7 +38,7 @@ def test_login_required_and_bad_password_refused() -> None:
 
 def test_viewer_sees_only_allowed_pages_and_is_stopped_at_admin() -> None:
     """A Viewer's sidebar has no Admin/Users link; opening Admin anyway is refused."""
-    at = sign_in(open_app(), "vera", "pw")
+    at = sign_in(open_app(), "vera")
     assert not at.exception
     links = _links(at)
     assert "Studio" in links and "Data" in links
@@ -51,7 +52,7 @@ def test_viewer_sees_only_allowed_pages_and_is_stopped_at_admin() -> None:
 
 def test_analyst_cannot_add_connections_in_the_studio() -> None:
     """The Studio's Add button is off for an Analyst (no connections.create)."""
-    at = sign_in(open_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana")
     at.switch_page("pages/1_Studio.py").run()
     assert not at.exception
     assert at.button(key="studio_conn_add").disabled
@@ -61,25 +62,25 @@ def test_analyst_cannot_add_connections_in_the_studio() -> None:
 
 
 def test_must_change_password_comes_first() -> None:
-    """init without a password: admin/admin must choose a new password before anything."""
-    store.set_password("admin", "admin", must_change=True)
-    at = sign_in(open_app(), "admin", "admin")
+    """A temporary password (init without one, or a reset) must be changed before anything."""
+    store.set_password("admin", "temporary-pass-77", must_change=True)
+    at = sign_in(open_app(), "admin", "temporary-pass-77")
     assert at.text_input(key="tusk_pw_new")
     assert not _links(at)
-    at.text_input(key="tusk_pw_current").set_value("admin")
-    at.text_input(key="tusk_pw_new").set_value("n3w-secret")
-    at.text_input(key="tusk_pw_again").set_value("n3w-secret")
+    at.text_input(key="tusk_pw_current").set_value("temporary-pass-77")
+    at.text_input(key="tusk_pw_new").set_value("n3w-long-secret")
+    at.text_input(key="tusk_pw_again").set_value("n3w-long-secret")
     at.button[0].click().run()
     assert not at.exception
     assert "Users" in _links(at)
-    assert store.verify_login("admin", "n3w-secret") is not None
+    assert store.verify_login("admin", "n3w-long-secret") is not None
 
 
 def test_password_change_signs_out_other_sessions() -> None:
     """A second session of the same user is signed out once the password changes."""
-    first = sign_in(open_app(), "ana", "pw")
+    first = sign_in(open_app(), "ana")
     assert _links(first)
-    store.set_password("ana", "changed")
+    store.set_password("ana", "changed-password-3")
     first.run()
     assert not _links(first)
     assert first.text_input(key="tusk_login_username")
@@ -87,42 +88,42 @@ def test_password_change_signs_out_other_sessions() -> None:
 
 def test_sign_out() -> None:
     """Sign out ends the session."""
-    at = sign_in(open_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana")
     at.button(key="tusk_sign_out").click().run()
     assert at.text_input(key="tusk_login_username")
 
 
 def test_drafts_are_per_user() -> None:
     """One user's unsaved SQL never appears in another user's tabs."""
-    ana = sign_in(open_app(), "ana", "pw")
+    ana = sign_in(open_app(), "ana")
     ana.switch_page("pages/1_Studio.py").run()
     ana.session_state["studio_tabs"][0].sql = "select 'ana secret'"
     ana.run()
-    vera = sign_in(open_app(), "vera", "pw")
+    vera = sign_in(open_app(), "vera")
     vera.switch_page("pages/1_Studio.py").run()
     assert all("ana secret" not in t.sql for t in vera.session_state["studio_tabs"])
-    again = sign_in(open_app(), "ana", "pw")
+    again = sign_in(open_app(), "ana")
     again.switch_page("pages/1_Studio.py").run()
     assert again.session_state["studio_tabs"][0].sql == "select 'ana secret'"
 
 
 def test_profile_details_password_and_access() -> None:
     """The profile saves details, changes the password (old one required), lists access."""
-    at = sign_in(open_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana")
     at.switch_page("pages/7_Profile.py").run()
     assert not at.exception
     at.text_input(key="profile_name").set_value("Ana Lyst")
     at.button[0].click().run()  # first form's Save
     assert store.get_user("ana").display_name == "Ana Lyst"
     at.text_input(key="profile_pw_current").set_value("wrong")
-    at.text_input(key="profile_pw_new").set_value("n3w")
-    at.text_input(key="profile_pw_again").set_value("n3w")
+    at.text_input(key="profile_pw_new").set_value("n3w-long-secret")
+    at.text_input(key="profile_pw_again").set_value("n3w-long-secret")
     at.button[1].click().run()
     assert "current password is wrong" in at.error[0].value
-    at.text_input(key="profile_pw_current").set_value("pw")
+    at.text_input(key="profile_pw_current").set_value(PASSWORD)
     at.button[1].click().run()
     assert any("Password changed" in s.value for s in at.success)
-    assert store.verify_login("ana", "n3w") is not None
+    assert store.verify_login("ana", "n3w-long-secret") is not None
     at.run()
     assert "Ana Lyst" in _links(at)  # the profile link under the signed-in user
     assert any("queries" in m.value and "✅" in m.value for m in at.markdown)
@@ -138,7 +139,7 @@ def test_profile_in_single_mode_says_so() -> None:
 
 
 def _admin_users_page() -> AppTest:
-    at = sign_in(open_app(), "admin", "secret")
+    at = sign_in(open_app(), "admin", ADMIN_PASSWORD)
     at.switch_page("pages/6_Users.py").run()
     assert not at.exception
     return at
@@ -148,7 +149,7 @@ def test_users_page_adds_edits_and_deletes_a_user() -> None:
     """An admin adds a user with groups, changes them, and deletes with typed confirmation."""
     at = _admin_users_page()
     at.text_input(key="users_new_name").set_value('x"; drop table users; --')
-    at.text_input(key="users_new_password").set_value("pw")
+    at.text_input(key="users_new_password").set_value(PASSWORD)
     at.multiselect(key="users_new_groups").set_value(["Analysts"])
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
@@ -190,7 +191,7 @@ def test_group_permissions_grid_saves() -> None:
 
 def test_users_page_is_closed_to_analysts() -> None:
     """Without system.users the page stops with Permission denied."""
-    at = sign_in(open_app(), "ana", "pw")
+    at = sign_in(open_app(), "ana")
     at.switch_page("pages/6_Users.py").run()
     assert "Permission denied" in at.error[0].value
     assert not at.dataframe
@@ -201,9 +202,9 @@ def test_users_page_is_closed_to_analysts() -> None:
 def test_page_guard_matrix(username: str, page: PageInfo) -> None:
     """Every page, for a Viewer, an Analyst and a Data Engineer: the sidebar links exactly the
     pages their groups allow, and each page opens or stops with Permission denied to match."""
-    store.create_user("ed", "pw", groups=["Data Engineers"])
+    store.create_user("ed", PASSWORD, groups=["Data Engineers"])
     user = store.get_user(username)
-    at = sign_in(open_app(), username, "pw")
+    at = sign_in(open_app(), username)
     expected = page.permission is None or auth.allowed(user, page.permission)
     if page.label != "Profile":  # Profile is linked under the user's name, not in the list
         assert (page.label in _links(at)) == expected

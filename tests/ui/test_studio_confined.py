@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.conftest import ADMIN_PASSWORD
 from tests.ui.conftest import STUDIO, open_app, open_page, sign_in
 from tests.ui.test_studio import outcomes, type_and_submit
 from tusk import config
@@ -26,7 +27,7 @@ def test_analyst_sql_cannot_read_outside_the_data_roots(
     assert outcomes(at)[0].result.table.to_pylist() == [{"n": 5000}]
 
     # An admin's session shares the demo database, which DuckDB confines as a whole.
-    admin = sign_in(open_app(), "admin", "secret")
+    admin = sign_in(open_app(), "admin", ADMIN_PASSWORD)
     admin.switch_page(STUDIO).run()
     type_and_submit(admin, sql)
     assert "data roots" in outcomes(admin)[0].error.message

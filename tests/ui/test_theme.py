@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import REPO
+from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO
 from tusk import config
 from tusk.auth import store
 
@@ -14,7 +14,7 @@ def _signed_in(username: str) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()
     at.text_input(key="tusk_login_username").set_value(username)
-    at.text_input(key="tusk_login_password").set_value("pw")
+    at.text_input(key="tusk_login_password").set_value(PASSWORD)
     at.button[0].click().run()
     assert not at.exception
     return at
@@ -27,9 +27,9 @@ def _told(at: AppTest) -> list[str]:
 
 def test_each_user_has_their_own_theme(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("secret")
-    store.create_user("ana", "pw", groups=["Analysts"])
-    store.create_user("vera", "pw", groups=["Viewers"])
+    store.init(ADMIN_PASSWORD)
+    store.create_user("ana", PASSWORD, groups=["Analysts"])
+    store.create_user("vera", PASSWORD, groups=["Viewers"])
     config.set_value("auth_mode", "multi")
 
     ana = _signed_in("ana")

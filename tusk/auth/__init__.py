@@ -2,10 +2,19 @@
 
 `allowed(user, permission)` is the one question every page and library action asks.
 The store (users, groups, sessions, audit) is `tusk.auth.store`.
+
+A page run asks it a dozen times or more (every sidebar link, the page guard, each action), so
+a UI may name its current script run (`set_run_scope`): a user's permissions are then read from
+auth.db once per run and never reused in another run, so a revoked permission takes effect on
+the next run (at once when this process made the change: any write to auth.db here drops the
+cache). Without a run (the CLI, worker threads, tests) every question reads auth.db.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from tusk.auth import permissions
@@ -13,6 +22,14 @@ from tusk.errors import PermissionDenied
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
+
+_run_scope: Callable[[], object | None] = lambda: None  # noqa: E731 - the default: no run
+# run object -> {user uid: (store.commits() when read, permissions)}; an entry goes when its
+# run object is dropped.
+_per_run: weakref.WeakKeyDictionary[object, dict[str, tuple[int, frozenset[str]]]] = (
+    weakref.WeakKeyDictionary()
+)
+_per_run_lock = threading.Lock()
 
 
 def mode() -> Literal["single", "multi"]:
@@ -22,6 +39,31 @@ def mode() -> Literal["single", "multi"]:
     return "multi" if config.get("auth_mode") == "multi" else "single"
 
 
+def set_run_scope(scope: Callable[[], object | None]) -> None:
+    """Let a UI name the script run in progress: `scope()` returns one object per run (a new
+    one each run, weak-referenceable) or None outside a run."""
+    global _run_scope
+    _run_scope = scope
+
+
+def _permissions(user: User) -> frozenset[str]:
+    """The user's permissions, read once per run of the UI (every time outside a run)."""
+    from tusk.auth import store
+
+    run = _run_scope()
+    if run is None or not user.uid:
+        return store.permissions_of(user)
+    commits = store.commits()
+    with _per_run_lock:
+        cached = _per_run.get(run, {}).get(user.uid)
+    if cached is not None and cached[0] == commits:
+        return cached[1]
+    perms = store.permissions_of(user)
+    with _per_run_lock:
+        _per_run.setdefault(run, {})[user.uid] = (commits, perms)
+    return perms
+
+
 def allowed(user: User | None, permission: str) -> bool:
     """True when `user` may use `permission` now (always in single mode)."""
     permissions.check(permission)
@@ -29,9 +71,7 @@ def allowed(user: User | None, permission: str) -> bool:
         return True
     if user is None:
         return False
-    from tusk.auth import store
-
-    return permission in store.permissions_of(user)
+    return permission in _permissions(user)
 
 
 def require(user: User | None, permission: str) -> None:

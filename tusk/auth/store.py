@@ -12,11 +12,15 @@ written. Session tokens are kept as their SHA-256, so a copy of auth.db cannot s
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import math
 import os
 import secrets
+import sqlite3
+import threading
 import unicodedata
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,11 +36,12 @@ from sqlmodel import Field, Session, SQLModel, create_engine, delete, select, up
 
 from tusk import config
 from tusk.auth import permissions
-from tusk.errors import BadInput
+from tusk.errors import BadInput, TuskError
 from tusk.store.database import open_store
 
 AUTH_DB = "auth.db"
 COOKIE_KEY_FILE = "auth_cookie.key"
+USER_FILES_DIR = "drafts"  # per-user files, named user-<uid>-<name> (user_file)
 BCRYPT_ROUNDS = 12  # tests lower this; each round doubles the cost (12 is ~0.25 s)
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 60
@@ -44,6 +49,46 @@ SESSION_IDLE = timedelta(days=30)
 DEFAULT_ADMIN = "admin"
 MAX_NAME = 64
 MAX_PASSWORD = 1024
+MIN_PASSWORD = 12
+PASSWORD_RULE = (
+    f"At least {MIN_PASSWORD} characters, not containing the user name, not one character "
+    "repeated, not a common password."
+)
+# The most common passwords that are long enough to pass the length rule (compared ignoring
+# case, spaces and punctuation); shorter ones are refused by length already.
+COMMON_PASSWORDS = frozenset(
+    {
+        "123456789012",
+        "1234567890123",
+        "12345678901234",
+        "123456789012345",
+        "1234567890123456",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "abc123456789",
+        "abcdefghijkl",
+        "abcd12345678",
+        "administrator",
+        "administrator1",
+        "changeme1234",
+        "correcthorsebatterystaple",
+        "iloveyou1234",
+        "letmein12345",
+        "password1234",
+        "password12345",
+        "password123456",
+        "passwordpassword",
+        "qazwsxedcrfv",
+        "qwerty123456",
+        "qwertyuiop12",
+        "qwertyuiopasdf",
+        "qwertyuiopasdfgh",
+        "trustno1trustno1",
+        "welcome12345",
+        "welcome123456",
+    }
+)
+LAST_SEEN_EVERY = timedelta(minutes=1)  # how stale a session's last_seen may get (fewer writes)
 
 # Migrations are plain SQL applied past PRAGMA user_version (tusk.store.database); the models
 # below only map these tables. Add a new script at the end, never edit an applied one.
@@ -108,6 +153,73 @@ MIGRATIONS = (
     """
     alter table users add column theme text not null default 'light'
     """,
+    # 4: a user's id is never given out again (AUTOINCREMENT), and each user has a random key,
+    # uid, that login cookies and per-user files name instead of the id: a deleted user's
+    # browser or drafts then never belong to whoever is created next. Old cookies name an id,
+    # which no uid matches: those users sign in again once. SQLite cannot add AUTOINCREMENT to
+    # a table, so users is rebuilt. With foreign keys on (open_store), dropping a table that
+    # others reference would cascade-delete their rows, so those tables are set aside first and
+    # rebuilt after. The sequence starts past every id ever given (one per user.create audited).
+    """
+    create table users_v4 (
+        id integer primary key autoincrement,
+        uid text not null unique,
+        username text not null unique,
+        display_name text not null default '',
+        email text not null default '',
+        password_hash text not null,
+        is_admin boolean not null default 0,
+        active boolean not null default 1,
+        must_change_password boolean not null default 0,
+        created_at datetime not null,
+        last_login datetime,
+        sessions_after datetime,
+        theme text not null default 'light'
+    );
+    insert into users_v4 (id, uid, username, display_name, email, password_hash, is_admin,
+        active, must_change_password, created_at, last_login, sessions_after, theme)
+    select id, lower(hex(randomblob(16))), username, display_name, email, password_hash,
+        is_admin, active, must_change_password, created_at, last_login, sessions_after, theme
+    from users;
+    create temp table memberships_v4 as select user_id, group_id from memberships;
+    create temp table sessions_v4 as
+        select token, user_id, created_at, last_seen, revoked from sessions;
+    create temp table void_cookies_v4 as select user_id, exp_date from void_cookies;
+    drop table memberships;
+    drop table sessions;
+    drop table void_cookies;
+    drop table users;
+    alter table users_v4 rename to users;
+    create table memberships (
+        user_id integer not null references users (id) on delete cascade,
+        group_id integer not null references groups (id) on delete cascade,
+        primary key (user_id, group_id)
+    );
+    insert into memberships select user_id, group_id from memberships_v4;
+    create table sessions (
+        token text primary key,
+        user_id integer not null references users (id) on delete cascade,
+        created_at datetime not null,
+        last_seen datetime not null,
+        revoked boolean not null default 0
+    );
+    create index sessions_user on sessions (user_id);
+    insert into sessions select token, user_id, created_at, last_seen, revoked from sessions_v4;
+    create table void_cookies (
+        user_id integer not null references users (id) on delete cascade,
+        exp_date real not null,
+        primary key (user_id, exp_date)
+    );
+    insert into void_cookies select user_id, exp_date from void_cookies_v4;
+    drop table memberships_v4;
+    drop table sessions_v4;
+    drop table void_cookies_v4;
+    insert into sqlite_sequence (name, seq) select 'users', 0
+        where not exists (select 1 from sqlite_sequence where name = 'users');
+    update sqlite_sequence set seq = max(seq, (select count(*) from audit
+        where action = 'user.create'), (select ifnull(max(id), 0) from users))
+        where name = 'users'
+    """,
 )
 
 
@@ -115,7 +227,9 @@ class User(SQLModel, table=True):
     """A person who may sign in."""
 
     __tablename__ = "users"
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)  # never reused (AUTOINCREMENT)
+    # Random and never reused: what login cookies and per-user files name (see migration 4).
+    uid: str = Field(default_factory=lambda: uuid.uuid4().hex, unique=True)
     username: str = Field(unique=True)
     display_name: str = ""
     email: str = ""
@@ -179,7 +293,7 @@ class AuditEntry(SQLModel, table=True):
 
 # --- plumbing ------------------------------------------------------------------------------------
 
-_engines: dict[Path, Engine] = {}
+_engines: dict[Path, tuple[Engine, Engine]] = {}  # auth.db -> (writer, reader)
 
 
 def _now() -> datetime:
@@ -192,19 +306,25 @@ def path() -> Path:
     return config.home() / AUTH_DB
 
 
-def _engine() -> Engine:
+def _engine(read: bool = False) -> Engine:
+    """The engine for writes (BEGIN IMMEDIATE) or for reads (a deferred BEGIN: in WAL mode
+    readers neither wait for the write lock nor hold it, so page runs do not queue up)."""
     db = path()
-    engine = _engines.get(db)
-    if engine is None or not db.exists():
+    pair = _engines.get(db)
+    if pair is None or not db.exists():
         if not db.exists():
             os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
         open_store(db, MIGRATIONS).close()
         os.chmod(db, 0o600)
-        engine = create_engine(f"sqlite:///{db}", poolclass=NullPool)
-        event.listen(engine, "connect", _on_connect)
-        event.listen(engine, "begin", _on_begin)
-        _engines[db] = engine
-    return engine
+        pair = (
+            create_engine(f"sqlite:///{db}", poolclass=NullPool),
+            create_engine(f"sqlite:///{db}", poolclass=NullPool),
+        )
+        for engine, begin in zip(pair, (_on_begin, _on_begin_read), strict=True):
+            event.listen(engine, "connect", _on_connect)
+            event.listen(engine, "begin", begin)
+        _engines[db] = pair
+    return pair[1] if read else pair[0]
 
 
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -219,10 +339,34 @@ def _on_begin(conn: Any) -> None:
     conn.exec_driver_sql("begin immediate")
 
 
+def _on_begin_read(conn: Any) -> None:
+    conn.exec_driver_sql("begin")
+
+
+_commits = 0  # write transactions committed by this process (see `commits`)
+_commits_lock = threading.Lock()
+
+
 @contextmanager
 def _tx() -> Iterator[Session]:
     """One transaction: committed when the block ends, rolled back on any error."""
+    global _commits
     with Session(_engine(), expire_on_commit=False) as session, session.begin():
+        yield session
+    with _commits_lock:
+        _commits += 1
+
+
+def commits() -> int:
+    """How many write transactions this process has committed to auth.db: a cache of what it
+    read (a user, their permissions) is stale once this number moves."""
+    return _commits
+
+
+@contextmanager
+def _read() -> Iterator[Session]:
+    """One read-only transaction (a consistent snapshot); never for check-then-write."""
+    with Session(_engine(read=True), expire_on_commit=False) as session, session.begin():
         yield session
 
 
@@ -230,7 +374,7 @@ def initialised() -> bool:
     """True once `init` has created users (never creates auth.db itself)."""
     if not path().exists():
         return False
-    with _tx() as s:
+    with _read() as s:
         return s.exec(select(func.count()).select_from(User)).one() > 0
 
 
@@ -277,6 +421,32 @@ def _email(value: str | None) -> str:
     if email and ("@" not in email or any(c.isspace() for c in email)):
         raise BadInput(f"{email!r} does not look like an email address.")
     return email
+
+
+def check_password(password: str, username: str) -> None:
+    """Raise BadInput (saying the rule) unless `password` is acceptable for `username`."""
+    _password(password)  # empty, too long, not storable
+    if len(password) < MIN_PASSWORD:
+        raise BadInput(
+            f"The password must have at least {MIN_PASSWORD} characters (it has {len(password)}).",
+            "Weak password",
+        )
+    folded = unicodedata.normalize("NFC", password).casefold()
+    name = unicodedata.normalize("NFC", str(username).strip()).casefold()
+    if len(name) >= 3 and name in folded:  # shorter names would refuse too much by chance
+        raise BadInput("The password must not contain the user name.", "Weak password")
+    if len(set(folded)) == 1:
+        raise BadInput("The password cannot be one character repeated.", "Weak password")
+    if "".join(c for c in folded if c.isalnum()) in COMMON_PASSWORDS:
+        raise BadInput(
+            "That password is one of the most common ones; choose another.", "Weak password"
+        )
+
+
+def new_password() -> str:
+    """A random password that passes the rule: 4 groups of 4 letters and digits (80 bits)."""
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud or copied by hand
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(4))
 
 
 def _prehash(password: bytes) -> bytes:
@@ -371,7 +541,7 @@ def _revoke(s: Session, user_id: int) -> int:
 def get_user(user: str | int) -> User | None:
     """The user with this username (str) or id (int), or None."""
     try:
-        with _tx() as s:
+        with _read() as s:
             return _find(s, user)
     except BadInput:
         return None
@@ -379,13 +549,13 @@ def get_user(user: str | int) -> User | None:
 
 def list_users() -> list[User]:
     """Every user, by username."""
-    with _tx() as s:
+    with _read() as s:
         return list(s.exec(select(User).order_by(User.username)).all())
 
 
 def groups_of(user: str | int | User) -> list[str]:
     """Names of the groups the user is in."""
-    with _tx() as s:
+    with _read() as s:
         found = _find(s, user)
         query = (
             select(Group.name)
@@ -400,7 +570,7 @@ def permissions_of(user: User | None) -> frozenset[str]:
     """What the user may do now: all for an active admin, none if inactive or deleted."""
     if user is None or user.id is None:
         return frozenset()
-    with _tx() as s:
+    with _read() as s:
         fresh = s.get(User, user.id)
         if fresh is None or not fresh.active:
             return frozenset()
@@ -454,11 +624,14 @@ def _add_user(
     return user
 
 
-def init(admin_password: str | None = None, *, actor: str = "system") -> tuple[User, bool]:
-    """Create the default groups and the admin user; True when the password is the default
-    "admin" (then it must be changed at first login). Refused once users exist."""
-    default = admin_password is None
-    hashed = _hash(DEFAULT_ADMIN if admin_password is None else admin_password)
+def init(admin_password: str | None = None, *, actor: str = "system") -> tuple[User, str | None]:
+    """Create the default groups and the admin user. Without a password one is generated and
+    returned (show it once: it must be changed at first sign-in); a given one must pass the
+    password rule. Refused once users exist."""
+    generated = new_password() if admin_password is None else None
+    password = generated or admin_password or ""
+    check_password(password, DEFAULT_ADMIN)
+    hashed = _hash(password)
     with _tx() as s:
         count = s.exec(select(func.count()).select_from(User)).one()
         if count:
@@ -480,13 +653,13 @@ def init(admin_password: str | None = None, *, actor: str = "system") -> tuple[U
             display_name="Administrator",
             email=None,
             is_admin=True,
-            must_change_password=default,
+            must_change_password=generated is not None,
             groups=[permissions.ADMINISTRATORS],
             actor=actor,
         )
-        _log(s, actor, "auth.init", DEFAULT_ADMIN, "default password" if default else "")
+        _log(s, actor, "auth.init", DEFAULT_ADMIN, "generated password" if generated else "")
     cookie_key()
-    return user, default
+    return user, generated
 
 
 def cookie_key() -> str:
@@ -510,7 +683,7 @@ def create_user(
 ) -> User:
     """Add a user (in the named groups); BadInput for a taken name or bad values."""
     who = _actor(actor, "system.users")
-    _name(username)  # fail fast, before the slow hash
+    check_password(password, _name(username))  # fail fast, before the slow hash
     hashed = _hash(password)
     with _tx() as s:
         return _add_user(
@@ -583,10 +756,14 @@ def set_password(
     actor: User | str = "system",
 ) -> User:
     """Set (reset) a user's password and end all of that user's sessions."""
-    return _store_password(user, password, must_change, _actor(actor, "system.users"))
+    who = _actor(actor, "system.users")
+    with _read() as s:
+        found = _find(s, user)
+    return _store_password(found, password, must_change, who)
 
 
-def _store_password(user: str | int | User, password: str, must_change: bool, who: str) -> User:
+def _store_password(user: User, password: str, must_change: bool, who: str) -> User:
+    check_password(password, user.username)
     hashed = _hash(password)
     with _tx() as s:
         found = _find(s, user)
@@ -599,13 +776,15 @@ def _store_password(user: str | int | User, password: str, must_change: bool, wh
 
 
 def change_own_password(user: str | int | User, current: str, new: str) -> User:
-    """The profile page's change: the current password is required; sessions end."""
-    with _tx() as s:
+    """The profile page's change (and the forced first one): the current password is
+    required, the new one must pass the password rule; sessions end."""
+    with _read() as s:
         found = _find(s, user)
-    if not _matches(_password(current), found.password_hash):
-        raise BadInput("The current password is wrong.")
     if new == current:
         raise BadInput("The new password must differ from the current one.")
+    check_password(new, found.username)  # before the slow check of the current one
+    if not _matches(_password(current), found.password_hash):
+        raise BadInput("The current password is wrong.")
     return _store_password(found, new, False, found.username)
 
 
@@ -633,15 +812,42 @@ def activate(user: str | int | User, *, actor: User | str = "system") -> User:
 
 
 def delete_user(user: str | int | User, *, actor: User | str = "system") -> None:
-    """Remove a user, their memberships and sessions (never the last active admin)."""
+    """Remove a user with everything that was theirs: memberships, sessions, voided cookies,
+    per-user files (Studio drafts), query history and saved queries (never the last active
+    admin). Their id and uid are never given out again."""
     who = _actor(actor, "system.users")
     with _tx() as s:
         found = _find(s, user)
         _guard_last_admin(s, found, "delete")
-        s.exec(delete(AuthSession).where(AuthSession.user_id == found.id))  # type: ignore[call-overload]
-        s.exec(delete(Membership).where(Membership.user_id == found.id))  # type: ignore[call-overload]
+        for table in (AuthSession, Membership):
+            s.exec(delete(table).where(table.user_id == found.id))  # type: ignore[call-overload,attr-defined]
+        s.connection().exec_driver_sql("delete from void_cookies where user_id = ?", (found.id,))
         s.delete(found)
         _log(s, who, "user.delete", found.username)
+    _forget_user_data(found)
+
+
+def user_file(user: User, name: str) -> Path:
+    """Where a file of this user's own lives (e.g. the Studio drafts): named by the user's
+    uid, so it can never be read by a later user, and removed with the user."""
+    return config.home() / USER_FILES_DIR / f"user-{user.uid}-{name}"
+
+
+def _forget_user_data(user: User) -> None:
+    """Remove a deleted user's own files and stored queries; best effort (the account is gone
+    already, and the uid-named files can never be reached by anyone else)."""
+    from tusk.store import history, saved
+
+    folder = config.home() / USER_FILES_DIR
+    # The id: files named before uids existed (ids were reused then: nobody may read them).
+    for prefix in (f"user-{user.uid}-", f"user-{user.id}-"):
+        for leftover in folder.glob(f"{prefix}*"):
+            leftover.unlink(missing_ok=True)
+    if (config.home() / config.HISTORY_DB).exists():
+        with contextlib.suppress(TuskError, OSError, sqlite3.Error):
+            history.clear(username=user.username)
+    with contextlib.suppress(TuskError, OSError, sqlite3.Error):
+        saved.delete_owner(user.username)
 
 
 # --- groups --------------------------------------------------------------------------------------
@@ -649,7 +855,7 @@ def delete_user(user: str | int | User, *, actor: User | str = "system") -> None
 
 def list_groups() -> list[tuple[Group, frozenset[str], int]]:
     """Every group with its permissions and member count, by name."""
-    with _tx() as s:
+    with _read() as s:
         out = []
         for group in s.exec(select(Group).order_by(Group.name)).all():
             perms = s.exec(
@@ -731,6 +937,8 @@ def set_user_groups(
 
 
 def _recent_failures(s: Session, username: str, now: datetime) -> list[datetime]:
+    """When the attempts that count against `username` were made, newest first: failures and
+    attempts still being checked, in the window and since the last successful sign-in."""
     since = now - timedelta(seconds=FAILURE_WINDOW_S)
     last_ok = s.exec(
         select(func.max(AuditEntry.ts)).where(
@@ -742,7 +950,7 @@ def _recent_failures(s: Session, username: str, now: datetime) -> list[datetime]
     query = (
         select(AuditEntry.ts)
         .where(
-            AuditEntry.action == "login.failed",
+            AuditEntry.action.in_(("login.failed", "login.pending")),  # type: ignore[attr-defined]
             AuditEntry.target == username,
             AuditEntry.ts > since,
         )
@@ -753,22 +961,31 @@ def _recent_failures(s: Session, username: str, now: datetime) -> list[datetime]
 
 def verify_login(username: str, password: str) -> User | None:
     """The user if the password is right and the account active, else None. After 5 failures
-    in a minute for one username, BadInput says how long to wait."""
+    in a minute for one username, BadInput says how long to wait.
+
+    The attempt is counted before the password is checked, in the same write transaction
+    that looks at the count (a "login.pending" audit row, settled afterwards as "login" or
+    "login.failed"): however many guesses arrive at once, from threads or processes, at most
+    MAX_FAILURES passwords are checked per window. An attempt whose process died while checking
+    stays pending and counts as a failure until the window passes (fail closed)."""
     target = unicodedata.normalize("NFC", str(username).strip())[:MAX_NAME]
     now = _now()
     with _tx() as s:
         failures = _recent_failures(s, target, now)
-    if len(failures) >= MAX_FAILURES:
-        oldest = failures[MAX_FAILURES - 1]
-        wait = math.ceil(FAILURE_WINDOW_S - (now - oldest).total_seconds())
-        raise BadInput(f"Too many failed attempts; wait {max(wait, 1)} s.", "Locked out")
+        if len(failures) >= MAX_FAILURES:
+            oldest = failures[MAX_FAILURES - 1]
+            wait = math.ceil(FAILURE_WINDOW_S - (now - oldest).total_seconds())
+            raise BadInput(f"Too many failed attempts; wait {max(wait, 1)} s.", "Locked out")
+        attempt = AuditEntry(ts=now, actor=target, action="login.pending", target=target)
+        s.add(attempt)
+        found = s.exec(select(User).where(User.username == target)).first()
+        s.flush()
+        attempt_id = attempt.id
     user = None
     try:
         raw = _password(password)
     except BadInput:
         raw = None
-    with _tx() as s:
-        found = s.exec(select(User).where(User.username == target)).first()
     if raw is None:
         reason = "bad password"
     elif found is None:
@@ -781,15 +998,15 @@ def verify_login(username: str, password: str) -> User | None:
     else:
         user, reason = found, ""
     with _tx() as s:
-        if user is None:
-            _log(s, target, "login.failed", target, reason)
-            return None
-        fresh = s.get(User, user.id)
+        settled = s.get(AuditEntry, attempt_id)
+        fresh = s.get(User, user.id) if user is not None else None
+        if settled is not None:
+            settled.action, settled.detail = ("login", "") if fresh else ("login.failed", reason)
+            s.add(settled)
         if fresh is None:
             return None
         fresh.last_login = _now()
         s.add(fresh)
-        _log(s, target, "login", target)
         return fresh
 
 
@@ -813,20 +1030,23 @@ def create_session(user: User) -> str:
 
 def session_user(token: str | None) -> User | None:
     """The user behind a session token, or None if revoked, idle too long, or the user is
-    inactive or gone."""
+    inactive or gone. Read-only unless last_seen is more than LAST_SEEN_EVERY old."""
     if not token:
         return None
     now = _now()
-    with _tx() as s:
-        row = s.get(AuthSession, _token_key(token))
+    key = _token_key(token)
+    with _read() as s:
+        row = s.get(AuthSession, key)
         if row is None or row.revoked or now - row.last_seen > SESSION_IDLE:
             return None
         user = s.get(User, row.user_id)
         if user is None or not user.active:
             return None
-        row.last_seen = now
-        s.add(row)
-        return user
+        stale = now - row.last_seen > LAST_SEEN_EVERY
+    if stale:
+        with _tx() as s:
+            s.exec(update(AuthSession).where(AuthSession.token == key).values(last_seen=now))  # type: ignore[call-overload]
+    return user
 
 
 def revoke_session(token: str) -> None:
@@ -853,12 +1073,13 @@ def revoke_sessions(user_id: int, *, actor: User | str = "system") -> int:
 
 def credentials() -> dict[str, dict[str, dict[str, Any]]]:
     """streamlit-authenticator's credentials dict, built from the users table: active users
-    keyed by their id (the component lower-cases keys; ids survive renames and case)."""
-    with _tx() as s:
+    keyed by their uid (lower-case hex, as the component wants keys; never reused, so a
+    deleted user's cookie can name nobody else)."""
+    with _read() as s:
         users = s.exec(select(User).where(User.active)).all()
     return {
         "usernames": {
-            str(u.id): {
+            u.uid: {
                 "name": u.display_name or u.username,
                 "email": u.email,
                 "password": u.password_hash,
@@ -868,15 +1089,17 @@ def credentials() -> dict[str, dict[str, dict[str, Any]]]:
     }
 
 
-def cookie_user(user_id: str, expires_at: float, lifetime_s: float) -> User | None:
-    """The user a login cookie names, if still active, the cookie not signed out, and issued
-    after their sessions were last revoked (password change, sign out everywhere, deactivation).
-    A cookie is known by its user and expiry time (streamlit-authenticator signs just those)."""
-    if not str(user_id).isdigit():
+def cookie_user(user_key: str, expires_at: float, lifetime_s: float) -> User | None:
+    """The user a login cookie names by uid, if still active, the cookie not signed out, and
+    issued after their sessions were last revoked (password change, sign out everywhere,
+    deactivation). A cookie is known by its user and expiry time (streamlit-authenticator signs
+    just those). Cookies made before uids name an integer id and are refused."""
+    key = str(user_key)
+    if len(key) != 32 or any(c not in "0123456789abcdef" for c in key):
         return None
     issued_at = expires_at - lifetime_s
     with _tx() as s:
-        found = s.get(User, int(user_id))
+        found = s.exec(select(User).where(User.uid == key)).first()
         if found is None or not found.active:
             return None
         after = found.sessions_after
@@ -917,7 +1140,7 @@ def audit(actor: str, action: str, target: str = "", detail: str = "") -> None:
 
 def audit_log(limit: int = 200, action: str | None = None) -> list[AuditEntry]:
     """The newest audit entries first."""
-    with _tx() as s:
+    with _read() as s:
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
         if action is not None:
             query = query.where(AuditEntry.action == action)

@@ -493,3 +493,14 @@ def _prune(items: list[FolderNode | SavedQuery]) -> list[FolderNode | SavedQuery
         if children:
             kept.append(FolderNode(item.folder, children))
     return kept
+
+
+def delete_owner(owner: str) -> int:
+    """Delete every folder and query of one owner (their user was deleted: a later user of the
+    same name must not inherit them); returns how many queries went. Not for single mode's ""."""
+    if not owner or not (config.home() / SAVED_DB).exists():
+        return 0
+    with _write() as con:
+        gone = con.execute("delete from query where owner = ?", (owner,)).rowcount
+        con.execute("delete from folder where owner = ?", (owner,))
+        return gone

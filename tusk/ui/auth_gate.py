@@ -11,6 +11,11 @@ Who does what:
 - Every browser session holds a server-side session token (TOKEN). A password change,
   deactivation or deletion revokes the user's sessions, so the next rerun anywhere signs out;
   a cookie issued before the revocation is refused (`store.cookie_user`).
+- The cookie names the user by uid (random, never reused), not by id or name: a deleted
+  user's cookie can never sign in whoever is created next.
+- The signed-in user and their permissions are read from auth.db once per script run (never
+  reused in another run, and read again within it after this process wrote to auth.db): a
+  page run asks for them a dozen times or more.
 
 The component claims bare session-state keys (name, username, authentication_status, email,
 roles, logout); Tusk's keys all start with "tusk_" and never touch them except where the
@@ -19,9 +24,12 @@ component needs them to write the cookie.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tusk import auth
 from tusk.errors import TuskError
@@ -34,6 +42,22 @@ SIGNING_OUT = "tusk_auth_signing_out"
 COOKIE_EXP = "tusk_auth_cookie_exp"  # the expiry that identifies this browser's login cookie
 COOKIE_NAME = "tusk_auth"
 COOKIE_DAYS = 7.0
+
+
+def _current_run() -> object | None:
+    """An object that stands for the script run in progress, or None outside one. Streamlit
+    makes a new ParallelFragmentCoordinator at the start of every run (callbacks and fragment
+    runs included), before any of our code runs: its identity is the run's."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return getattr(ctx, "parallel_coordinator", None) if ctx is not None else None
+
+
+auth.set_run_scope(_current_run)  # allowed() reads a user's permissions once per run
+# run -> {session token: (store.commits() when read, user)}; an entry goes with its run object.
+_users_by_run: weakref.WeakKeyDictionary[object, dict[str, tuple[int, User]]] = (
+    weakref.WeakKeyDictionary()
+)
+_users_lock = threading.Lock()
 
 
 def _authenticator() -> Any:
@@ -62,9 +86,21 @@ def current_user() -> User | None:
         return None
     from tusk.auth import store
 
+    run = _current_run()
+    commits = store.commits()
+    if run is not None:
+        with _users_lock:
+            cached = _users_by_run.get(run, {}).get(token)
+        if cached is not None and cached[0] == commits:
+            return cached[1]
     user = store.session_user(token)
     if user is None:
         st.session_state.pop(TOKEN, None)  # revoked elsewhere: sign this session out
+    elif run is not None:
+        with _users_lock:
+            # Counted before the lookup, so a write made meanwhile (even the lookup's own
+            # last_seen) means one more lookup, never a stale user.
+            _users_by_run.setdefault(run, {})[token] = (commits, user)
     return user
 
 
@@ -98,7 +134,7 @@ def _forget_cookie(authenticator: Any) -> None:
 def remember(user: User, authenticator: Any | None = None) -> None:
     """Give this browser a login cookie for `user` (after a sign-in or a password change)."""
     authenticator = authenticator or _authenticator()
-    st.session_state["username"] = str(user.id)  # the component signs this key into the JWT
+    st.session_state["username"] = user.uid  # the component signs this key into the JWT
     st.session_state["logout"] = None
     authenticator.cookie_controller.set_cookie()
     st.session_state[COOKIE_EXP] = authenticator.cookie_controller.cookie_model.exp_date
@@ -194,7 +230,9 @@ def _change_password_form(user: User) -> User | None:
         st.info("Your password must be changed before you go on.", icon=":material/info:")
         with st.form("tusk_change_password_form"):
             current = st.text_input("Current password", type="password", key="tusk_pw_current")
-            new = st.text_input("New password", type="password", key="tusk_pw_new")
+            new = st.text_input(
+                "New password", type="password", key="tusk_pw_new", help=store.PASSWORD_RULE
+            )
             again = st.text_input("New password again", type="password", key="tusk_pw_again")
             submitted = st.form_submit_button("Change password", type="primary")
         if not submitted:
