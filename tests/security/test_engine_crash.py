@@ -111,3 +111,23 @@ def test_workers_stop_with_the_server(isolated: None, tmp_path: Path) -> None:
     conn.close()
     isolation.shutdown()
     assert not isolation.running()
+
+
+def test_the_cluster_pages_local_run_happens_in_a_worker(
+    users: dict[str, Any], isolated: None
+) -> None:
+    """ "Run here" (DataFusion over the cluster's files) is user SQL in an in-process engine
+    too: with isolation on it runs in a worker, confined as on the cluster."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tusk.cluster import client
+
+    root = files.roots()[0].path
+    pq.write_table(pa.table({"a": [1, 2, 3]}), root / "t.parquet")
+    tables = {"t": str(root / "t.parquet")}
+    got = client.run_local("select sum(a) as s from t", tables, actor=users["analyst"])
+    assert got.to_pylist() == [{"s": 6}]
+    assert ("datafusion", "run-here", "confined") in isolation.running()
+    with pytest.raises(TuskError):
+        client.run_local("create table x as select 1", tables, actor=users["analyst"])

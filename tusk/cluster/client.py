@@ -499,25 +499,38 @@ def run(
 def run_local(sql: str, tables: dict[str, str], *, actor: User | None = None) -> pa.Table:
     """Run `sql` on this machine with DataFusion over the same tables (no cluster needed);
     for a user confined to the data roots, as on the cluster, plus queries only (no DDL)."""
-    import pyarrow as pa
-    from datafusion import SessionContext, SQLOptions, col
-
     from tusk import files
-    from tusk.engines.base import check_text, is_panic
+    from tusk.engines import isolation
+    from tusk.engines.base import check_text
 
     check_text(sql)
     roots = files.confinement(actor)
     checked = check_tables(tables)
-    options = None
     if roots is not None:
         check_confined(sql, checked, roots)
+    if isolation.enabled():  # the app: DataFusion runs in an engine worker, not the server
+        key = ("datafusion", "run-here", "confined" if roots is not None else "open")
+        return isolation.run(key, "tusk.cluster.client:run_here", sql, checked, roots is not None)
+    return run_here(sql, checked, roots is not None)
+
+
+def run_here(sql: str, tables: dict[str, str], queries_only: bool) -> pa.Table:
+    """run_local's DataFusion run over checked tables (in this process: an engine worker
+    when the app serves); with `queries_only`, no DDL, DML or other statement."""
+    import pyarrow as pa
+    from datafusion import SessionContext, SQLOptions, col
+
+    from tusk.engines.base import is_panic
+
+    options = None
+    if queries_only:
         # Queries only, as the DataFusion engine's confine: no DDL, DML, SET or other statement.
         options = (
             SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         )
     ctx = SessionContext()
     try:
-        for name, location in checked.items():
+        for name, location in tables.items():
             frame = ctx.read_csv(location) if is_csv(location) else ctx.read_parquet(location)
             # The same DECIMAL -> DOUBLE cast as on the cluster, so both give the same types.
             for column in frame.schema():

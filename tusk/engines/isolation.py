@@ -517,6 +517,27 @@ def connect(
     return conn
 
 
+def run(key: tuple[str, ...], function: str, *args: Any, **kwargs: Any) -> pa.Table:
+    """Call `function` ("module:name", a library function returning an Arrow table) in the
+    worker `key`; a crash there is EngineCrashed, and the worker restarts on next use."""
+    process = _supervisor.worker(key)
+    try:
+        with contextlib.closing(process.channel()) as chan:
+            request = {"op": "run", "function": function, "args": args, "kwargs": kwargs}
+            wire.send_request(chan, request)
+            answer = wire.recv_answer(chan)
+            wire.raise_error(answer)
+            return wire.recv_table(chan)
+    except (EOFError, OSError) as exc:
+        how = process.ending()
+        _supervisor.forget(process)
+        raise EngineCrashed(
+            f"The {key[0]} engine process {how} and was restarted ({type(exc).__name__}): "
+            "nothing else was lost. Run again when ready.",
+            "Engine restarted",
+        ) from None
+
+
 def wait_for_exit(timeout_s: float = 5.0) -> None:
     """Wait until no worker is alive (tests)."""
     end = time.monotonic() + timeout_s

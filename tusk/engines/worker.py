@@ -7,7 +7,9 @@ accepted channel on its own thread:
 - `open`: a session (a real engine connection, confined / read-only as asked) lives as long as
   this channel; `call` requests on it run the connection's methods one at a time;
 - `stream`, `load`, `cancel`: side channels on an open session (a full result out as Arrow
-  batches, Arrow batches in, or a cancel while a call runs).
+  batches, Arrow batches in, or a cancel while a call runs);
+- `run`: one call of a library function the server names, returning an Arrow table (work on
+  user input that is not a session, such as the Cluster page's local DataFusion run).
 
 The process caps its own memory (DuckDB's limit, and a watchdog on its resident size), so a
 runaway query fails here instead of starving the server and the other users. It exits when the
@@ -100,6 +102,8 @@ class _Worker:
                 self._stream(chan, request)
             elif op == "load":
                 self._load(chan, request)
+            elif op == "run":
+                self._run(chan, request)
             elif op == "cancel":
                 with contextlib.suppress(Exception):
                     self.get(request["session"]).cancel()
@@ -173,6 +177,22 @@ class _Worker:
                 wire.send_answer(chan, {"batch": True})
                 wire.send_arrow(chan, batch)
             wire.send_answer(chan, {"end": True})
+        except (EOFError, OSError):
+            raise
+        except BaseException as exc:  # noqa: BLE001
+            wire.send_answer(chan, wire.error_answer(exc))
+
+    def _run(self, chan: Channel, request: dict[str, Any]) -> None:
+        """Call a library function (the server names it) that returns an Arrow table."""
+        import importlib
+
+        try:
+            module, _, name = str(request["function"]).partition(":")
+            function = getattr(importlib.import_module(module), name)
+            table = function(*request.get("args", ()), **request.get("kwargs", {}))
+            if not isinstance(table, pa.Table):
+                raise BadInput(f"{request['function']} did not return an Arrow table.")
+            wire.send_answer(chan, {"result": True, "table": True}, table)
         except (EOFError, OSError):
             raise
         except BaseException as exc:  # noqa: BLE001
