@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import glob
+import json
 import os
 import shutil
 import tempfile
@@ -435,7 +436,7 @@ def load() -> dict[str, Any]:
 
 def _shown(raw: Any) -> str:
     """A stored value for a message: quoted, escaped, short."""
-    text = ascii(raw) if isinstance(raw, str) else repr(raw)
+    text = json.dumps(raw) if isinstance(raw, str) else repr(raw)  # as TOML spells it
     return text if len(text) <= 80 else text[:77] + "…"
 
 
