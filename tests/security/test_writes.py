@@ -21,13 +21,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.ui.conftest import STUDIO, open_page
 from tusk import config, connections, files
 from tusk.engines.spec import ConnectionSpec
-from tusk.errors import TuskError
+from tusk.errors import BadInput, TuskError
 from tusk.etl import store as pipelines
 from tusk.etl.pipeline import Pipeline
 from tusk.etl.sources import QuerySource
 from tusk.store import history, saved
+from tusk.ui.tabs import DRAFTS_FILE
 
 
 def _together(n: int, work: Callable[[int], None]) -> list[BaseException]:
@@ -203,7 +205,7 @@ def test_the_lock_serializes_processes_and_times_out_clearly(tusk_home: Path) ->
     code = f"""
     from pathlib import Path
     from tusk import config
-    from tusk.errors import TuskError
+    from tusk.errors import BadInput, TuskError
     try:
         with config.locked(Path({str(target)!r}), timeout=0.3):
             print("got it")
@@ -314,3 +316,64 @@ def test_disk_full_on_every_write_path_is_clear_and_keeps_the_old_files(small_di
     assert history.search()[0].statement == "select 1"
     config.set_value("default_limit", "55")
     assert config.load()["default_limit"] == 55
+
+
+def test_drafts_on_a_full_disk_warn_and_keep_the_old_file(small_disk: Path) -> None:
+    """The Studio on a full disk: a run still shows its result, the user is told the tabs
+    could not be kept, and the drafts file from before is intact."""
+    at = open_page(STUDIO)
+    at.button(key="studio_run").click().run()
+    drafts = small_disk / DRAFTS_FILE
+    before = drafts.read_bytes()
+    filler = _fill(small_disk)
+    at.button(key="studio_new_tab").click().run()  # a change the drafts file must take
+    assert not at.exception
+    assert any("could not be kept" in t.value and "disk is full" in t.value for t in at.toast)
+    assert drafts.read_bytes() == before
+    filler.unlink()
+
+
+# --- long names -------------------------------------------------------------------------------
+
+_LONG = "a" * 4000
+_DEEP = "/".join(["folder"] * 600)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda r: files.listdir(r, _LONG),
+        lambda r: files.listdir(r, _DEEP),
+        lambda r: files.info(r, _LONG + ".csv"),
+        lambda r: files.preview(r, _LONG + ".csv"),
+        lambda r: files.row_count(r, _DEEP + "/x.csv"),
+        lambda r: files.scan_sql(r, _DEEP + "/x.parquet"),
+        lambda r: files.delete(r, _LONG),
+        lambda r: files.upload(r, _DEEP, "x.csv", b"a\n1\n"),
+        lambda r: files.upload(r, _LONG, "x.csv", b"a\n1\n"),
+    ],
+    ids=["list", "list-deep", "info", "preview", "count", "scan", "delete", "upload", "upload2"],
+)
+def test_a_4000_character_name_or_deep_path_is_bad_input(tusk_home: Path, action) -> None:  # noqa: ANN001
+    """A 4,000-character file name or a path 600 folders deep: a clear BadInput, never
+    OSError 'File name too long'."""
+    root = files.roots()[0].name
+    with pytest.raises(BadInput, match="too long|longer than"):
+        action(root)
+
+
+def test_upload_with_a_4000_character_name_is_shortened(tusk_home: Path) -> None:
+    """An upload's own name is made safe: cut to 255 bytes, extension kept."""
+    root = files.roots()[0].name
+    entry = files.upload(root, "", _LONG + ".csv", b"a\n1\n")
+    assert entry.name.endswith(".csv") and len(entry.name.encode()) <= 255
+
+
+def test_a_4000_character_pipeline_name_is_bad_input(tusk_home: Path) -> None:
+    """Saving a pipeline under a 4,000-character name (or one whose file name would pass
+    255 bytes) is a BadInput."""
+    source = QuerySource(connection="demo", sql="select 1")
+    with pytest.raises(BadInput, match="at most 100"):
+        pipelines.save(Pipeline(name=_LONG, source=source))
+    with pytest.raises(BadInput, match="too long"):
+        pipelines.save(Pipeline(name="\U0001f600" * 90, source=source))
