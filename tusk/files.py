@@ -199,6 +199,10 @@ def _relative(relative: str) -> PurePosixPath:
         raise BadInput(
             f"{text!r} climbs out with '..': give a path inside the data root.", "Bad path"
         )
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise BadInput(f"{text!r} is not a valid file name.", "Bad path") from None
     # The OS refuses longer names with "File name too long": say so before asking it.
     if any(len(os.fsencode(part)) > _MAX_NAME_BYTES for part in rel.parts):
         raise BadInput(
