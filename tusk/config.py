@@ -1,7 +1,7 @@
 """Tusk's home folder (~/.tusk or $TUSK_HOME) and its settings file, written atomically.
 
-Every read-modify-write of a shared file (settings, connections, drafts, the demo database)
-runs inside `locked(path)`: an flock on a sibling `.NAME.lock` file, which serializes threads
+Every read-modify-write of a shared file (settings, connections, the demo database and its
+data files) runs inside `locked(path)`: an flock on a sibling `.NAME.lock` file, which serializes threads
 and processes alike (each open() is its own file description). A file Tusk cannot parse is
 never rewritten: a copy is kept aside (`keep_aside`) and the error names the file.
 """
