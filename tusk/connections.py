@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from tusk import auth, config, private, vault
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     from tusk.auth.store import User
     from tusk.engines.base import Connection
 
+P = ParamSpec("P")
+R = TypeVar("R")
 DEMO_NAME = "demo"
 MAX_NAME = 64
 
@@ -59,15 +63,64 @@ def _from_record(rec: dict[str, Any], with_secret: bool = True) -> ConnectionSpe
 
 
 def _load_records() -> list[dict[str, Any]]:
-    data = config.read_toml(_path())
+    """The saved records, each checked: a damaged file is a BadInput naming it and the
+    problem, with a copy kept aside (and nothing rewrites it until it is fixed)."""
+    path = _path()
+    data = config.read_toml(path)
     records = data.get("connections", [])
-    if not isinstance(records, list):
-        raise BadInput(f"{_path()} is malformed: 'connections' must be a list of tables.")
+    problem = (
+        "'connections' must be a list of tables"
+        if not isinstance(records, list)
+        else next(filter(None, (_record_problem(i, r) for i, r in enumerate(records, 1))), None)
+    )
+    if problem is not None:
+        raise config.damaged(
+            path, problem, "Fix the file, or move it away to start with no saved connections."
+        )
     return records
+
+
+_TEXT_FIELDS = ("host", "database", "user", "password", "password_env", "path")
+
+
+def _record_problem(number: int, rec: Any) -> str | None:
+    """What is wrong with one record of connections.toml, or None."""
+    if not isinstance(rec, dict):
+        return f"entry {number} is not a table"
+    name = rec.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return f"entry {number} has no name"
+    engine = rec.get("engine")
+    if engine is None:
+        return f"connection {name!r} has no engine"
+    if engine not in ENGINE_NAMES:
+        return f"connection {name!r} has an unknown engine {engine!r}"
+    port = rec.get("port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int)):
+        return f"connection {name!r} has a port that is not a number ({port!r})"
+    for key in _TEXT_FIELDS:
+        if key in rec and not isinstance(rec[key], str):
+            return f"connection {name!r} has a {key} that is not text"
+    options = rec.get("options", {})
+    if not isinstance(options, dict) or any(isinstance(v, dict | list) for v in options.values()):
+        return f"connection {name!r} has options that are not a table of values"
+    return None
 
 
 def _save_records(records: list[dict[str, Any]]) -> None:
     config.write_toml(_path(), {"connections": records}, mode=0o600)
+
+
+def _serialized(action: Callable[P, R]) -> Callable[P, R]:
+    """Run a read-modify-write of connections.toml under its lock: two sessions adding a
+    connection at once must both be kept (an atomic rename alone keeps only the last)."""
+
+    @functools.wraps(action)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with config.locked(_path()):
+            return action(*args, **kwargs)
+
+    return run
 
 
 def list_connections() -> list[ConnectionSpec]:
@@ -140,6 +193,7 @@ def _check_place(spec: ConnectionSpec, actor: User | None) -> None:
         )
 
 
+@_serialized
 def add(spec: ConnectionSpec, *, actor: User | None = None) -> ConnectionSpec:
     """Save a new connection; names are unique (needs connections.create)."""
     auth.require(actor, "connections.create")
@@ -154,6 +208,7 @@ def add(spec: ConnectionSpec, *, actor: User | None = None) -> ConnectionSpec:
     return spec
 
 
+@_serialized
 def update(
     name: str, spec: ConnectionSpec, *, keep_password: bool = True, actor: User | None = None
 ) -> ConnectionSpec:
@@ -179,6 +234,7 @@ def update(
     raise BadInput(f"There is no connection called {name!r}.", "Unknown connection")
 
 
+@_serialized
 def delete(name: str, *, actor: User | None = None) -> None:
     """Remove a saved connection (needs connections.delete)."""
     auth.require(actor, "connections.delete")

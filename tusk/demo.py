@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tusk import config
+from tusk.errors import TuskError
+
+if TYPE_CHECKING:
+    from tusk.engines.base import Connection
+
+log = logging.getLogger(__name__)
 
 DEMO_TABLES = ("cities", "customers", "products", "orders", "order_items")
 
@@ -77,30 +89,100 @@ where l.j <= 1 + (hash(o.i) % 3);
 """
 
 
+_STATEMENT = re.compile(r"^(?:create table|insert into) (\w+)")
+
+
+def _statements() -> dict[str, list[str]]:
+    """_SCHEMA's statements grouped by the table they create or fill, in FK order (a table
+    after the tables it references)."""
+    grouped: dict[str, list[str]] = {t: [] for t in DEMO_TABLES}
+    for statement in (s.strip() for s in _SCHEMA.split(";\n")):
+        match = _STATEMENT.match(statement)
+        if match:
+            grouped[match.group(1)].append(statement.rstrip(";"))
+    return grouped
+
+
 def create_demo(path: str) -> bool:
-    """Create the demo database at `path` unless it already holds the demo; True if created."""
+    """Make sure the demo database at `path` holds every demo table; True if any was created.
+
+    A new file is built whole under another name and renamed into place. An existing file is
+    never deleted or replaced (users may have written their own tables into it): only the
+    demo tables missing from it are created again, in FK order, each with its rows in one
+    transaction; one that cannot be (a user's object in the way) is left as it is, and the
+    log says so. A lock file makes threads and processes doing this at once take turns.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with config.locked(target):
+        if not target.exists():
+            _build(target)
+            return True
+        conn = _open(target)
+        try:
+            missing = [t for t in DEMO_TABLES if t not in _names(conn)]
+            if not missing:
+                return False
+            return _recreate(conn, missing, target)
+        finally:
+            conn.close()
+
+
+def _open(path: Path) -> Connection:
     from tusk.engines.registry import connect
     from tusk.engines.spec import ConnectionSpec
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        conn = connect(ConnectionSpec("demo", "duckdb", path=str(target), options=_PLAIN))
-        try:
-            have = {t.name for t in conn.catalog().tables}
-        finally:
-            conn.close()
-        if set(DEMO_TABLES) <= have:
-            return False
+    return connect(ConnectionSpec("demo", "duckdb", path=str(path), options=_PLAIN))
+
+
+def _names(conn: Connection) -> set[str]:
+    """Tables and views in the demo's main schema (a user's view named like a demo table
+    counts: it is left alone)."""
+    result = conn.execute(
+        "select table_name from information_schema.tables "
+        "where table_catalog = current_database() and table_schema = 'main'",
+        limit=None,
+    )
+    return {str(v) for v in result.table.column(0).to_pylist()}
+
+
+def _build(target: Path) -> None:
+    """A new demo file: built under another name, then renamed (a half-built demo never
+    appears); only ever called while holding the lock, when no file is there."""
     tmp = target.with_suffix(".building")
-    tmp.unlink(missing_ok=True)
-    conn = connect(ConnectionSpec("demo", "duckdb", path=str(tmp), options=_PLAIN))
+    tmp.unlink(missing_ok=True)  # left by a build that was killed
+    conn = _open(tmp)
     try:
         conn.execute(_SCHEMA + ";\ncheckpoint", limit=None)
     finally:
         conn.close()
-    tmp.replace(target)  # whole or nothing: a half-built demo never appears
-    return True
+    tmp.rename(target)
+
+
+def _recreate(conn: Connection, missing: list[str], target: Path) -> bool:
+    """Create the missing demo tables with their rows; a failure leaves that table out."""
+    statements = _statements()
+    created = False
+    for table in missing:  # DEMO_TABLES order: referenced tables first
+        try:
+            conn.execute("begin transaction", limit=None)
+            for statement in statements[table]:
+                conn.execute(statement, limit=None)
+            conn.execute("commit", limit=None)
+            created = True
+        except TuskError as exc:
+            # A failed statement may already have ended the transaction.
+            with contextlib.suppress(TuskError):
+                conn.execute("rollback", limit=None)
+            log.warning(
+                "The demo table %s could not be created again in %s and is left out: %s",
+                table,
+                target,
+                exc.message,
+            )
+    if created:
+        conn.execute("checkpoint", limit=None)
+    return created
 
 
 _PLAIN = {"extensions": ""}  # building the demo needs no extensions

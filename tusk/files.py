@@ -78,6 +78,7 @@ _PARQUET_MAGIC = b"PAR1"
 _DUCKDB_MAGIC = b"DUCK"  # bytes 8-11 of a DuckDB database file
 
 _MAX_NAME_BYTES = 255  # a file name's limit on Linux and macOS file systems
+_MAX_PATH_BYTES = 4000  # under PATH_MAX (4096 with the NUL), leaving room for a temp name
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
 _CHUNK = 1 << 20
 _MB = 1024 * 1024
@@ -171,6 +172,12 @@ def resolve(root_name: str, relative: str = "") -> Path:
     """The absolute path of `relative` inside the root, or BadInput if it would leave it."""
     base = root(root_name).path
     rel = _relative(relative)
+    if len(os.fsencode(base / rel)) > _MAX_PATH_BYTES:
+        raise BadInput(
+            f"This path is longer than {_MAX_PATH_BYTES:,} bytes with its data root, the file "
+            "system's limit: use fewer or shorter folder names.",
+            "Path too long",
+        )
     try:
         path = (base / rel).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop
@@ -197,6 +204,23 @@ def _relative(relative: str) -> PurePosixPath:
     if ".." in rel.parts:
         raise BadInput(
             f"{text!r} climbs out with '..': give a path inside the data root.", "Bad path"
+        )
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError:
+        raise BadInput(f"{text!r} is not a valid file name.", "Bad path") from None
+    # The OS refuses longer names with "File name too long": say so before asking it.
+    if any(len(os.fsencode(part)) > _MAX_NAME_BYTES for part in rel.parts):
+        raise BadInput(
+            f"A name in this path is longer than {_MAX_NAME_BYTES} bytes, the file system's "
+            "limit: shorten it.",
+            "Name too long",
+        )
+    if len(os.fsencode(text)) > _MAX_PATH_BYTES:
+        raise BadInput(
+            f"This path is longer than {_MAX_PATH_BYTES:,} bytes, the file system's limit: "
+            "use fewer or shorter folder names.",
+            "Path too long",
         )
     return rel
 
@@ -634,6 +658,8 @@ def upload(
             fh.flush()
             os.fsync(fh.fileno())
         _publish(tmp, folder / filename, overwrite, _show(root_name, relative))
+    except OSError as exc:  # a full disk: the temp file goes, an existing file stays as it was
+        raise config.write_failed(_show(root_name, relative), exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return _info(root_name, relative)
@@ -697,6 +723,8 @@ def export(
             fh.flush()
             os.fsync(fh.fileno())
         _publish(tmp, folder / filename, overwrite, _show(root_name, relative))
+    except OSError as exc:  # a full disk: the temp file goes, an existing file stays as it was
+        raise config.write_failed(_show(root_name, relative), exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return _info(root_name, relative)
@@ -760,7 +788,9 @@ _DEMO_COPIES = {
 
 
 def _ensure_demo_files(folder: Path) -> None:
-    """Write the demo files once per home (deleted ones stay deleted: the marker says so)."""
+    """Write the demo files once per home (deleted ones stay deleted: the marker says so).
+    A file of that name already there — a user's — is never replaced, and processes starting
+    at once take turns (the lock file)."""
     if (folder / _DEMO_MARKER).exists():
         return
     with _demo_lock:
@@ -774,11 +804,17 @@ def _ensure_demo_files(folder: Path) -> None:
                 _demo_failed.append(str(exc))
                 log.warning("Could not build the demo data files: %s", exc)
                 return
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        for name, content in _demo_files.items():
-            if not (folder / name).exists():
-                config.atomic_write(folder / name, content, 0o644)
-        config.atomic_write(folder / _DEMO_MARKER, "demo files written by Tusk\n", 0o644)
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with config.locked(folder):
+                if (folder / _DEMO_MARKER).exists():
+                    return  # another process wrote them while we waited
+                for name, content in _demo_files.items():
+                    config.write_new(folder / name, content, 0o644)
+                config.write_new(folder / _DEMO_MARKER, "demo files written by Tusk\n", 0o644)
+        except (TuskError, OSError) as exc:
+            # A full disk: the browser still works without them; try again next time.
+            log.warning("Could not write the demo data files: %s", exc)
 
 
 def _build_demo_files() -> dict[str, bytes]:

@@ -16,7 +16,8 @@ def _fernet():  # -> cryptography.fernet.Fernet (imported lazily: the CLI must s
 
     path = config.home() / KEY_FILE
     if not path.exists():
-        config.atomic_write(path, Fernet.generate_key(), mode=0o600)
+        # Only if still absent: two processes making a key at once must not each keep their own.
+        config.write_new(path, Fernet.generate_key(), mode=0o600)
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)  # never leave the key readable by others
     return Fernet(path.read_bytes().strip())

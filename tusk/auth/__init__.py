@@ -33,10 +33,17 @@ _per_run_lock = threading.Lock()
 
 
 def mode() -> Literal["single", "multi"]:
-    """The auth_mode setting: "single" (no login) or "multi" (users sign in)."""
+    """The auth_mode setting: "single" (no login) or "multi" (users sign in). Fails closed:
+    anything but a valid "single" — a typo, a wrong type, a config.toml Tusk cannot read —
+    means multi-user; `config.load()` reports what is wrong with the file."""
     from tusk import config
+    from tusk.errors import TuskError
 
-    return "multi" if config.get("auth_mode") == "multi" else "single"
+    try:
+        value = config.get("auth_mode")
+    except TuskError:
+        return "multi"
+    return "single" if value == "single" else "multi"
 
 
 def set_run_scope(scope: Callable[[], object | None]) -> None:

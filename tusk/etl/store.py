@@ -31,7 +31,10 @@ _MAX_FILE_BYTES = 250  # a file name's limit is 255 bytes on Linux and macOS
 def folder() -> Path:
     """TUSK_HOME/pipelines, created with mode 0700."""
     path = config.home() / config.PIPELINES_DIR
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise config.write_failed(path, exc) from None
     return path
 
 
@@ -94,6 +97,8 @@ def save(pipeline: Pipeline, *, overwrite: bool = False, actor: User | None = No
                 f"A pipeline called {name!r} already exists: choose overwrite or another name.",
                 "Name taken",
             ) from None
+        except OSError as exc:
+            raise config.write_failed(path, exc) from None
     finally:
         tmp.unlink(missing_ok=True)
     return path

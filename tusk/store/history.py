@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tusk import config
+from tusk.errors import TuskError
 from tusk.store.database import shared_store
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS = (
     """
@@ -66,10 +70,29 @@ def record(
     error: str | None = None,
     username: str | None = None,
 ) -> int:
-    """Store one executed statement (and who ran it, in multi-user mode); returns its id."""
+    """Store one executed statement (and who ran it, in multi-user mode); returns its id, or 0
+    when history cannot be written (disk full, damaged history.db): the statement has run
+    and its result must still reach the user, so this logs the reason instead of raising;
+    `search` then reports it."""
     # A statement refused for a lone surrogate is still recorded: SQLite cannot store the
     # character itself (UnicodeEncodeError), so it is kept as its escape, e.g. \ud800.
     statement = statement.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        return _record(connection, engine, statement, duration_s, row_count, error, username)
+    except TuskError as exc:
+        log.warning("History not recorded: %s", exc.message)
+        return 0
+
+
+def _record(
+    connection: str,
+    engine: str,
+    statement: str,
+    duration_s: float | None,
+    row_count: int | None,
+    error: str | None,
+    username: str | None,
+) -> int:
     with _open() as con:
         cur = con.execute(
             "insert into history (ts, connection, engine, statement, duration_s, row_count,"

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from tusk import auth, config
 from tusk.errors import BadInput
-from tusk.store.database import open_store
+from tusk.store.database import open_store, shared_store
 
 SAVED_DB = "saved.db"
 MAX_NAME = 200
@@ -104,33 +105,35 @@ class FolderNode:
 _QUERY_COLUMNS = "id, name, sql, folder_id, connection, created_at, updated_at"
 
 
+def _file() -> Path:
+    return config.home() / SAVED_DB
+
+
 def _open() -> sqlite3.Connection:
-    return open_store(config.home() / SAVED_DB, MIGRATIONS)
+    return open_store(_file(), MIGRATIONS)
 
 
 @contextmanager
 def _write() -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken up front so check-then-change steps cannot interleave."""
-    con = _open()
-    try:
+    """One write transaction, taken up front so check-then-change steps cannot interleave
+    (other threads wait for the kept connection, other processes up to the busy timeout);
+    a full disk or a damaged file is a clear TuskError and the transaction is rolled back."""
+    with shared_store(_file(), MIGRATIONS) as con:
         con.execute("begin immediate")
         try:
             yield con
+            con.execute("commit")
         except BaseException:
-            con.execute("rollback")
+            if con.in_transaction:
+                con.execute("rollback")
             raise
-        con.execute("commit")
-    finally:
-        con.close()
 
 
 @contextmanager
 def _read() -> Iterator[sqlite3.Connection]:
-    con = _open()
-    try:
+    """The kept connection: it keeps SQLite's -shm index, so reading works on a full disk."""
+    with shared_store(_file(), MIGRATIONS) as con:
         yield con
-    finally:
-        con.close()
 
 
 def _owner(actor: User | None) -> str:

@@ -44,7 +44,11 @@ SECTIONS: tuple[Section, ...] = (
 
 def pick_connection() -> ConnectionSpec | None:
     """The sidebar's PostgreSQL connection picker; None when there is none saved."""
-    specs = [s for s in connections.list_connections() if s.engine == "postgres"]
+    try:
+        specs = [s for s in connections.list_connections() if s.engine == "postgres"]
+    except TuskError as exc:  # a damaged connections.toml: name it, no traceback
+        show_error(exc)
+        return None
     if not specs:
         return None
     names = [s.name for s in specs]

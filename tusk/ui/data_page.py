@@ -600,7 +600,11 @@ def _output_section(p: Pipeline, user: User | None) -> None:
     if not auth.allowed(user, "data.import"):
         st.caption(":material/lock: Importing needs the data.import permission.")
         return
-    targets = [c for c in connections.list_connections() if c.engine in ("duckdb", "postgres")]
+    try:
+        targets = [c for c in connections.list_connections() if c.engine in ("duckdb", "postgres")]
+    except TuskError as exc:  # a damaged connections.toml: name it, the demo still works
+        show_error(exc)
+        targets = [connections.demo_spec()]
     a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
     target = a.selectbox(
         "Connection",

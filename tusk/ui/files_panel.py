@@ -381,7 +381,10 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
                     session.detached(duck_name, alias)
                     forget_catalog(duck_name)
                     st.rerun()
-        pg = [c.name for c in connections.list_connections() if c.engine == "postgres"]
+        try:
+            pg = [c.name for c in connections.list_connections() if c.engine == "postgres"]
+        except TuskError:  # a damaged connections.toml: the page shows that error once
+            pg = []
         if not pg:
             st.caption("Save a PostgreSQL connection to attach it here.")
             return

@@ -65,7 +65,11 @@ def _query_source(user: Any) -> None:
     if not auth.allowed(user, "queries.execute"):
         st.caption(":material/lock: Running queries needs the queries.execute permission.")
         return
-    names = [c.name for c in connections.list_connections()]
+    try:
+        names = [c.name for c in connections.list_connections()]
+    except TuskError as exc:  # a damaged connections.toml: name it, the demo still works
+        show_error(exc)
+        names = [connections.DEMO_NAME]
     name = st.selectbox("Connection", names, key=f"{P}conn")
     sql = st.text_area(
         "SQL",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from tusk import config
 from tusk.errors import TuskError
 
 log = logging.getLogger("tusk.ui")
@@ -102,7 +103,12 @@ def setup_page(label: str) -> PageInfo:
     # A bundled image: a Material icon as page_icon makes the browser fetch an SVG from
     # fonts.gstatic.com for the favicon, and Tusk must not need the internet.
     st.set_page_config(page_title=f"Tusk · {info.label}", page_icon=str(FAVICON), layout="wide")
-    user = auth_gate.gate()  # multi-user mode: stops here until someone signs in
+    try:
+        config.load()  # a damaged or mistyped config.toml: say which file and value
+        user = auth_gate.gate()  # multi-user mode: stops here until someone signs in
+    except TuskError as exc:  # e.g. a damaged auth.db: say so and go no further (fail closed)
+        show_error(exc)
+        st.stop()
     with st.sidebar:
         st.markdown("### :material/database: Tusk")
         for p in PAGES:

@@ -680,7 +680,11 @@ def history_panel(spec: ConnectionSpec) -> None:
     )
     me = current_user()
     who = me.username if me is not None else None  # multi-user mode: only your own history
-    entries = history.search(needle, connection=spec.name, limit=50, username=who)
+    try:
+        entries = history.search(needle, connection=spec.name, limit=50, username=who)
+    except TuskError as exc:  # a damaged history.db: say so, the rest of the page works
+        show_error(exc)
+        return
     if not entries:
         st.caption("No statements run on this connection yet.")
         return
@@ -722,7 +726,11 @@ def save_dialog(tab: qtabs.QueryTab) -> None:
 
     @st.dialog("Save query", on_dismiss=lambda: st.session_state.pop(_SAVE_FOR, None))
     def body() -> None:
-        folders = saved.list_folders(actor=current_user())
+        try:
+            folders = saved.list_folders(actor=current_user())
+        except TuskError as exc:
+            show_error(exc)
+            return
         options = [None, *[f.id for f in folders]]
         labels = {f.id: f.name for f in folders}
         name = st.text_input("Name", value=tab.title, key="save_name")
@@ -771,7 +779,11 @@ def saved_panel(spec: ConnectionSpec) -> None:
                 st.error(f"**{exc.title}** — {exc.message}")
             else:
                 st.rerun()
-    items = saved.tree(needle, actor=current_user())
+    try:
+        items = saved.tree(needle, actor=current_user())
+    except TuskError as exc:  # a damaged saved.db: say so, the rest of the page works
+        show_error(exc)
+        return
     if not items:
         st.caption("No saved queries yet — Ctrl+S in the editor saves the current tab.")
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,8 @@ ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
 _PENDING = "studio_pending_tab"  # a switch asked for after the picker was drawn
 DEFAULT_SQL = "select * from orders limit 100"
 DRAFTS_FILE = "studio-tabs.json"  # drafts survive reloads and restarts (one file per user)
+_DRAFTS_ERROR = "_studio_drafts_error"  # the last drafts write failure shown, told once
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,22 +86,50 @@ def save_drafts() -> None:
     if st.session_state.get("_studio_drafts_saved") == text:
         return  # unchanged: no write on every rerun
     try:
+        # One writer per file: the whole session state replaces it (no read-modify-write).
         config.atomic_write(_drafts_path(), text, mode=0o600)
-    except OSError:
-        return  # drafts are a convenience; never break the page over them
+    except TuskError as exc:
+        # Drafts are a convenience: never break the page over them, but say so once.
+        if st.session_state.get(_DRAFTS_ERROR) != exc.message:
+            st.session_state[_DRAFTS_ERROR] = exc.message
+            st.toast(
+                f"Your tabs could not be kept for your next visit: {exc.message}",
+                icon=":material/error:",
+                duration="long",
+            )
+        return
+    st.session_state.pop(_DRAFTS_ERROR, None)
     st.session_state["_studio_drafts_saved"] = text
 
 
 def _restore() -> tuple[list[QueryTab], str | None]:
+    """The tabs kept by save_drafts; a drafts file Tusk cannot read is kept aside as a copy
+    (never silently replaced by the next save) and the user is told."""
+    path = _drafts_path()
     try:
-        data = json.loads(_drafts_path().read_text(encoding="utf-8"))
+        text = path.read_bytes()
+    except OSError:
+        return [], None  # none yet (or unreadable: nothing to keep aside)
+    try:
+        data = json.loads(text.decode("utf-8"))
         restored = [
             QueryTab(str(t["id"]), str(t["title"]), str(t["sql"]), str(t["connection"]))
             for t in data.get("tabs", [])
         ]
-        return restored, data.get("active")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return [], None
+        active = data.get("active")
+        return restored, active if isinstance(active, str) else None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        problem = f"{exc.__class__.__name__}: {exc}"[:200]
+    copy = config.keep_aside(path)
+    kept = f"a copy was kept as {copy}" if copy else "Tusk could not keep a copy of it"
+    log.warning("Drafts file %s cannot be read (%s); %s", path, problem, kept)
+    st.toast(
+        f"Your saved tabs could not be read ({path.name} is damaged); {kept}. "
+        "Starting with a new tab.",
+        icon=":material/warning:",
+        duration="infinite",
+    )
+    return [], None
 
 
 def active() -> QueryTab:
