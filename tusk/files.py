@@ -358,13 +358,19 @@ def scan_sql(
     root_name: str, relative: str, *, table: str | None = None, actor: User | None = None
 ) -> str:
     """DuckDB's table expression for a file, e.g. read_parquet('/data/it''s.parquet') (needs
-    data.view); for SQLite, `table` picks the table (default: the first of sqlite_tables)."""
+    data.view); for SQLite, `table` picks the table (default: the first of sqlite_tables),
+    read with sqlite_scan, or with st_read for a user whose SQL is confined."""
     auth.require(actor, "data.view")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
         return _scan(path, kind)
     with _reader(kind) as conn:
-        return _scan(path, kind, _table(conn, path, shown, table))
+        table = _table(conn, path, shown, table)
+    if confinement(actor) is not None:
+        # A confined DuckDB has no SQLite scanner (it reads past the roots): spatial's
+        # st_read reads the table through DuckDB's own file system, which the roots bound.
+        return f"st_read({sql_literal(str(path))}, layer => {sql_literal(table)})"
+    return _scan(path, kind, table)
 
 
 def sqlite_tables(root_name: str, relative: str, *, actor: User | None = None) -> list[str]:

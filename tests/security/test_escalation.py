@@ -140,3 +140,22 @@ def test_a_signed_in_user_keeps_connection_files_in_the_data_roots(
     inside = config.home() / "data" / "mine.sqlite"
     connections.add(ConnectionSpec("mine", "sqlite", path=str(inside)), actor=users["engineer"])
     connections.add(ConnectionSpec("adm", "sqlite", path=str(outside)), actor=users["admin"])
+
+
+def test_a_confined_user_still_queries_sqlite_files_in_a_root(users: dict[str, Any]) -> None:
+    """The Files panel's query for a SQLite file uses st_read for a confined user (the SQLite
+    scanner is not there), and it reads the table."""
+    from tusk import files
+
+    root = files.roots()[0]
+    with sqlite3.connect(root.path / "shop.sqlite") as db:
+        db.execute("create table items (id integer primary key, name text)")
+        db.execute("insert into items values (7, 'tea')")
+    scan = files.scan_sql(root.name, "shop.sqlite", actor=users["analyst"])
+    assert scan.startswith("st_read(")
+    conn = _analyst_session(users)
+    try:
+        got = conn.execute(f"select id, name from {scan}").table.to_pylist()  # noqa: S608
+    finally:
+        conn.close()
+    assert got == [{"id": 7, "name": "tea"}]

@@ -666,7 +666,9 @@ def cookie_key() -> str:
     """The secret that signs login cookies, made once and kept 0600 in Tusk's home."""
     key_path = config.home() / COOKIE_KEY_FILE
     if not key_path.exists():
-        config.atomic_write(key_path, secrets.token_urlsafe(32), 0o600)
+        # Made only if still absent: two processes racing here must not each sign cookies
+        # with a key of their own (one's cookies would then fail on the other).
+        config.write_new(key_path, secrets.token_urlsafe(32), 0o600)
     return key_path.read_text(encoding="ascii").strip()
 
 
