@@ -327,3 +327,29 @@ def test_connection_saved_again_under_the_same_name(tmp_path: Path) -> None:
     editor_event(at, HOSTILE)
     assert active(at).outcomes[0].error is None
     assert (shop_rows(old), shop_rows(new)) == (3, 0)
+
+
+def test_data_page_import_never_lands_on_demo_when_its_target_is_deleted(
+    tmp_path: Path,
+) -> None:
+    """Streamlit resets a picker whose choice is gone to its first option (the demo): an
+    Import clicked after the chosen target was deleted must import nothing."""
+    from tests.ui.conftest import DATA
+
+    connections.add(ConnectionSpec("mine", "duckdb", path=str(tmp_path / "mine.duckdb")))
+    at = open_page(DATA)
+    at.selectbox(key="data_src_root").set_value("demo").run()
+    at.selectbox(key="data_src_file").set_value("customers.csv").run()
+    at.button(key="data_use_source").click().run()
+    at.selectbox(key="data_imp_conn").set_value("mine").run()
+    at.text_input(key="data_imp_table").set_value("cities").run()
+    at.selectbox(key="data_imp_mode").set_value("replace").run()
+    connections.delete("mine")  # by someone else, meanwhile
+    at.button(key="data_imp_go").click().run()
+    assert not at.exception
+    assert any("Connection gone" in e.value for e in at.error)
+    demo = connections.open_for(connections.ensure_demo())
+    try:  # the demo's cities table was not replaced by customers
+        assert demo.execute("select count(*) as n from cities").table.to_pylist() == [{"n": 12}]
+    finally:
+        demo.close()

@@ -606,12 +606,16 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         show_error(exc)
         targets = [connections.demo_spec()]
     a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
+    # What the picker showed on the last run: Streamlit resets a picker whose choice left its
+    # options (a connection deleted meanwhile) to the first one, the demo, without a word.
+    shown = st.session_state.get(f"{P}imp_shown")
     target = a.selectbox(
         "Connection",
         [t.name for t in targets],
         key=f"{P}imp_conn",
         help="DuckDB (the demo database is the analytics workspace) or PostgreSQL",
     )
+    st.session_state[f"{P}imp_shown"] = target
     table = b.text_input("Table", value=_table_name(p), key=f"{P}imp_table")
     mode = c.selectbox(
         "If it exists",
@@ -619,7 +623,14 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         key=f"{P}imp_mode",
         help="create refuses an existing table",
     )
-    if st.button("Import", type="primary", key=f"{P}imp_go", icon=":material/upload:"):
+    clicked = st.button("Import", type="primary", key=f"{P}imp_go", icon=":material/upload:")
+    if clicked and shown is not None and shown != target:
+        st.error(
+            f"**Connection gone** — {md_escape(str(shown))} was deleted or renamed since the "
+            "page was drawn; nothing was imported. Choose where to import again.",
+            icon=":material/link_off:",
+        )
+    elif clicked:
         from tusk.ui.session import connection, forget_if_lost
 
         spec = next(t for t in targets if t.name == target)
