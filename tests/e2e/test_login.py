@@ -56,6 +56,9 @@ def multi_url(multi_server: tuple[str, Path]) -> str:
 def _sign_in(page: Page, url: str, username: str, password: str) -> None:
     page.goto(url)
     wait_idle(page)
+    # Under load a rerun can still show the previous run's form beside the new one for a
+    # moment (Streamlit keeps stale elements until the run replaces them): wait for one.
+    expect(page.get_by_label("User name")).to_have_count(1)
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
