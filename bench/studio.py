@@ -533,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         if cases:
             report(args, cases, load_start)
         expected = (args.repeat + 1) * len(cases) + sum(c.memory.runs for c in cases if c.memory)
+        # Case 3c's baseline is the Studio path too: it records history as well.
+        expected += (args.repeat + 1) * sum(1 for c in cases if c.overhead_target_ms is not None)
         print()
         print(f"history: {written} entries in the temporary TUSK_HOME (expected {expected})")
     return 0
