@@ -9,7 +9,6 @@ again."""
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from pathlib import Path
 
@@ -18,40 +17,18 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import pg_spec, server_connection, wait_for
 from tests.ui.conftest import GEO, STUDIO, open_app, open_page
+from tests.ui.test_studio import active, type_and_submit
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionLost, QueryFailed
 from tusk.store import history, saved
-from tusk.ui.editor import editor_key
 
-_ids = itertools.count()
 HOSTILE = "delete from order_items"  # no foreign key stops it on the demo; 3 rows in "shop"
 
 
 def studio() -> AppTest:
     """The Studio page, opened from Home like a user would."""
     return open_page(STUDIO)
-
-
-def active(at: AppTest):  # noqa: ANN201 - a QueryTab
-    """The active query tab."""
-    wanted = at.session_state["studio_active_tab"]
-    return next(t for t in at.session_state["studio_tabs"] if t.id == wanted)
-
-
-def editor_event(at: AppTest, sql: str, kind: str = "submit") -> None:
-    """What the Ace editor sends: "change" only updates the tab's SQL, "submit" runs it."""
-    tab = active(at)
-    at.session_state[editor_key(tab.id, tab.editor_version)] = {
-        "id": f"ev{next(_ids)}",
-        "type": kind,
-        "lang": "sql",
-        "text": sql,
-        "selected": "",
-        "cursor": {"row": 0, "column": 0},
-    }
-    at.run()
-    assert not at.exception
 
 
 def pick(at: AppTest, name: str) -> None:
@@ -105,7 +82,7 @@ def demo_items() -> int:
 def demo_items_seen(at: AppTest) -> int:
     """The demo's order_items count, asked through the page after choosing the demo."""
     pick(at, connections.DEMO_NAME)
-    editor_event(at, "select count(*) as n from order_items")
+    type_and_submit(at, "select count(*) as n from order_items")
     (o,) = active(at).outcomes
     assert o.error is None, o.error
     return int(o.result.table.column("n")[0].as_py())
@@ -116,7 +93,7 @@ def assert_stopped_and_kept(at: AppTest, name: str, sql: str = HOSTILE) -> None:
     at.button(key="studio_run").click().run()
     assert not at.exception
     assert refused(at, name), [e.value for e in at.error]
-    editor_event(at, sql)  # Ctrl+Enter refuses the same way
+    type_and_submit(at, sql)  # Ctrl+Enter refuses the same way
     assert refused(at, name), [e.value for e in at.error]
     tab = active(at)
     assert (tab.sql, tab.connection) == (sql, name)
@@ -134,9 +111,9 @@ def test_connection_deleted_by_someone_else(tmp_path: Path) -> None:
     spec = shop(tmp_path)
     at = studio()
     pick(at, "shop")
-    editor_event(at, "select count(*) as n from order_items")  # the session now holds it open
+    type_and_submit(at, "select count(*) as n from order_items")  # the session now holds it open
     assert active(at).outcomes[0].result.table.column("n")[0].as_py() == 3
-    editor_event(at, HOSTILE, kind="change")
+    type_and_submit(at, HOSTILE, kind="change")
 
     connections.delete("shop")  # another user, or `tusk connections delete shop`
     at.run()
@@ -153,7 +130,7 @@ def test_connection_deleted_from_this_tab(tmp_path: Path) -> None:
     shop(tmp_path)
     at = studio()
     pick(at, "shop")
-    editor_event(at, HOSTILE, kind="change")
+    type_and_submit(at, HOSTILE, kind="change")
     at.button(key="studio_conn_delete").click().run()
     at.button(key="connform_delete").click().run()
     assert "shop" not in connections.names()
@@ -168,7 +145,7 @@ def test_connection_renamed_by_someone_else(tmp_path: Path) -> None:
     spec = shop(tmp_path)
     at = studio()
     pick(at, "shop")
-    editor_event(at, HOSTILE, kind="change")
+    type_and_submit(at, HOSTILE, kind="change")
     connections.update("shop", spec.with_changes(name="shop 2"))
     at.run()
     assert_stopped_and_kept(at, "shop")
@@ -186,7 +163,7 @@ def test_draft_restored_on_a_deleted_connection(tmp_path: Path) -> None:
     shop(tmp_path)
     at = studio()
     pick(at, "shop")
-    editor_event(at, HOSTILE, kind="change")
+    type_and_submit(at, HOSTILE, kind="change")
     assert HOSTILE in (config.home() / "studio-tabs.json").read_text()
     connections.delete("shop")
 
@@ -239,7 +216,7 @@ def _terminate(pid: int) -> None:
 
 
 def _pid(at: AppTest) -> int:
-    editor_event(at, "select pg_backend_pid() as pid")
+    type_and_submit(at, "select pg_backend_pid() as pid")
     (o,) = active(at).outcomes
     assert o.error is None, o.error
     return int(o.result.table.column("pid")[0].as_py())
@@ -253,11 +230,11 @@ def test_lost_connection_reconnects_on_the_next_run(db: str) -> None:
     connections.add(pg_spec(db, name="pg"))
     at = studio()
     pick(at, "pg")
-    editor_event(at, "create table t (x int)")
+    type_and_submit(at, "create table t (x int)")
     first = _pid(at)
     _terminate(first)
 
-    editor_event(at, "insert into t values (1)")
+    type_and_submit(at, "insert into t values (1)")
     (o,) = active(at).outcomes
     assert isinstance(o.error, ConnectionLost)
     shown = [e.value for e in at.error]
@@ -266,7 +243,7 @@ def test_lost_connection_reconnects_on_the_next_run(db: str) -> None:
 
     second = _pid(at)  # this Run reconnected
     assert second != first
-    editor_event(at, "select count(*) as n from t")
+    type_and_submit(at, "select count(*) as n from t")
     assert active(at).outcomes[0].result.table.column("n")[0].as_py() == 0  # never re-run
 
 
@@ -320,11 +297,11 @@ def test_connection_saved_again_under_the_same_name(tmp_path: Path) -> None:
     old = shop(tmp_path)
     at = studio()
     pick(at, "shop")
-    editor_event(at, "select count(*) as n from order_items")  # the session holds it open
+    type_and_submit(at, "select count(*) as n from order_items")  # the session holds it open
     connections.delete("shop")
     (tmp_path / "elsewhere").mkdir()
     new = shop(tmp_path / "elsewhere")
-    editor_event(at, HOSTILE)
+    type_and_submit(at, HOSTILE)
     assert active(at).outcomes[0].error is None
     assert (shop_rows(old), shop_rows(new)) == (3, 0)
 
