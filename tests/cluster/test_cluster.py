@@ -268,8 +268,9 @@ def test_cluster_engine_runs_studio_statements(cluster: LocalCluster, folder: Pa
 def test_studio_cluster_queries_need_cluster_submit(
     cluster: LocalCluster, folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """tusk.queries.run asks for cluster.submit on a cluster connection: a Viewer (who may
-    execute queries elsewhere) is refused, an Analyst runs it."""
+    """tusk.queries.run asks for cluster.submit on a cluster connection: a user who may use
+    connections and execute queries elsewhere is refused, an Analyst runs it (a Viewer, with
+    no connections.use, is refused before that)."""
     from tusk import config, queries
     from tusk.auth import store
     from tusk.engines.registry import connect
@@ -277,7 +278,8 @@ def test_studio_cluster_queries_need_cluster_submit(
 
     monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
     store.init(ADMIN_PASSWORD)
-    store.create_user("vera", PASSWORD, groups=["Viewers"])
+    store.create_group("Readers", perms=["connections.use", "queries.execute"])
+    store.create_user("vera", PASSWORD, groups=["Readers"])
     store.create_user("ana", PASSWORD, groups=["Analysts"])
     config.set_value("auth_mode", "multi")
     host, port = cluster.address.rsplit(":", 1)
