@@ -131,3 +131,29 @@ def test_the_cluster_pages_local_run_happens_in_a_worker(
     assert ("datafusion", "run-here", "confined") in isolation.running()
     with pytest.raises(TuskError):
         client.run_local("create table x as select 1", tables, actor=users["analyst"])
+
+
+def test_a_statement_that_leaves_the_database_unusable_restarts_its_worker(
+    users: dict[str, Any], isolated: None
+) -> None:
+    """DuckDB 1.5.5: enable_logging to a folder outside the roots is accepted, then every
+    statement of every session on that database fails (and closing it aborts the process).
+    The worker notices after the failing statement and restarts: the database opens clean."""
+    demo = connections.ensure_demo()
+    mine = connections.open_for(demo, users["analyst"])
+    other = connections.open_for(demo, users["engineer"])
+    try:
+        brick = "select * from enable_logging(storage => 'file', storage_path => '/tmp/x')"
+        mine.execute(brick)  # accepted...
+        with pytest.raises(TuskError):
+            mine.execute("select 1")  # ...and every statement after it fails, so the worker goes
+        # (DuckDB itself may abort first, destroying the failed result: a crash then.)
+        with pytest.raises(EngineCrashed, match="unusable|crashed"):
+            other.execute("select 1")
+        assert other.execute("select count(*) as n from cities").table.to_pylist() == [{"n": 12}]
+        with pytest.raises(EngineCrashed):  # each session hears it once
+            mine.execute("select 2")
+        assert mine.execute("select 2 as two").table.to_pylist() == [{"two": 2}]
+    finally:
+        mine.close()
+        other.close()

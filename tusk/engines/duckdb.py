@@ -540,6 +540,21 @@ class DuckDBConnection:
             con.execute("COMMIT")
         return False
 
+    def healthy(self) -> bool:
+        """True while the database answers on a fresh cursor. One statement can leave a DuckDB
+        database unusable for every session on it (enable_logging to a refused folder makes
+        every later statement fail; a fatal error invalidates it): the engine worker asks
+        after each failed statement and restarts when it is not."""
+        try:
+            cur = self._con.cursor()  # its own transaction: a user's aborted one is not seen
+            try:
+                cur.execute("select 1").fetchall()
+            finally:
+                cur.close()
+        except (duckdb.Error, RuntimeError):
+            return False
+        return True
+
     @property
     def confined(self) -> bool:
         """True once `confine` ran: files only inside the data roots."""

@@ -44,7 +44,7 @@ from tusk.engines import wire
 from tusk.engines.base import LoadMode, Params, as_batches
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
-from tusk.engines.worker import OVER_MEMORY_EXIT
+from tusk.engines.worker import BROKEN_EXIT, OVER_MEMORY_EXIT
 from tusk.errors import ConnectionFailed, EngineCrashed, TuskError
 
 # Engines whose connections run inside the opening process; the others talk to a server.
@@ -138,6 +138,8 @@ class _Process:
             return f"crashed ({name})"
         if code == OVER_MEMORY_EXIT:
             return f"went over its memory cap ({memory_mb():,} MB) and was stopped"
+        if code == BROKEN_EXIT:
+            return "found its database left unusable by a statement and was stopped"
         if code == 0:
             return "stopped"
         return f"exited with code {code}"

@@ -168,6 +168,8 @@ class _Worker:
             raise
         except BaseException as exc:  # noqa: BLE001 - answered, never the worker's end
             wire.send_answer(chan, wire.error_answer(exc))
+            if method in _RUN_METHODS:
+                _exit_if_broken(conn)
 
     def _stream(self, chan: Channel, request: dict[str, Any]) -> None:
         try:
@@ -181,6 +183,8 @@ class _Worker:
             raise
         except BaseException as exc:  # noqa: BLE001
             wire.send_answer(chan, wire.error_answer(exc))
+            with contextlib.suppress(BadInput):
+                _exit_if_broken(self.get(request["session"]))
 
     def _run(self, chan: Channel, request: dict[str, Any]) -> None:
         """Call a library function (the server names it) that returns an Arrow table."""
@@ -222,6 +226,19 @@ class _Worker:
 
 
 OVER_MEMORY_EXIT = 75  # the exit code of a worker that went over its memory cap
+BROKEN_EXIT = 76  # the exit code of a worker whose database a statement left unusable
+
+
+_RUN_METHODS = {"execute", "execute_typed"}
+
+
+def _exit_if_broken(conn: Any) -> None:
+    """End this worker when a failed statement left its database unusable for every session
+    (the server starts a new one, where the database opens clean); the caller already has
+    its error. Engines without a health check are taken as healthy."""
+    healthy = getattr(conn, "healthy", None)
+    if healthy is not None and not healthy():
+        os._exit(BROKEN_EXIT)
 
 
 def _cap_memory(memory_mb: int) -> None:
