@@ -38,7 +38,12 @@ from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
 DUCKDB_VERSION = "1.5.5"
 # Extensions come from the PyPI duckdb-extension-* wheels; DuckDB never downloads anything.
 OFFLINE_EXTENSIONS = ("spatial", "postgres_scanner", "sqlite_scanner")
-BASE_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+BASE_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    # A server never has a terminal to draw on: the bar only ends up in captured output.
+    "enable_progress_bar": False,
+}
 
 _DML = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}
 # A read-only session runs each statement in its own READ ONLY transaction; these statement
