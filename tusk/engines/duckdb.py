@@ -41,8 +41,6 @@ OFFLINE_EXTENSIONS = ("spatial", "postgres_scanner", "sqlite_scanner")
 BASE_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
-    # A server never has a terminal to draw on: the bar only ends up in captured output.
-    "enable_progress_bar": False,
 }
 
 _DML = {"INSERT", "UPDATE", "DELETE", "MERGE_INTO"}
@@ -89,6 +87,12 @@ def open_duckdb(
 ) -> duckdb.DuckDBPyConnection:
     """Open DuckDB with auto-install off and the named offline extensions loaded."""
     con = duckdb.connect(path or ":memory:", read_only=read_only, config=dict(BASE_CONFIG))
+    # A server never has a terminal to draw on: the bar only ends up in captured output. It is
+    # a per-connection setting (refused in the config), on for Python's connections (not their
+    # cursors). A file this process already confined has its configuration locked: the SET is
+    # refused there, and the bar, drawn only after 2 s, is the lesser harm.
+    with contextlib.suppress(duckdb.Error):
+        con.execute("SET enable_progress_bar = false")
     for ext in extensions:
         load_extension(con, ext)
     return con
