@@ -314,6 +314,7 @@ def ensure_csv(megabytes: int) -> Path:
     tmp = CACHE / f"rows-{megabytes}mb.building.csv"  # outside the root until complete
     start = time.perf_counter()
     con = duckdb.connect(config=dict(BASE_CONFIG))
+    con.execute("SET enable_progress_bar = false")
     literal = "'" + str(tmp).replace("'", "''") + "'"
     con.execute(GENERATE.format(rows=int(ROWS_PER_GB * megabytes / 1000), path=literal))
     con.close()
