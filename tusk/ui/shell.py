@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,10 @@ def page_info(label: str) -> PageInfo:
 
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
+    if os.environ.get("TUSK_PAGE_TIMING"):  # bench/ui.py: time each page run (tusk/ui/timing.py)
+        from tusk.ui import timing
+
+        timing.start(label)
     from tusk import auth
     from tusk.engines import isolation
     from tusk.ui import auth_gate
