@@ -23,6 +23,7 @@ from tusk.ui.shell import (
     setup_page,
     show_error,
     sidebar_footer,
+    time_fragment,
 )
 
 info = setup_page("Studio")
@@ -81,7 +82,7 @@ with st.sidebar:
         width="stretch",
     )
     if engines.get(tab.connection) == "duckdb":
-        attach_panel(tab.connection, studio.forget_catalog)
+        attach_panel(tab.connection, studio.forget_catalog, studio.attached_databases)
     with st.expander("All connections", icon=":material/lan:"):
         for c in saved:
             st.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
@@ -141,126 +142,124 @@ with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
         args=(tab.id,),
     )
 
-side, main = st.columns([1, 3], gap="medium")
 
-# --- side: schema, history, saved queries, files (drawn first: a run blocks the main column) -----------------------------------------------------
-with side:
-    schema_tab, history_tab, saved_tab, files_tab = st.tabs(
-        ["Schema", "History", "Saved", "Files"]  # no icons: four labels fit the narrow column
-    )
-    if spec is None:
-        for box in (schema_tab, history_tab, saved_tab, files_tab):
-            box.caption("Choose a connection for this tab first.")
-    else:
-        with schema_tab:
-            if st.button("Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"):
-                studio.forget_catalog(spec.name)
-            catalog = studio.catalog_for(spec)
-            if catalog is not None:
-                schema_browser(
-                    catalog,
-                    default_schema=studio.default_schema(spec.engine),
-                    key=f"browser_{spec.name}",
-                    on_pick=studio.insert_into_tab,
-                )
-        with history_tab:
-            studio.history_panel(spec)
-        with saved_tab:
-            studio.saved_panel(spec)
-        with files_tab:
-            files_panel(spec, studio.open_in_new_tab, studio.forget_catalog)
+@st.fragment
+def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
+    """Side panels, editor, run controls and results: one fragment, so a run (Ctrl+Enter, the
+    Run button, Cancel, a page of results) redraws only this, not the sidebar or the tab bar.
+    A fast query's rows are drawn in the same run that started it. The schema, saved and
+    files panels are drawn before a run waits (usable while it runs); History after it."""
+    time_fragment("Studio (fragment)")
+    tab = qtabs.active()
+    side, main = st.columns([1, 3], gap="medium")
 
-# --- main: editor, parameters, run controls, results -------------------------------------------
-with main:
-    catalog = studio.catalog_for(spec, quiet=True) if spec is not None else None
-    completions = studio.completions_for(catalog, tab.sql, spec.engine if spec else "")
-    event = sql_editor(
-        tab.sql, editor_key(tab.id, tab.editor_version), completions, dark=studio.dark()
-    )
-    st.caption(SHORTCUTS)
-    run_text: str | None = None
-    if event is not None and event.id != tab.last_event:
-        tab.last_event = event.id
-        tab.sql = event.text
-        if event.type == "submit":
-            run_text = event.selected.strip() or event.text
-        elif event.type == "run_current":
-            run_text = statement_at(event.text, event.cursor) or event.text
-        elif event.type == "save":
-            studio.open_save_dialog(tab)
-        elif event.type == "cancel" and tab.run is not None:
-            tab.run.cancel()
-        elif event.type == "new_tab":
-            studio.new_tab_like(tab.id)
-            st.rerun()
-        elif event.type == "close_tab":
-            qtabs.close_tab(tab.id)
-            st.rerun()
-        elif event.type == "refresh" and spec is not None:
-            studio.forget_catalog(spec.name)
-            st.rerun()
-
-    params_needed = studio.parameter_inputs(tab, run_text or tab.sql)
-
-    running = tab.run is not None and not tab.run.done
-    run_col, explain_col, cancel_col, save_col = st.columns(4, vertical_alignment="center")
-    if run_col.button(
-        "Run", type="primary", icon=":material/play_arrow:", key="studio_run", disabled=running
-    ):
-        run_text = tab.sql
-    if spec is not None and spec.engine == "postgres":
-        if explain_col.button("Explain", icon=":material/account_tree:", key="studio_explain"):
-            studio.explain(spec, tab, analyze=False)
-        explain_col.checkbox(
-            "with ANALYZE",
-            key="studio_explain_analyze",
-            help="ANALYZE really runs the statement (an UPDATE changes data).",
-        )
-    cancel_clicked = cancel_col.button(
-        "Cancel query",
-        icon=":material/stop:",
-        key="studio_cancel",
-        disabled=not running,
-        shortcut="Esc",
-        help="Cancel the running query (Esc)",
-    )
-    if save_col.button("Save", icon=":material/save:", key="studio_save", help="Ctrl+S"):
-        studio.open_save_dialog(tab)
-    with save_col.popover("Share", icon=":material/link:"):
-        st.caption(
-            "This link opens the tab's SQL on the same connection name (no results, no secrets)."
-        )
-        st.code(studio.share_url(tab), language=None, wrap_lines=True)
-
-    if cancel_clicked and tab.run is not None and not tab.run.done:
-        tab.run.cancel()
-
-    status = st.empty()  # drawn on every run: results below keep their place (and grid state)
-    if run_text is not None and not running:
-        statements = split_statements(run_text)
+    # --- side: schema, history, saved queries, files ------------------------------------------
+    # Only the open tab is drawn (choosing another reruns this fragment): the others' content,
+    # e.g. fifty history entries, is never built or sent.
+    with side:
+        boxes = st.tabs(list(studio.SIDE_TABS), key=studio.SIDE_KEY, on_change="rerun")
+        side_tabs = dict(zip(studio.SIDE_TABS, boxes, strict=True))
+        opened = {label for label, box in side_tabs.items() if box.open is not False}
         if spec is None:
-            # Never on another connection: the user picks one for this tab first.
-            st.error(missing, icon=":material/link_off:")
-        elif not statements:
-            st.warning("There is no SQL to run: type a statement first.", icon=":material/edit:")
-        elif params_needed:
-            st.warning(
-                "Fill in the parameters first: " + ", ".join(f":{p}" for p in params_needed),
-                icon=":material/input:",
-            )
-        else:
-            studio.start_run(spec, tab, statements, int(load_settings()["default_limit"]))
-            if tab.run is not None:
-                qtabs.save_drafts()
-                # Draw again with the run going, so Cancel (and Esc) is enabled while it runs.
+            for box in boxes:
+                box.caption("Choose a connection for this tab first.")
+        elif "Schema" in opened:
+            with side_tabs["Schema"]:
+                if st.button(
+                    "Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"
+                ):
+                    studio.forget_catalog(spec.name)
+                catalog = studio.catalog_for(spec)
+                if catalog is not None:
+                    schema_browser(
+                        catalog,
+                        default_schema=studio.default_schema(spec.engine),
+                        key=f"browser_{spec.name}",
+                        on_pick=studio.insert_into_tab,
+                    )
+        elif "Saved" in opened:
+            with side_tabs["Saved"]:
+                studio.saved_panel(spec)
+        elif "Files" in opened:
+            with side_tabs["Files"]:
+                files_panel(spec, studio.open_in_new_tab, studio.forget_catalog)
+
+    # --- main: editor, parameters, run controls, results --------------------------------------
+    with main:
+        catalog = studio.catalog_for(spec, quiet=True) if spec is not None else None
+        completions = studio.completions_for(catalog, tab.sql, spec.engine if spec else "")
+        event = sql_editor(
+            tab.sql, editor_key(tab.id, tab.editor_version), completions, dark=studio.dark()
+        )
+        st.caption(SHORTCUTS)
+        run_text: str | None = None
+        if st.session_state.pop(studio.RUN_ASKED, None) == tab.id:
+            run_text = tab.sql  # the Run button (its callback ran before this run)
+        if event is not None and event.id != tab.last_event:
+            tab.last_event = event.id
+            tab.sql = event.text
+            if event.type == "submit":
+                run_text = event.selected.strip() or event.text
+            elif event.type == "run_current":
+                run_text = statement_at(event.text, event.cursor) or event.text
+            elif event.type == "save":
+                studio.open_save_dialog(tab)
+            elif event.type == "cancel" and tab.run is not None:
+                tab.run.cancel()
+            elif event.type == "new_tab":
+                studio.new_tab_like(tab.id)
+                st.rerun()
+            elif event.type == "close_tab":
+                qtabs.close_tab(tab.id)
+                st.rerun()
+            elif event.type == "refresh" and spec is not None:
+                studio.forget_catalog(spec.name)
                 st.rerun()
 
-    if tab.run is not None:
-        studio.wait_for_run(tab, status)
-        st.rerun()  # the side panel was drawn while the run went on: draw it again
+        params_needed = studio.parameter_inputs(tab, run_text or tab.sql)
+        toolbar = st.container()  # filled once the run started: Cancel is live while it runs
+        status = st.empty()  # drawn on every run: results below keep their place and state
+        if run_text is not None and not studio.is_busy(tab):
+            statements = split_statements(run_text)
+            if spec is None:
+                # Never on another connection: the user picks one for this tab first.
+                status.error(missing, icon=":material/link_off:")
+            elif not statements:
+                status.warning(
+                    "There is no SQL to run: type a statement first.", icon=":material/edit:"
+                )
+            elif params_needed:
+                status.warning(
+                    "Fill in the parameters first: " + ", ".join(f":{p}" for p in params_needed),
+                    icon=":material/input:",
+                )
+            else:
+                studio.start_run(spec, tab, statements, int(load_settings()["default_limit"]))
+                qtabs.save_drafts()
 
-    qtabs.save_drafts()
-    if spec is not None:  # results (and their Export) only on the connection they came from
-        studio.show_plan(tab)
-        studio.show_outcomes(spec, tab)
-    studio.save_dialog(tab)
+        with toolbar:
+            studio.toolbar(spec, tab)
+
+        # Inline: a fast query's rows are drawn in this same run; a slow one shows "Running…"
+        # here and this run ends, so Cancel (button or Esc) acts at once. After DDL the
+        # schema is read again.
+        if tab.run is not None:
+            ended = studio.wait_for_run(tab)
+            if ended is None:
+                with status:
+                    studio.run_watcher(tab.id)
+            elif ended:
+                st.rerun()
+
+        qtabs.save_drafts()
+        if spec is not None:  # results (and their Export) only on their own connection
+            studio.show_plan(tab)
+            studio.show_outcomes(spec, tab)
+        studio.save_dialog(tab)
+
+    if spec is not None and "History" in opened:
+        with side_tabs["History"]:  # drawn last: it lists the run that just ended
+            studio.history_panel(spec)
+
+
+work_area(spec, missing)

@@ -16,7 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import pg_spec, server_connection, wait_for
-from tests.ui.conftest import GEO, STUDIO, open_app, open_page
+from tests.ui.conftest import GEO, STUDIO, open_app, open_page, settle, studio_side
 from tests.ui.test_studio import active, type_and_submit
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
@@ -90,7 +90,7 @@ def demo_items_seen(at: AppTest) -> int:
 
 def assert_stopped_and_kept(at: AppTest, name: str, sql: str = HOSTILE) -> None:
     """Run (button and Ctrl+Enter) is refused, nothing ran, the tab keeps SQL and name."""
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     assert not at.exception
     assert refused(at, name), [e.value for e in at.error]
     type_and_submit(at, sql)  # Ctrl+Enter refuses the same way
@@ -150,7 +150,7 @@ def test_connection_renamed_by_someone_else(tmp_path: Path) -> None:
     at.run()
     assert_stopped_and_kept(at, "shop")
     pick(at, "shop 2")
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     assert active(at).outcomes[0].error is None
     assert shop_rows(spec) == 0
     assert hostile_runs() == ["shop 2"]
@@ -193,7 +193,7 @@ def test_saved_query_of_a_deleted_connection(tmp_path: Path) -> None:
     shop(tmp_path)
     query = saved.save_query("Purge", HOSTILE, None, "shop")
     connections.delete("shop")
-    at = studio()
+    at = studio_side(studio(), "Saved")
     at.button(key=f"saved_open_{query.id}").click().run()
     assert active(at).title == "Purge"
     assert_stopped_and_kept(at, "shop")

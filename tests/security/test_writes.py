@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.ui.conftest import STUDIO, open_page
+from tests.ui.conftest import STUDIO, open_page, settle
 from tusk import config, connections, files
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
@@ -322,7 +322,7 @@ def test_drafts_on_a_full_disk_warn_and_keep_the_old_file(small_disk: Path) -> N
     """The Studio on a full disk: a run still shows its result, the user is told the tabs
     could not be kept, and the drafts file from before is intact."""
     at = open_page(STUDIO)
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     drafts = small_disk / DRAFTS_FILE
     before = drafts.read_bytes()
     filler = _fill(small_disk)

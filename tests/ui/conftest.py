@@ -94,3 +94,37 @@ def saved(db: str) -> str:
     """The fresh test database saved as the only PostgreSQL connection ("pg main")."""
     connections.add(pg_spec(db, name="pg main"))
     return db
+
+
+def studio_side(at: AppTest, label: str) -> AppTest:
+    """Open the Studio's side tab `label` (Schema, History, Saved, Files): only the open one
+    is drawn, as when a person clicks it."""
+    from tusk.ui import studio
+
+    at.session_state[studio.SIDE_KEY] = label
+    return at.run()
+
+
+def result_view(at: AppTest, view: str, statement: int = 0) -> AppTest:
+    """Open the view `view` (Grid, Chart, Map, Export) of the active tab's result `statement`:
+    only the open view is drawn, as when a person clicks it."""
+    from tusk.ui import studio
+    from tusk.ui import tabs as qtabs
+
+    tab_id = at.session_state[qtabs.ACTIVE_KEY]
+    label = next(v for v in studio.RESULT_VIEWS if v.endswith(f" {view}"))
+    at.session_state[f"{studio.RESULT_VIEW_KEY}_{tab_id}_{statement}"] = label
+    return at.run()
+
+
+def settle(at: AppTest, timeout: float = 60) -> AppTest:
+    """Let the Studio's running queries end, then run the page again, as the page's
+    "Running…" watcher does in a browser (AppTest does not rerun fragments on a timer): a
+    query slower than the Studio's inline wait (a busy machine) has its result drawn then."""
+    tabs = at.session_state["studio_tabs"] if "studio_tabs" in at.session_state else []  # noqa: SIM401 - no .get on AppTest state
+    running = [t.run for t in tabs if t.run is not None]
+    for run in running:
+        run.wait(timeout)
+    if running:
+        at.run()
+    return at

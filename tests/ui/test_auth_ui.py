@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
-from tests.ui.conftest import open_app, sign_in
+from tests.ui.conftest import open_app, settle, sign_in
 from tusk import auth, config
 from tusk.auth import store
 from tusk.ui.shell import PAGES, PageInfo
@@ -56,7 +56,7 @@ def test_analyst_cannot_add_connections_in_the_studio() -> None:
     at.switch_page("pages/1_Studio.py").run()
     assert not at.exception
     assert at.button(key="studio_conn_add").disabled
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     tab = at.session_state["studio_tabs"][0]
     assert tab.outcomes[0].result.table.num_rows == 100  # queries.execute is granted
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import STUDIO, open_page
+from tests.ui.conftest import STUDIO, open_page, result_view, settle, studio_side
 from tusk import files
 from tusk.errors import BadInput
 from tusk.ui import tabs as qtabs
@@ -35,7 +35,7 @@ def _data_root() -> str:
 
 
 def _run_active_tab(at: AppTest) -> None:
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     tab = qtabs_active(at)
     if tab.run is not None:
         tab.run.wait(30)
@@ -61,6 +61,7 @@ def test_demo_files_are_listed_and_query_in_a_new_tab() -> None:
     """The demo root lists its files; "Query in a new tab" opens read_parquet on DuckDB and
     the query returns the file's rows."""
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     at.selectbox(key="files_root").set_value("demo").run()
     labels = _popovers(at)
     assert "orders.parquet" in labels and "customers.csv" in labels
@@ -79,6 +80,7 @@ def test_upload_preview_and_clash() -> None:
     """An uploaded CSV lands in the chosen root, previews with its first rows, and a second
     upload of the same name is refused (nothing overwritten) until Replace is ticked."""
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     root = _data_root()
     at.selectbox(key="files_root").set_value(root).run()
     at.file_uploader(key="files_upload_0").set_value(("people.csv", CSV.encode(), "text/csv"))
@@ -109,6 +111,7 @@ def test_corrupt_file_preview_is_a_clear_error() -> None:
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     files.resolve(root, "broken.parquet").write_bytes(b"PAR1 this is not parquet")
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     at.selectbox(key="files_root").set_value(root).run()
     at.button(key=_key(root, "broken.parquet", "pv")).click().run()
     assert not at.exception
@@ -122,6 +125,7 @@ def test_delete_asks_first() -> None:
     target = files.resolve(root, "old.csv")
     target.write_text("a\n1\n", encoding="utf-8")
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     at.selectbox(key="files_root").set_value(root).run()
     at.button(key=_key(root, "old.csv", "d")).click().run()
     assert any("old.csv" in m.value.replace("\\", "") for m in at.markdown)
@@ -138,6 +142,7 @@ def test_create_view_then_query_it() -> None:
     files.resolve(root).mkdir(parents=True, exist_ok=True)
     files.resolve(root, "people.csv").write_text(CSV, encoding="utf-8")
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     at.selectbox(key="files_root").set_value(root).run()
     at.text_input(key=_key(root, "people.csv", "vn")).set_value("people_v").run()
     at.button(key=_key(root, "people.csv", "v")).click().run()
@@ -149,9 +154,11 @@ def test_create_view_then_query_it() -> None:
 def test_save_result_to_a_data_root() -> None:
     """The export panel writes the full result into a data root, readable afterwards."""
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     tab = _run_sql(at, "select * from range(2500) t(i)")
     root = _data_root()
     key = f"export_{tab.id}_0"
+    result_view(at, "Export")
     at.selectbox(key=f"{key}_root").set_value(root).run()
     at.text_input(key=f"{key}_path").set_value("numbers.csv").run()
     at.button(key=f"{key}_save").click().run()
@@ -163,8 +170,10 @@ def test_save_result_to_a_data_root() -> None:
 def test_path_outside_the_roots_is_refused_in_the_export_panel() -> None:
     """A ../ path typed into "Save to a data root" is refused with a clear error."""
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     tab = _run_sql(at, "select 1 as a")
     key = f"export_{tab.id}_0"
+    result_view(at, "Export")
     at.text_input(key=f"{key}_path").set_value("../../escape.csv").run()
     at.button(key=f"{key}_save").click().run()
     assert not at.exception
@@ -175,6 +184,7 @@ def test_viewer_browses_but_cannot_upload_or_delete(multi_user: Callable[..., No
     """A Viewer (data.view, no data.import) sees the files, but no Upload or Delete."""
     multi_user({"vera": "Viewers"})
     at = open_page(STUDIO, user="vera")
+    studio_side(at, "Files")
     at.selectbox(key="files_root").set_value("demo").run()
     assert not at.exception
     assert "orders.parquet" in _popovers(at)
@@ -210,6 +220,7 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(
     if shared:
         multi_user({"ana": "Analysts"})
     at = open_page(STUDIO, user="ana" if shared else None)
+    studio_side(at, "Files")
     if shared:
         assert not [b for b in at.button if b.key == "attach_pg_go"]
         assert any("cannot attach PostgreSQL" in c.value for c in at.caption)
@@ -249,6 +260,7 @@ def test_datafusion_tab_registers_a_file_as_a_table(tmp_path: Path) -> None:
     files.resolve(root, "people.csv").write_text(CSV, encoding="utf-8")
     connections.add(ConnectionSpec("fusion", "datafusion", path=str(tmp_path)))
     at = open_page(STUDIO)
+    studio_side(at, "Files")
     tab = qtabs_active(at)
     at.selectbox(key=f"studio_conn_{tab.id}").set_value("fusion").run()
     at.selectbox(key="files_root").set_value(root).run()

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import pg_spec, server_connection
-from tests.ui.conftest import GEO, STUDIO, open_page
+from tests.ui.conftest import GEO, STUDIO, open_page, result_view, settle
 from tusk import connections, files
 from tusk.ui import tabs as qtabs
 
@@ -82,11 +82,13 @@ def test_studio_map_tab_draws_on_demand() -> None:
     tab = next(t for t in at.session_state["studio_tabs"] if t.id == active)
     tab.sql = "select name, lat, lon from cities"
     tab.editor_version += 1
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     if tab.run is not None:
         tab.run.wait(30)
         at.run()
     assert not _decks(at)  # nothing sent until asked
+    result_view(at, "Map")
+    assert not _decks(at)  # the Map view is open; the map itself is drawn on request
     at.toggle(key=f"map_{tab.id}_0_show").set_value(True).run()
     assert not at.exception
     (deck,) = _decks(at)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import STUDIO, open_app, open_page
+from tests.ui.conftest import STUDIO, open_app, open_page, settle, studio_side
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history, saved
@@ -46,7 +46,7 @@ def type_and_submit(at: AppTest, sql: str, *, kind: str = "submit", selected: st
         "selected": selected,
         "cursor": {"row": 0, "column": 0},
     }
-    at.run()
+    settle(at.run())
     assert not at.exception
 
 
@@ -68,7 +68,7 @@ def test_run_through_the_editor() -> None:
 def test_run_button_runs_the_tab_sql() -> None:
     """The Run button runs the tab's current SQL (the default query at first)."""
     at = studio()
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     assert outcomes(at)[0].result.table.num_rows == 100
 
 
@@ -233,6 +233,7 @@ def test_history_entry_opens_in_a_new_tab() -> None:
     at = studio()
     type_and_submit(at, "select 11 as from_history")
     entry = history.search()[0]
+    studio_side(at, "History")
     at.button(key=f"hist_tab_{entry.id}").click().run()
     assert len(tabs(at)) == 2
     assert active(at).sql == "select 11 as from_history"
@@ -249,7 +250,7 @@ def test_saved_query_round_trip_across_sessions() -> None:
     (query,) = saved.list_queries()
     assert (query.name, query.sql) == ("Five", "select 5 as saved_one")
 
-    fresh = studio()  # a new browser session: nothing in session state
+    fresh = studio_side(studio(), "Saved")  # a new browser session: nothing in its state
     fresh.button(key=f"saved_open_{query.id}").click().run()
     assert active(fresh).sql == "select 5 as saved_one"
     assert active(fresh).title == "Five"
@@ -264,7 +265,7 @@ def test_parameters_become_inputs_and_bind() -> None:
     at.text_input(key=f"param_{tab.id}_n").set_value("41")
     at.text_input(key=f"param_{tab.id}_s").set_value("x'; drop table y; --")
     at.run()
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     assert outcomes(at)[0].result.table.to_pylist() == [{"v": 42, "s": "x'; drop table y; --"}]
 
 
@@ -329,7 +330,7 @@ def test_run_statement_at_cursor() -> None:
 def test_saved_query_rename_and_delete() -> None:
     """Saved queries can be renamed and deleted from the panel."""
     query = saved.save_query("Old name", "select 1")
-    at = studio()
+    at = studio_side(studio(), "Saved")
     at.text_input(key=f"saved_rename_{query.id}").set_value("New name")
     at.button(key=f"saved_rename_go_{query.id}").click().run()
     assert saved.get_query(query.id).name == "New name"

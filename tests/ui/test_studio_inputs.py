@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.ui.conftest import result_view, settle
 from tests.ui.test_studio import active, outcomes, studio, type_and_submit
 from tusk import connections
 from tusk.engines.registry import connect
@@ -46,7 +47,7 @@ def test_unicode_table_names_in_the_schema_browser() -> None:
     picked = next(b for b in pick if b.key.endswith("_0"))  # sorted first: "Données 🦆"
     picked.click().run()
     assert active(at).sql == 'SELECT * FROM "Données 🦆" LIMIT 100'
-    at.button(key="studio_run").click().run()
+    settle(at.button(key="studio_run").click().run())
     assert outcomes(at)[0].result.table.to_pylist() == [{"Prix €": 3}]
 
 
@@ -116,6 +117,7 @@ def test_export_full_result_from_the_page() -> None:
     at = studio()
     type_and_submit(at, "select * from orders")
     assert outcomes(at)[0].result.table.num_rows == 10
+    result_view(at, "Export")
     at.button(key=f"export_{active(at).id}_0_go").click().run()
     assert not at.exception
     path, fmt, rows = at.session_state[f"export_{active(at).id}_0_file"]

@@ -343,9 +343,10 @@ def _upload(root: str, cwd: str, user: User | None) -> None:
                 st.toast(st.session_state.pop(_TOAST), icon=":material/upload:")
 
 
-def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
+def attach_panel(duck_name: str, forget_catalog, attached_databases) -> None:  # noqa: ANN001
     """For a DuckDB tab: attach a saved PostgreSQL connection READ_ONLY (so one query can join
-    files with its tables), list what is attached, detach. Needs connections.use."""
+    files with its tables), list what is attached, detach. Needs connections.use.
+    `attached_databases(name)` lists them (None while a query runs: never waits on it)."""
     user = current_user()
     if not auth.allowed(user, "connections.use"):
         return
@@ -359,10 +360,12 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
             )
             return
         try:
-            duck = connection(duck_name)
-            attached = duck.attached()
+            attached = attached_databases(duck_name)
         except TuskError as exc:
             show_error(exc)
+            return
+        if attached is None:
+            st.caption("The attached databases are listed when the running query ends.")
             return
         for alias in attached:
             left, right = st.columns([3, 1], vertical_alignment="center")
@@ -374,7 +377,7 @@ def attach_panel(duck_name: str, forget_catalog) -> None:  # noqa: ANN001
                 help=f"Detach {alias}",
             ):
                 try:
-                    duck.detach(alias)
+                    connection(duck_name).detach(alias)  # type: ignore[attr-defined]
                 except TuskError as exc:
                     show_error(exc)
                 else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tusk import queries
@@ -55,6 +56,21 @@ class Run:
         """Ask the engine to cancel the running statement; later statements are skipped."""
         self.cancel_requested = True
         self.conn.cancel()
+
+    def watch(self, alive: Callable[[], bool], every_s: float = 2.0, grace: int = 2) -> None:
+        """Cancel the run once `alive()` (its browser session still there) has said False
+        `grace` times in a row, checked every `every_s` seconds: a closed browser leaves no
+        query running at full CPU. A reload reconnects within the grace period."""
+
+        def check() -> None:
+            misses = 0
+            while not self._done.wait(every_s):
+                misses = 0 if alive() else misses + 1
+                if misses >= grace:
+                    self.cancel()
+                    return
+
+        threading.Thread(target=check, name="tusk-query-watch", daemon=True).start()
 
     def _work(self) -> None:
         try:

@@ -89,6 +89,15 @@ def page_info(label: str) -> PageInfo:
     raise KeyError(label)
 
 
+def time_fragment(label: str) -> None:
+    """First call of a fragment: with TUSK_PAGE_TIMING set (bench/ui.py), its fragment-only
+    reruns are timed too, as `label`."""
+    if os.environ.get("TUSK_PAGE_TIMING"):
+        from tusk.ui import timing
+
+        timing.start(label, keep=True)
+
+
 def setup_page(label: str) -> PageInfo:
     """First call of every page: page config and the sidebar with the page links."""
     if os.environ.get("TUSK_PAGE_TIMING"):  # bench/ui.py: time each page run (tusk/ui/timing.py)

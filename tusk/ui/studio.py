@@ -29,7 +29,19 @@ _SAVE_FOR = "studio_save_for"  # tab id whose SQL the save dialog is saving
 _SHARED = "studio_shared_done"  # the shared link of this URL was opened already
 _PICKS = "studio_conn_pending"  # tab id → connection chosen outside the picker
 _SPECS = "studio_conn_specs"  # connection name → the saved spec this session last used
+_ATTACHED = "studio_attached"  # DuckDB connection name → its attached databases, last read
+SIDE_TABS = ("Schema", "History", "Saved", "Files")  # no icons: four labels fit the column
+SIDE_KEY = "studio_side"  # the open side tab's label
+RESULT_VIEWS = (
+    ":material/grid_on: Grid",
+    ":material/bar_chart: Chart",
+    ":material/map: Map",
+    ":material/download: Export",
+)
+RESULT_VIEW_KEY = "studio_view"  # + tab id and statement index: that result's open view
+RUN_ASKED = "studio_run_asked"  # tab id whose Run button was clicked (set by its callback)
 POLL_S = 0.2
+INLINE_S = 0.5  # a query that ends this soon is drawn in the run that started it
 
 
 # --- tabs and connections ------------------------------------------------------------------------
@@ -121,7 +133,7 @@ def follow_saved(spec: ConnectionSpec) -> None:
     the next use opens what is saved now, never a deleted connection's target."""
     seen: dict[str, ConnectionSpec] = st.session_state.setdefault(_SPECS, {})
     if spec.name in seen and seen[spec.name] != spec:
-        if any(is_busy(t) and t.run.spec.name == spec.name for t in qtabs.tabs()):
+        if connection_busy(spec.name):
             return  # never close a connection under a running query: the next page run will
         forget(spec.name)
         forget_catalog(spec.name)
@@ -216,9 +228,8 @@ def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:
     cache: dict[str, Catalog] = st.session_state.setdefault(_CATALOGS, {})
     if spec.name in cache:
         return cache[spec.name]
-    tab = qtabs.active()
-    if tab.run is not None and not tab.run.done:
-        return None  # the connection is busy; the catalog loads after the run
+    if connection_busy(spec.name):
+        return None  # never wait on a running query: the catalog loads after the run
     try:
         catalog = connection(spec.name).catalog()
     except TuskError as exc:
@@ -233,8 +244,27 @@ def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:
 
 
 def forget_catalog(name: str) -> None:
-    """Drop a cached catalog so the next draw reloads it (F5 / Refresh / after DDL)."""
+    """Drop a cached catalog (and attached databases) so the next draw reads them again
+    (F5 / Refresh / after DDL, ATTACH or DETACH)."""
     st.session_state.setdefault(_CATALOGS, {}).pop(name, None)
+    st.session_state.setdefault(_ATTACHED, {}).pop(name, None)
+
+
+def connection_busy(name: str) -> bool:
+    """True while one of this session's tabs runs a query on `name`: its connection answers
+    one call at a time, so a page read would wait for the query to end."""
+    return any(is_busy(t) and t.run.spec.name == name for t in qtabs.tabs())
+
+
+def attached_databases(name: str) -> list[str] | None:
+    """A DuckDB connection's attached databases, read once and kept until forget_catalog;
+    None while a query runs on it and they were not read yet (never waits for the query)."""
+    cache: dict[str, list[str]] = st.session_state.setdefault(_ATTACHED, {})
+    if name not in cache:
+        if connection_busy(name):
+            return None
+        cache[name] = connection(name).attached()  # type: ignore[attr-defined]
+    return cache[name]
 
 
 def completions_for(catalog: Catalog | None, sql: str, engine: str) -> list[dict[str, Any]]:
@@ -297,27 +327,48 @@ def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], 
         return
     tab.outcomes = []
     tab.run = Run(spec, conn, plan, limit=limit, actor=current_user())
+    alive = _session_alive()
+    if alive is not None:
+        tab.run.watch(alive)
     if any(_is_ddl(s) for s in statements):
         forget_catalog(spec.name)
+
+
+def _session_alive() -> Any:
+    """A check that this browser session is still connected (None outside a server)."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: server.is_active_session(session_id)
 
 
 def _is_ddl(sql: str) -> bool:
     from tusk.engines.base import first_keyword
 
-    return first_keyword(sql) in {"CREATE", "DROP", "ALTER", "RENAME", "COMMENT", "ATTACH"}
+    return first_keyword(sql) in {
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "RENAME",
+        "COMMENT",
+        "ATTACH",
+        "DETACH",
+        "USE",
+    }
 
 
-def wait_for_run(tab: qtabs.QueryTab, status: Any) -> None:
-    """Show the running state in `status` (a placeholder drawn on every run, so results
-    below it keep their place and state) and wait in short steps so Cancel gets through."""
+def wait_for_run(tab: qtabs.QueryTab) -> bool | None:
+    """Wait for the tab's run up to INLINE_S since it began: a fast query's result is ready
+    in this same page run. None while it still runs (the caller shows `run_watcher`, and the
+    page run ends, so every click, Cancel and Esc included, is handled at once); else True
+    when the run ended with DDL (the catalog was dropped: the caller draws the page again)."""
     run: Run = tab.run
-    while not run.wait(POLL_S):
-        # Each call into Streamlit lets a new click (Cancel) stop this loop and rerun the page.
-        status.info(
-            f"Running… {humanize.duration(run.elapsed_s)} — Cancel query (Esc) stops it.",
-            icon=":material/hourglass_top:",
-        )
-    status.empty()
+    if not run.wait(max(0.0, INLINE_S - run.elapsed_s)):
+        return None
     tab.outcomes = list(run.outcomes)
     tab.run = None
     for o in tab.outcomes:
@@ -325,7 +376,78 @@ def wait_for_run(tab: qtabs.QueryTab, status: Any) -> None:
             # A lost connection is dropped so the NEXT Run reconnects; this one is not retried.
             forget_if_lost(run.spec.name, o.error)
     if any(_is_ddl(o.statement) for o in tab.outcomes):
-        forget_catalog(tab.connection)
+        forget_catalog(run.spec.name)
+        return True
+    return False
+
+
+@st.fragment(run_every=POLL_S)
+def run_watcher(tab_id: str) -> None:
+    """ "Running…" while the tab's query runs, redrawn every POLL_S on its own (nothing else
+    of the page runs); once the query ended, the page runs again and draws its result. A
+    fragment polls instead of a loop in the page run: a click inside the Studio's fragment
+    does not interrupt a running page run, it waits for it (Streamlit 1.67), so Cancel would
+    wait for the query it cancels."""
+    tab = next((t for t in qtabs.tabs() if t.id == tab_id), None)
+    if tab is None or not is_busy(tab):
+        st.rerun()
+    st.info(
+        f"Running… {humanize.duration(tab.run.elapsed_s)} — Cancel query (Esc) stops it.",
+        icon=":material/hourglass_top:",
+    )
+
+
+def ask_run(tab_id: str) -> None:
+    """Callback of the Run button: the page runs the tab's SQL in this run."""
+    st.session_state[RUN_ASKED] = tab_id
+
+
+def cancel_run(tab_id: str) -> None:
+    """Callback of Cancel (button or Esc): stops the tab's query before the page runs."""
+    tab = next((t for t in qtabs.tabs() if t.id == tab_id), None)
+    if tab is not None and is_busy(tab):
+        tab.run.cancel()
+
+
+def toolbar(spec: ConnectionSpec | None, tab: qtabs.QueryTab) -> None:
+    """Run, Explain (PostgreSQL), Cancel, Save and Share, drawn once the page knows whether a
+    run is going, so Cancel is enabled in the very run that started the query."""
+    running = is_busy(tab)
+    run_col, explain_col, cancel_col, save_col = st.columns(4, vertical_alignment="center")
+    run_col.button(
+        "Run",
+        type="primary",
+        icon=":material/play_arrow:",
+        key="studio_run",
+        disabled=running,
+        on_click=ask_run,
+        args=(tab.id,),
+    )
+    if spec is not None and spec.engine == "postgres":
+        if explain_col.button("Explain", icon=":material/account_tree:", key="studio_explain"):
+            explain(spec, tab, analyze=False)
+        explain_col.checkbox(
+            "with ANALYZE",
+            key="studio_explain_analyze",
+            help="ANALYZE really runs the statement (an UPDATE changes data).",
+        )
+    cancel_col.button(
+        "Cancel query",
+        icon=":material/stop:",
+        key="studio_cancel",
+        disabled=not running,
+        shortcut="Esc",
+        help="Cancel the running query (Esc)",
+        on_click=cancel_run,
+        args=(tab.id,),
+    )
+    if save_col.button("Save", icon=":material/save:", key="studio_save", help="Ctrl+S"):
+        open_save_dialog(tab)
+    with save_col.popover("Share", icon=":material/link:"):
+        st.caption(
+            "This link opens the tab's SQL on the same connection name (no results, no secrets)."
+        )
+        st.code(share_url(tab), language=None, wrap_lines=True)
 
 
 # --- results ------------------------------------------------------------------------------------
@@ -396,30 +518,31 @@ def _show_outcome(
         )
     else:
         st.caption(f"{humanize.count(rows, 'row')} · {took}")
+    # Only the open view is drawn (choosing another reruns the page's fragment): a chart's
+    # data or a map is built and sent only when the person looks at it.
     grid_tab, chart_tab, map_tab, export_tab = st.tabs(
-        [
-            ":material/grid_on: Grid",
-            ":material/bar_chart: Chart",
-            ":material/map: Map",
-            ":material/download: Export",
-        ]
+        list(RESULT_VIEWS), key=f"{RESULT_VIEW_KEY}_{tab.id}_{i}", on_change="rerun"
     )
-    with grid_tab:
-        results_grid(result.table, key=f"grid_{tab.id}_{i}_{id(result)}", dark=dark())
-    with chart_tab:
-        quick_chart(result.table, key=f"chart_{tab.id}_{i}")
-    with map_tab:
-        from tusk.ui.geo_view import map_view
+    if grid_tab.open is not False:
+        with grid_tab:
+            results_grid(result.table, key=f"grid_{tab.id}_{i}_{id(result)}", dark=dark())
+    if chart_tab.open:
+        with chart_tab:
+            quick_chart(result.table, key=f"chart_{tab.id}_{i}")
+    if map_tab.open:
+        with map_tab:
+            from tusk.ui.geo_view import map_view
 
-        statement = o.statement
-        map_view(
-            result.table,
-            key=f"map_{tab.id}_{i}",
-            full_export=lambda: connection(spec.name).stream_arrow(statement),
-            on_demand=True,
-        )
-    with export_tab:
-        export_panel(spec, o.statement, key=f"export_{tab.id}_{i}")
+            statement = o.statement
+            map_view(
+                result.table,
+                key=f"map_{tab.id}_{i}",
+                full_export=lambda: connection(spec.name).stream_arrow(statement),
+                on_demand=True,
+            )
+    if export_tab.open:
+        with export_tab:
+            export_panel(spec, o.statement, key=f"export_{tab.id}_{i}")
 
 
 # --- quick chart --------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ thing a page does. The run's end is Streamlit's own end-of-run event on the Scri
 fires however the run ends: at the bottom of the script, by `st.rerun()`, by `st.stop()` or by
 an uncaught exception. Each line is tab-separated: page label, milliseconds from `setup_page` to
 that event, how the run ended (`done`, `rerun`, `error`), and the wall-clock time it ended.
-Widget callbacks (run before the script body) and fragment-only reruns are not counted.
+Widget callbacks (run before the script body) are not counted; a fragment that calls
+`tusk.ui.shell.time_fragment` has its fragment-only reruns counted under its own label.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ _warned: list[str] = []
 _ENDS = {
     "SCRIPT_STOPPED_WITH_SUCCESS": "done",  # also after st.stop() or an uncaught exception
     "SCRIPT_STOPPED_FOR_RERUN": "rerun",
+    "FRAGMENT_STOPPED_WITH_SUCCESS": "done",  # a fragment-only rerun (time_fragment)
     "SCRIPT_STOPPED_WITH_COMPILE_ERROR": "error",
 }
 
 
-def start(label: str) -> None:
-    """Mark the start of this script run of page `label`; its end is written to the file."""
+def start(label: str, *, keep: bool = False) -> None:
+    """Mark the start of this script run of page `label`; its end is written to the file.
+    `keep`: only if no start was marked in this run (a fragment: in a full run the page's
+    own start stands, in a fragment-only rerun the fragment's is the only one)."""
     runner = _script_runner()
     if runner is None:
         if not _warned:
@@ -44,6 +48,8 @@ def start(label: str) -> None:
             log.warning("%s is set but this Streamlit's script runner was not found", ENV)
         return
     with _lock:
+        if keep and runner in _pending:
+            return
         _pending[runner] = (label, time.perf_counter())
         if runner in _hooked:
             return
@@ -74,7 +80,7 @@ def _on_event(sender: Any, event: Any = None, **_: Any) -> None:
     """Streamlit's runner event: a run's end writes its line."""
     ended = _ENDS.get(getattr(event, "name", ""))
     if ended is None:
-        return  # started, fragment-only runs, forward messages, shutdown
+        return  # started, forward messages, shutdown
     with _lock:
         entry = _pending.pop(sender, None)
     if entry is None:
