@@ -7,22 +7,26 @@ What is timed, per query and in total over a set of TPC-H queries Daft supports:
   cancel or timeout replaces it); the first query's start-up is part of Tusk's price and is
   counted.
 - daft: Daft's own client on the same cluster and the same Parquet files:
-  `daft.set_runner_ray(address=…)` once, then `daft.sql(sql, **tables).to_arrow()`, in one
-  long-lived process (a child of this script, so its Ray actors go away before the next Tusk
-  run; its one-off connect time is printed apart and not counted). DECIMAL columns are cast to
-  DOUBLE the same way Tusk does, so both run the same plan.
+  `daft.set_runner_ray(address=…)` once, then `daft.sql(sql, **tables).to_arrow()` (the tables
+  built outside the timing), in one long-lived child process that stays up beside Tusk's warm
+  query process and is asked one query at a time, right before or after Tusk runs the same
+  query (the order swaps every round), so both are timed in the same minutes of a shared,
+  noisy machine; its one-off connect time is printed apart and not counted. DECIMAL columns
+  are cast to DOUBLE the same way Tusk does, so both run the same plan.
 - duckdb: DuckDB on this machine over the same files (DECIMAL read as DOUBLE too).
 - datafusion: `tusk.cluster.client.run_local` (Tusk's single-node mode) on this machine.
 
 The tables are generated once by DuckDB's `tpch` extension (loaded offline from the pinned
 `duckdb-extension-tpch` wheel) and exported to Parquet in a cache folder (`--cache`, default
 `$TMPDIR/tusk-bench-cluster/sf<SF>`) reused by later runs. Engines run one after the other
-per query (tusk, daft, duckdb, datafusion), after one untimed warm-up query on each, so the
-OS page cache treats them alike; each figure is the median of `--repeat` runs. Everything runs
+per query (tusk and daft, then duckdb, datafusion), after one untimed warm-up query on each,
+so the OS page cache treats them alike; each figure is the median of `--repeat` runs. It then
+prints where Tusk's time goes (the phase marks of `ClusterQuery.marks`: checks, query log,
+hand-off, table registration, Daft's own plan and run, result transfer) and the machine load. Everything runs
 on this one machine, so "cluster" here measures overhead, not scale-out. The target is
 tusk / daft ≤ 1.1×. It is a report, not a test: it always exits 0.
 
-    .venv/bin/python bench/cluster.py --sf 1 --workers 2 --repeat 1
+    .venv/bin/python bench/cluster.py --sf 1 --workers 2 --repeat 2
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import duckdb
 TARGET = 1.1  # tusk / daft's own client
 # Supported by Daft (tests/cluster/test_tpch.py); a mix of scans, wide joins and subqueries.
 DEFAULT_QUERIES = "1,3,5,6,9,10,12,13,14,18"
+ANSWER = "@@bench@@ "
 TABLES = ("customer", "lineitem", "nation", "orders", "part", "partsupp", "region", "supplier")
 
 
@@ -107,7 +112,8 @@ def timed(run: Any) -> tuple[float | None, int | None, str | None]:
 
 
 def daft_child(spec_path: str) -> None:
-    """`--daft-child SPEC`: connect once, time each query, print one JSON document."""
+    """`--daft-child SPEC`: connect once, then answer query numbers read from stdin one a line
+    with one JSON line each: [seconds, rows, error]. The first line is the connect time."""
     from tusk.cluster.runner import read_table
 
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
@@ -118,37 +124,96 @@ def daft_child(spec_path: str) -> None:
     # The first query pays Ray's connect and actor start-up: keep it apart from the timings.
     warm = {n: read_table(p) for n, p in spec["tables"].items()}
     daft.sql("select count(*) from region", **warm).to_arrow()
-    connect_s = time.perf_counter() - began
-    results = {}
-    for number, sql in spec["queries"].items():
-        tables = {n: read_table(p) for n, p in spec["tables"].items()}  # as the runner does
-        results[number] = timed(lambda sql=sql, tables=tables: daft.sql(sql, **tables).to_arrow())
-    print(json.dumps({"connect_s": connect_s, "results": results}))
-    sys.stdout.flush()
+    answer_line({"connect_s": time.perf_counter() - began})
+    for line in sys.stdin:
+        sql = spec["queries"][line.strip()]
+        # Tables are built as the runner does, but outside the timing: Daft's client at its best.
+        tables = {n: read_table(p) for n, p in spec["tables"].items()}
+        answer_line(timed(lambda sql=sql, tables=tables: daft.sql(sql, **tables).to_arrow()))
     os._exit(0)  # skip Ray's atexit shutdown, as the runner does
 
 
-def run_daft(address: str, tables: dict[str, str], queries: dict[int, str]) -> dict[str, Any]:
-    """Run Daft's own client in a child process over `queries`; its JSON report."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-        json.dump({"address": address, "tables": tables, "queries": queries}, spec)
-    try:
+def answer_line(value: Any) -> None:
+    """One JSON line to the parent, marked so Ray's and Daft's own prints are skipped."""
+    sys.stdout.write(ANSWER + json.dumps(value) + "\n")
+    sys.stdout.flush()
+
+
+class DaftClient:
+    """Daft's own client in a long-lived child process, asked one query at a time, so that its
+    queries run in the same minutes as Tusk's (the machine is shared and noisy)."""
+
+    def __init__(self, address: str, tables: dict[str, str], queries: dict[int, str]) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+            json.dump({"address": address, "tables": tables, "queries": queries}, spec)
+        self.spec = spec.name
         env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-        done = subprocess.run(
+        self.proc = subprocess.Popen(
             [sys.executable, __file__, "--daft-child", spec.name],
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
             text=True,
             env=env,
-            timeout=3600,
-            check=False,
         )
-    finally:
-        os.unlink(spec.name)
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-    return {"connect_s": None, "results": {}, "error": " | ".join(tail)}
+        self.connect_s = self.read()["connect_s"]
+
+    def read(self) -> Any:
+        """The child's next answer line."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(ANSWER):
+                return json.loads(line[len(ANSWER) :])
+        raise RuntimeError(f"Daft's client exited with code {self.proc.wait()}")
+
+    def run(self, number: int) -> tuple[float | None, int | None, str | None]:
+        """Time one query in the child."""
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(f"{number}\n")
+            self.proc.stdin.flush()
+            seconds, rows, error = self.read()
+        except (OSError, RuntimeError) as exc:  # the child died: report, never stop the bench
+            return None, None, str(exc)
+        return seconds, rows, error
+
+    def close(self) -> None:
+        """End the child (its Ray job and actors go with it)."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.unlink(self.spec)
+
+
+# --- where Tusk's time goes --------------------------------------------------------------------
+
+# (label, mark where the phase starts, mark where it ends); marks are set by tusk.cluster.client
+# (submit, tables_checked, head, logged, sent, seen, read, settled) and by the runner (received,
+# connected, tables, executed, written), all on the host's one monotonic clock.
+PHASES = (
+    ("checks (tables, head probe)", "submit", "head"),
+    ("query log + spec file", "head", "logged"),
+    ("hand-off to the warm process", "logged", "received"),
+    ("table registration (schemas)", "connected", "tables"),
+    ("Daft plan + run (to_arrow)", "tables", "executed"),
+    ("result written (Arrow IPC)", "executed", "written"),
+    ("answer noticed", "written", "seen"),
+    ("result read", "seen", "read"),
+    ("settled (log, clean-up)", "read", "settled"),
+)
+
+
+def tusk_call(client: Any, address: str, sql: str, tables: dict[str, str], marks: list) -> Any:
+    """client.run, keeping the query's phase marks and the caller's own start and end."""
+    began = time.monotonic()
+    query = client.submit(address, sql, tables, timeout_s=1800)
+    table = query.result()
+    marks.append({**query.marks, "call": began, "returned": time.monotonic()})
+    return table
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -170,7 +235,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker nodes (default 2)")
     parser.add_argument("--cpus", type=int, default=1, help="CPUs per node (default 1)")
     parser.add_argument("--address", help="use a running cluster at HOST:PORT instead")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per engine (median)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per engine (median)")
     parser.add_argument("--daft-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.daft_child:
@@ -205,6 +270,9 @@ def main() -> int:
     }
     errors: dict[tuple[str, int], str] = {}
     rows: dict[tuple[str, int], int | None] = {}
+    marks: list[dict[str, float]] = []
+    daft_client = None
+    load_start = os.getloadavg()[0]
     try:
         con = duckdb_connection(tables)
         # Untimed warm-up of each engine and of the page cache.
@@ -212,30 +280,63 @@ def main() -> int:
         client.run(address, warm, tables)
         con.execute(warm).fetchall()
         client.run_local(warm, tables)
-        connects = []
-        for _ in range(args.repeat):
+        # Daft's client stays up beside Tusk's warm query process: one connect, as its users
+        # do, and each query runs right before or after Tusk's (the order swaps every round).
+        daft_client = DaftClient(address, tables, queries)
+        for round_ in range(args.repeat):
             for number, sql in queries.items():
+                tusk = ("tusk", lambda sql=sql: tusk_call(client, address, sql, tables, marks))
+                daft = ("daft", lambda number=number: daft_client.run(number))
+                pair = [tusk, daft] if round_ % 2 == 0 else [daft, tusk]
                 for engine, call in (
-                    ("tusk", lambda sql=sql: client.run(address, sql, tables, timeout_s=1800)),
+                    *pair,
                     ("duckdb", lambda sql=sql: con.execute(sql).to_arrow_table()),
                     ("datafusion", lambda sql=sql: client.run_local(sql, tables)),
                 ):
-                    seconds, count, error = timed(call)
+                    if engine == "daft":
+                        seconds, count, error = call()
+                    else:
+                        seconds, count, error = timed(call)
                     record(times, errors, rows, engine, number, seconds, count, error)
-            # Daft's client runs the whole set in one process: one connect, as its users do.
-            report = run_daft(address, tables, queries)
-            connects.append(report.get("connect_s"))
-            for number in numbers:
-                seconds, count, error = report["results"].get(
-                    str(number), (None, None, report.get("error", "no result"))
-                )
-                record(times, errors, rows, "daft", number, seconds, count, error)
     finally:
+        if daft_client is not None:
+            daft_client.close()
+        client.stop_warm()
         if cluster is not None:
             cluster.stop()
 
-    print_report(args, numbers, times, errors, rows, connects)
+    print_report(args, numbers, times, errors, rows, daft_client and daft_client.connect_s)
+    print_phases(marks)
+    load_end = os.getloadavg()[0]
+    cpus = os.cpu_count() or 1
+    print(
+        f"\nmachine: {cpus} CPUs, 1-min load average {load_start:.2f} before, {load_end:.2f} after"
+    )
+    if max(load_start, load_end) > cpus / 2:
+        print("the machine was busy: compare ratios within this run only")
     return 0
+
+
+def print_phases(marks: list[dict[str, float]]) -> None:
+    """Median milliseconds of each phase of Tusk's queries, and what is not Daft's own work."""
+    if not marks:
+        return
+    print(f"\nwhere a Tusk query's time goes (median ms over {len(marks)} queries)")
+    rows = [*PHASES, ("caller's wait wake-up", "settled", "returned")]
+    for label, start, end in rows:
+        spans = [1000 * (m[end] - m[start]) for m in marks if start in m and end in m]
+        if spans:
+            print(f"  {label:<32}{statistics.median(spans):9.1f}")
+    overhead = [
+        1000 * ((m["returned"] - m["call"]) - (m["executed"] - m["tables"]))
+        for m in marks
+        if "executed" in m
+    ]
+    if overhead:
+        print(
+            f"  {'all but Daft plan + run':<32}{statistics.median(overhead):9.1f}"
+            f"   (max {max(overhead):.1f})"
+        )
 
 
 def record(
@@ -262,7 +363,7 @@ def print_report(
     times: dict[str, dict[int, list[float]]],
     errors: dict[tuple[str, int], str],
     rows: dict[tuple[str, int], int | None],
-    connects: list[float | None],
+    connect_s: float | None,
 ) -> None:
     """Per-query medians, totals over the queries every engine answered, and the ratios."""
     engines = list(times)
@@ -283,9 +384,8 @@ def print_report(
     )
     for (engine, number), error in sorted(errors.items()):
         print(f"  {engine} Q{number} failed: {error}")
-    known = [c for c in connects if c is not None]
-    if known:
-        print(f"daft client connect + first query (not counted): {statistics.median(known):.2f} s")
+    if connect_s is not None:
+        print(f"daft client connect + first query (not counted): {connect_s:.2f} s")
     if not common or not totals["daft"]:
         print("no query ran on every engine: no ratios")
         return

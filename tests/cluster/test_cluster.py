@@ -316,3 +316,20 @@ def test_query_process_is_reused_after_success_and_never_after_failure(
     assert third.pid != first.pid
     client.stop_warm()
     assert session_pids(third.pid) == []
+
+
+def test_query_reads_only_the_tables_it_names_and_marks_its_phases(
+    cluster: LocalCluster, data: dict[str, str], tmp_path: Path
+) -> None:
+    """A table the SQL does not name is not opened (a broken file beside it does no harm), and
+    the query records when each phase ended, in order (bench/cluster.py prints them)."""
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not a parquet file")
+    tables = {**data, "broken": str(broken)}
+    query = client.submit(cluster.address, "select count(*) as n from kinds", tables)
+    assert query.result(120).column("n").to_pylist() == [7]
+    order = ["submit", "head", "logged", "received", "connected", "tables", "executed"]
+    order += ["written", "seen", "read", "settled"]
+    assert [query.marks[m] for m in order] == sorted(query.marks[m] for m in order)
+    with pytest.raises(QueryFailed):  # named, it is read, and fails as before
+        client.run(cluster.address, "select count(*) as n from broken", tables, timeout_s=120)

@@ -10,9 +10,11 @@ Daft state is never reused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -42,30 +44,41 @@ def read_table(path: str) -> Any:
 _connected: list[str] = []  # the address this process's Daft runner points at
 
 
-def run(spec: dict[str, Any]) -> Any:
-    """Run the spec's SQL on Ray and return a pyarrow Table."""
+def run(spec: dict[str, Any], marks: dict[str, float] | None = None) -> Any:
+    """Run the spec's SQL on Ray and return a pyarrow Table; `marks` gets the monotonic
+    time each phase ended (connected, tables, executed)."""
     import daft
+
+    marks = {} if marks is None else marks
 
     if not _connected:
         daft.set_runner_ray(address=spec["address"])
         _connected.append(spec["address"])
     elif _connected[0] != spec["address"]:
         raise RuntimeError("this query process is connected to another cluster")
+    marks["connected"] = time.monotonic()
     tables = {name: read_table(path) for name, path in spec["tables"].items()}
-    return daft.sql(spec["sql"], **tables).to_arrow()
+    marks["tables"] = time.monotonic()
+    table = daft.sql(spec["sql"], **tables).to_arrow()
+    marks["executed"] = time.monotonic()
+    return table
 
 
 def answer(spec_path: str) -> bool:
     """Run one spec and write its result and status files; True when it succeeded."""
+    # Monotonic times (one clock for every process on the host) of each phase's end, so the
+    # caller can tell where a query's time went (bench/cluster.py prints them).
+    marks = {"received": time.monotonic()}
     spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     status = Path(spec["status"])
     try:
-        table = run(spec)
+        table = run(spec, marks)
         import pyarrow as pa
 
         with pa.OSFile(spec["output"], "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
             w.write_table(table)
-        report = {"ok": True, "rows": table.num_rows}
+        marks["written"] = time.monotonic()
+        report = {"ok": True, "rows": table.num_rows, "marks": marks}
     except BaseException as exc:  # noqa: BLE001 - Daft panics are BaseExceptions
         report = {
             "ok": False,
@@ -78,7 +91,16 @@ def answer(spec_path: str) -> bool:
     os.replace(tmp, status)  # the caller never reads half a status
     sys.stdout.flush()
     sys.stderr.flush()
+    notify()
     return bool(report["ok"])
+
+
+def notify() -> None:
+    """Wake the caller waiting for this answer (tusk.cluster.client passes a pipe's fd)."""
+    fd = os.environ.get("TUSK_RUNNER_NOTICE_FD", "")
+    if fd.isdigit():
+        with contextlib.suppress(OSError):  # the caller is gone or polls instead
+            os.write(int(fd), b"\n")
 
 
 def main(argv: list[str]) -> int:
