@@ -130,9 +130,7 @@ def _hook(key: str, data: Completions) -> None:
 
     css_key = re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())  # as Streamlit's st-key-… class
     script = (
-        _hook_script()
-        .replace("__TUSK_KEY__", _js(css_key))
-        .replace("__TUSK_DATA__", _js(data))
+        _hook_script().replace("__TUSK_KEY__", _js(css_key)).replace("__TUSK_DATA__", _js(data))
     )
     st.html(f"{_HOOK_CSS}<script>{script}</script>", unsafe_allow_javascript=True)
 

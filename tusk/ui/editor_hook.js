@@ -163,7 +163,7 @@
       } catch (error) {
         continue;
       }
-      const node = win.document.querySelector(".ace_editor");
+      const node = win.document.querySelector(".ace_editor:not(.ace_autocomplete)");
       const editor = node && node.env && node.env.editor;
       if (!editor || editor.tuskHooked || !win.ace) continue;
       const box = frame.closest('[class*="st-key-"]');
