@@ -15,6 +15,8 @@ from tests.e2e.conftest import wait_idle
 from tests.e2e.test_studio import (
     CITIES,
     CITIES_SQL,
+    CURRENT,
+    EDITOR,
     EXCEPTION,
     GRID,
     add_pg_connection,
@@ -49,6 +51,12 @@ def popup(page: Page) -> Locator:
 def complete_after(page: Page, text: str, column: int | None = None) -> None:
     """Type `text` into the editor at once (no pause for the editor's report), put the cursor
     at `column` of its single line (default: the end) and ask for completions (Ctrl+Space)."""
+    # The page hooks Tusk's completer into a newly drawn editor within a moment: wait for it.
+    frame = page.locator(CURRENT).locator(EDITOR).element_handle().content_frame()
+    assert frame is not None
+    frame.wait_for_function(
+        "(ace) => document.querySelector(ace)?.env?.editor?.tuskHooked === true", arg=ACE
+    )
     editor(page).locator(ACE).click()
     page.keyboard.press("Control+A")
     page.keyboard.type(text)
@@ -121,13 +129,13 @@ def test_completions_follow_the_tabs_connection(
     name = f"pg-complete-{uuid.uuid4().hex[:6]}"
     open_studio(page, fresh_studio_url)
     complete_after(page, "select * from custo")
-    expect(popup(page).filter(has_text="customers")).to_have_count(1, timeout=10_000)
+    expect(popup(page).filter(has_text="customers").first).to_be_visible(timeout=15_000)
     close_popup(page)
     wait_idle(page)
 
     add_pg_connection(page, name, pg_database)  # the tab now runs on it
     complete_after(page, "select * from zebra")
-    expect(popup(page).filter(has_text=table)).to_have_count(1, timeout=10_000)
+    expect(popup(page).filter(has_text=table).first).to_be_visible(timeout=15_000)
     close_popup(page)
     complete_after(page, "select * from custo")
     page.wait_for_timeout(1000)  # give a stale popup the time to show
@@ -137,7 +145,7 @@ def test_completions_follow_the_tabs_connection(
 
     pick_connection(page, "demo")
     complete_after(page, "select * from custo")
-    expect(popup(page).filter(has_text="customers")).to_have_count(1, timeout=10_000)
+    expect(popup(page).filter(has_text="customers").first).to_be_visible(timeout=15_000)
     close_popup(page)
     complete_after(page, "select * from zebra")
     page.wait_for_timeout(1000)

@@ -171,6 +171,6 @@
       if (cls) install(win, editor, cls.slice("st-key-".length));
     }
   };
-  window.tuskEditorHook = setInterval(hook, 200);
+  window.tuskEditorHook = setInterval(hook, 100);
   hook();
 })();
