@@ -187,9 +187,12 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
     # --- main: editor, parameters, run controls, results --------------------------------------
     with main:
         catalog = studio.catalog_for(spec, quiet=True) if spec is not None else None
-        completions = studio.completions_for(catalog, tab.sql, spec.engine if spec else "")
+        engine = spec.engine if spec else ""
         event = sql_editor(
-            tab.sql, editor_key(tab.id, tab.editor_version), completions, dark=studio.dark()
+            tab.sql,
+            editor_key(tab.id, tab.editor_version),
+            lambda sql: studio.completions_for(catalog, sql, engine),  # of the text just reported
+            dark=studio.dark(),
         )
         st.caption(SHORTCUTS)
         run_text: str | None = None

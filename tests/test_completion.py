@@ -474,3 +474,34 @@ def test_duckdb_catalog_end_to_end() -> None:
     assert items["lib.titles"]["meta"] == "view"
     assert "main.books" not in items  # main is DuckDB's default schema
     assert "lib" in items and items["lib"]["meta"] == "schema"
+
+
+def test_editor_data_gives_every_tables_columns_for_the_browser() -> None:
+    """The browser gets each table's columns and every spelling of its name, so `cu.` can be
+    completed before the page has seen the alias; an unqualified name means the default schema."""
+    data = completion.editor_data(SHOP, "select cu. from customers cu", "postgres")
+    plain = [
+        {k: v for k, v in e.items() if k != "bare"} for e in data["entries"]
+    ]  # `bare`: what goes after a typed `cu.`
+    assert plain == completions(SHOP, "select cu. from customers cu", "postgres")
+    assert {"caption": "cu.name", "value": "cu.name", "bare": "name"}.items() <= next(
+        e for e in data["entries"] if e["caption"] == "cu.name"
+    ).items()
+    customers = data["tables"][data["lookup"]["customers"]]
+    assert customers == ["customers", [["id", "id", "integer"], ["name", "name", "text"]]]
+    assert data["lookup"]["public.customers"] == data["lookup"]["customers"]
+    assert data["tables"][data["lookup"]["orders"]][1][0][0] == "id"  # public, not archive
+    assert data["tables"][data["lookup"]["archive.orders"]][1] == [
+        ["archived_on", "archived_on", "date"]
+    ]
+    big = data["tables"][data["lookup"]["big orders"]]
+    assert ["Order Id", '"Order Id"', "integer"] in big[1]
+
+
+def test_editor_data_caps_a_huge_catalog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the column budget the tables the SQL names are kept first."""
+    monkeypatch.setattr(completion, "MAX_EDITOR_COLUMNS", 3)
+    data = completion.editor_data(SHOP, "select * from items", "postgres")
+    # items (2 columns) first, then what still fits, in search-path order.
+    assert [t[0] for t in data["tables"]] == ["order_totals", "items"]
+    assert set(data["lookup"]) == {"order_totals", "public.order_totals", "items", "sales.items"}

@@ -493,3 +493,51 @@ class _TokenScan:
 def _quoted(token: Token) -> bool:
     """Whether a name token was written in quotes."""
     return token.token_type == TokenType.IDENTIFIER
+
+
+# The browser gets every table's columns so it can complete `alias.` the moment the alias is
+# typed (the editor's text reaches Python only after its debounce and a page run). A huge
+# catalog is cut here: the tables the SQL names go first, then the rest in catalog order.
+MAX_EDITOR_COLUMNS = 20_000
+
+
+def editor_data(catalog: Catalog, sql: str = "", dialect: str = "postgres") -> dict:
+    """What the browser-side completer needs: `entries` (as `completions` gives them), every
+    table's columns (`tables`: [label, [[name, quoted name, type], …]]) and `lookup` (each
+    lower-case spelling of a table name → its index in `tables`)."""
+    entries = completions(catalog, sql, dialect)
+    for entry in entries:
+        # `alias.column`: the part a browser inserts after a typed `alias.`.
+        if entry["score"] == QUALIFIED_COLUMN_SCORE and "." in entry["caption"]:
+            entry["bare"] = quote_name(entry["caption"].split(".", 1)[1], dialect)
+    default_schema = DEFAULT_SCHEMAS.get(dialect)
+    named = {name.lower() for _, name in referenced_tables(sql, dialect).values()}
+    # Search-path order: own database first, its default schema first (as `_find_table`).
+    ordered = sorted(
+        catalog.tables,
+        key=lambda t: (t.database is not None, t.schema != default_schema),
+    )
+    budget = MAX_EDITOR_COLUMNS
+    chosen: list[Table] = []
+    for table in sorted(ordered, key=lambda t: t.name.lower() not in named):
+        if len(table.columns) <= budget:
+            chosen.append(table)
+            budget -= len(table.columns)
+    kept = set(map(id, chosen))
+    tables: list[list] = []
+    lookup: dict[str, int] = {}
+    for table in ordered:
+        if id(table) not in kept:
+            continue
+        index = len(tables)
+        tables.append(
+            [table.name, [[c.name, quote_name(c.name, dialect), c.type] for c in table.columns]]
+        )
+        spellings = [table.name, f"{table.schema}.{table.name}"]
+        if table.database is not None:
+            spellings.append(f"{table.database}.{table.schema}.{table.name}")
+            if table.schema in ("main", "public"):  # DuckDB's `db.table`: its default schema
+                spellings.append(f"{table.database}.{table.name}")
+        for spelling in spellings:
+            lookup.setdefault(spelling.lower(), index)
+    return {"entries": entries, "tables": tables, "lookup": lookup}

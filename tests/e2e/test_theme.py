@@ -21,9 +21,11 @@ def _brightness(page: Page) -> int:
 
 
 def _toggle(page: Page) -> None:
-    # The switch reloads the page so Streamlit applies the theme: wait for that navigation.
-    with page.expect_navigation(timeout=30_000):
-        page.get_by_text("Dark theme").click()
+    # The switch applies the theme in place: no reload (it would lose the session's state).
+    switch = page.get_by_role("switch", name="Dark theme")
+    was = switch.is_checked()
+    page.get_by_text("Dark theme").click()
+    expect(switch).to_be_checked(checked=not was)
     wait_idle(page)
 
 

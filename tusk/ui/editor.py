@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# Completion data for one editor: see tusk.completion.editor_data.
+Completions = dict[str, Any]
+_HOOK_JS = Path(__file__).with_name("editor_hook.js")
+# The hook's element: drawn on every run, shows nothing and takes no room.
+_HOOK_CSS = (
+    "<style>.stElementContainer:has(.tusk-editor-hook){display:none}</style>"
+    '<span class="tusk-editor-hook"></span>'
+)
 
 
 # Ace bindings. Ctrl+N / Ctrl+T / Ctrl+W belong to the browser (a page cannot catch them),
@@ -71,9 +85,16 @@ def editor_key(tab_id: str, version: int) -> str:
 
 
 def sql_editor(
-    code: str, key: str, completions: list[dict[str, Any]], *, dark: bool = False
+    code: str,
+    key: str,
+    completions: list[dict[str, Any]] | Callable[[str], Completions],
+    *,
+    dark: bool = False,
 ) -> EditorEvent | None:
-    """Draw the editor; return its latest event (None before the first one)."""
+    """Draw the editor; return its latest event (None before the first one).
+
+    `completions` is a fixed list, or a function of the editor's current text giving
+    `tusk.completion.editor_data` (read after the editor reports, so never a run behind)."""
     from code_editor import code_editor
 
     response = code_editor(
@@ -81,7 +102,9 @@ def sql_editor(
         lang="sql",
         theme="dracula" if dark else "default",
         height=[10, 24],
-        completions=completions,
+        # The component keeps the completions of its first draw for the editor's life: they
+        # go to the hook below instead, and its arguments stay the same from run to run.
+        completions=[],
         buttons=_BUTTONS,
         response_mode=["debounce", "blur"],
         options={
@@ -92,7 +115,34 @@ def sql_editor(
         },
         key=key,
     )
-    return parse_event(response)
+    event = parse_event(response)
+    if callable(completions):
+        data = completions(event.text if event is not None else code)
+    else:
+        data = {"entries": completions, "tables": [], "lookup": {}}
+    _hook(key, data)
+    return event
+
+
+def _hook(key: str, data: Completions) -> None:
+    """Hand the browser this editor's completion data (and hook new editors, see the JS)."""
+    import streamlit as st
+
+    css_key = re.sub(r"[^a-zA-Z0-9_-]", "-", key.strip())  # as Streamlit's st-key-… class
+    script = (
+        _hook_script().replace("__TUSK_KEY__", _js(css_key)).replace("__TUSK_DATA__", _js(data))
+    )
+    st.html(f"{_HOOK_CSS}<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+@functools.cache
+def _hook_script() -> str:
+    return _HOOK_JS.read_text(encoding="utf-8")
+
+
+def _js(value: object) -> str:
+    """A JSON value that is safe inside a <script> element."""
+    return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
 
 
 def parse_event(response: Any) -> EditorEvent | None:

@@ -267,17 +267,19 @@ def attached_databases(name: str) -> list[str] | None:
     return cache[name]
 
 
-def completions_for(catalog: Catalog | None, sql: str, engine: str) -> list[dict[str, Any]]:
-    """Editor completions: keywords, schemas, tables, and columns of the tables in the SQL."""
+def completions_for(catalog: Catalog | None, sql: str, engine: str) -> dict[str, Any]:
+    """Editor completion data (tusk.completion.editor_data): keywords, schemas, tables, the
+    columns of the tables in the SQL, and every table's columns for the browser's `alias.`."""
     from tusk import completion
 
     try:
-        return completion.completions(catalog or Catalog(), sql, engine)
+        return completion.editor_data(catalog or Catalog(), sql, engine)
     except Exception:  # noqa: BLE001 - autocomplete must never break the page
-        return [
+        keywords = [
             {"caption": k, "value": k, "meta": "keyword", "score": 1}
             for k in completion.keywords(engine)
         ]
+        return {"entries": keywords, "tables": [], "lookup": {}}
 
 
 # --- parameters ---------------------------------------------------------------------------------

@@ -18,10 +18,11 @@ from tusk.errors import TuskError
 
 _WIDGET = "tusk_dark_theme"
 
-# Runs in the page: store the choice under the key Streamlit's frontend read at load (it is
-# named after the path the page was loaded from; links to the other pages get it too) and
-# reload only when the page shows the other theme (a first visit in a light browser does not). sessionStorage caps reloads, so a browser that will not keep
-# the choice cannot loop.
+# Runs in the page: store the choice under the key Streamlit's frontend reads at load (it is
+# named after the path the page was loaded from; links to the other pages get it too) and,
+# when the page shows the other theme, switch it in place (a first visit in a light browser
+# needs nothing). The reload is the fallback; sessionStorage caps reloads, so a browser that
+# will not keep the choice cannot loop.
 _SCRIPT = """<script>
 (() => {
   const want = %s;
@@ -41,6 +42,25 @@ _SCRIPT = """<script>
   if (shown === want) {
     sessionStorage.removeItem("tuskThemeReloads");
     return;
+  }
+  // Switch in place through the theme setter of Streamlit's frontend (what its Settings menu
+  // calls; it also stores the choice): a reload would start a new session and lose its state,
+  // the Studio's results among it. Only when that setter is not found, reload.
+  const app = document.querySelector('[data-testid="stApp"]');
+  const fiber = app && Object.keys(app).find((k) => k.startsWith("__reactFiber$"));
+  for (let node = fiber ? app[fiber] : null; node; node = node.return) {
+    const themes = node.memoizedProps && node.memoizedProps.value;
+    if (!themes || typeof themes.setTheme !== "function") continue;
+    const name = JSON.parse(want);  // "Light" or "Dark"; config's [theme.*] make custom ones
+    const target = (themes.availableThemes || []).find(
+      (t) => t.name === "Custom Theme " + name || t.name === name
+    );
+    if (target) {
+      themes.setTheme(target);
+      sessionStorage.removeItem("tuskThemeReloads");
+      return;
+    }
+    break;
   }
   const reloads = Number(sessionStorage.getItem("tuskThemeReloads") || 0);
   if (reloads < 2) {
