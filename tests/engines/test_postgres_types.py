@@ -91,12 +91,13 @@ alter table texted
     add column rg int4range, add column mr int4multirange, add column tsv tsvector,
     add column tsq tsquery, add column jp jsonpath, add column lsn pg_lsn, add column pr pair,
     add column pid positive_id, add column ct cents, add column ip inet, add column ip6 inet,
+    add column ipn inet,
     add column ua uuid[], add column jba jsonb[];
 update texted set
     m = 12.34, net = '10.0.0.0/8', mac = '08:00:2b:01:02:03', mac8 = '08:00:2b:01:02:03:04:05',
     e = 'happy', bt = B'1010', vb = B'101', x = '<a>1</a>', rg = '[1,5)', mr = '{[1,3), [7,9)}',
     tsv = 'a fat cat', tsq = 'fat & cat', jp = '$.a[*] ? (@ > 1)', lsn = '16/B374D848',
-    pr = '(1,"a b")', pid = 7, ct = 1234.5, ip = '10.0.0.1', ip6 = '::1',
+    pr = '(1,"a b")', pid = 7, ct = 1234.5, ip = '10.0.0.1', ip6 = '::1', ipn = '192.168.0.0/24',
     ua = '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', jba = array['{"a": 1.10}'::jsonb, 'null']
 where id = 1;
 update texted set
@@ -318,6 +319,7 @@ def test_a_table_of_text_rendered_types_keeps_the_table_scan(pg: PostgresConnect
         one, nulls, three = by_id(table)
         assert (one["ip"], one["ip6"]) == ("10.0.0.1", "::1")
         assert (three["ip"], three["ip6"]) == ("2001:db8::/32", "::ffff:1.2.3.4")
+        assert one["ipn"] == "192.168.0.0/24" and three["ipn"] is None
         assert one["net"] == "10.0.0.0/8" and three["net"] == "::/0"
         assert one["m"] == "$12.34" and three["m"] == "-$1.50"
         assert one["e"] == "happy" and one["pr"] == '(1,"a b")' and three["pr"] == "(,)"
