@@ -207,8 +207,8 @@ def _abbrev(col: pa.Array) -> pa.Array:
 def _scans_as_text(
     duck: Any, conninfo: str, table: tuple[str, str], reads: list[str | None]
 ) -> bool:
-    """True when the table scan reads every column _table_scan_read has rendered as text
-    as VARCHAR (it reads a type it knows, such as an array of an enum, as it likes)."""
+    """True when the scanner binds as VARCHAR every column _table_scan_read counts on it
+    rendering as text (a type it knows itself, such as an array of an enum, it reads its way)."""
     if all(read == "as is" for read in reads):
         return True
     duck.execute("DESCRIBE SELECT * FROM postgres_scan(?, ?, ?)", [conninfo, *table])
