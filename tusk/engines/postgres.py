@@ -533,10 +533,28 @@ class PostgresConnection:
         """Stream a full result via DuckDB's postgres scanner (binary COPY, Arrow out);
         falls back to a server-side cursor for types the scanner cannot read. Every path
         yields the schema the server's description gives (see _arrow_type), as execute does."""
-        from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
-
         check_text(sql)
         check_params(params)
+        # The scanner's own sessions carry this name, so cancel() can find them on the server.
+        # It is registered before anything runs: a cancel() while DuckDB still loads (a second
+        # on a busy machine) is kept, not lost.
+        tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
+        self._streams[tag] = None
+        try:
+            yield from self._stream_scanner(tag, sql, params)
+        finally:
+            self._streams.pop(tag, None)
+            self._cancelled.discard(tag)
+
+    def _check_cancelled(self, tag: str) -> None:
+        """Raise QueryCancelled when cancel() reached the stream `tag`."""
+        if tag in self._cancelled:
+            raise QueryCancelled("The query was cancelled.")
+
+    def _stream_scanner(self, tag: str, sql: str, params: Params) -> Iterator[pa.RecordBatch]:
+        """stream_arrow's work, its scanner sessions named `tag`."""
+        from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
+
         query = sql.strip().rstrip(";")
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
@@ -555,17 +573,17 @@ class PostgresConnection:
         # once a zero shows up in such a column, ask the server whether it holds a NaN.
         guarded = [i for i, f in enumerate(fields) if f.oid == _NUMERIC] if table else []
         inets = [i for i, read in enumerate(reads) if read == "inet"]
-        # The scanner's own sessions carry this name, so cancel() can find them on the server.
-        tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
         conninfo = psycopg.conninfo.make_conninfo(self._conninfo, application_name=tag)
         if self._read_only:  # the scanner's own sessions: read-only from their start
             conninfo = _read_only_conninfo(conninfo)
+        self._check_cancelled(tag)
         duck = open_duckdb(None, ["postgres_scanner"])
         self._streams[tag] = duck
         try:
             try:
                 if table is not None and not _scans_as_text(duck, conninfo, table, reads):
                     table = None  # the scanner reads a column itself: the query path renders it
+                self._check_cancelled(tag)  # cancel() came while DuckDB loaded (or bound)
                 if table is not None:
                     # A whole table: the scanner splits it into ctid ranges read in parallel.
                     self._stream_path = "table scan"
@@ -578,9 +596,12 @@ class PostgresConnection:
                     duck.execute(
                         "ATTACH " + sql_literal(conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
                     )
+                    self._check_cancelled(tag)  # cancel() came while ATTACH connected
                     scan = query if rendered is None else rendered.as_string(self._conn)
                     duck.execute("SELECT * FROM postgres_query('pg', ?)", [scan])
                 reader = duck.to_arrow_reader(100_000)
+            except QueryCancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
                 if tag in self._cancelled:
                     raise QueryCancelled("The query was cancelled.") from None
@@ -588,9 +609,10 @@ class PostgresConnection:
                 # rendered form is the wrapper's, so only the user's own query is final.
                 if rendered is None and _is_user_error(exc):
                     raise QueryFailed(_scrub(_server_message(str(exc)), self._secret)) from None
-                self._streams.pop(tag, None)
+                self._streams[tag] = None  # the cursor's query is cancelled by cancel_safe
                 duck.close()
                 duck = None
+                self._check_cancelled(tag)
                 self._stream_path = "cursor"
                 yield from self._stream_cursor(sql, params, schema)
                 return
@@ -603,6 +625,7 @@ class PostgresConnection:
                     if tag in self._cancelled:
                         raise QueryCancelled("The query was cancelled.") from None
                     raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                self._check_cancelled(tag)  # cancel() came before the scanner's sessions began
                 if table is not None and guarded and _has_zero(batch, guarded):
                     self._refuse_nan(table, [fields[i] for i in guarded], schema)
                     guarded = []
@@ -611,8 +634,6 @@ class PostgresConnection:
                         batch = batch.set_column(i, batch.schema.field(i), _abbrev(batch.column(i)))
                 yield _conform(batch, schema)
         finally:
-            self._streams.pop(tag, None)
-            self._cancelled.discard(tag)
             if duck is not None:
                 duck.close()
 
@@ -782,6 +803,8 @@ class PostgresConnection:
             return
         self._cancelled.update(streams)
         for duck in streams.values():
+            if duck is None:
+                continue  # not begun yet: the stream sees it is cancelled when it starts
             with contextlib.suppress(Exception):
                 duck.interrupt()
         # The scanner may wait on the server (no rows yet), where DuckDB's interrupt is not
