@@ -414,7 +414,8 @@ class PostgresConnection:
         self._conninfo = conninfo  # kept in memory only, for the bulk (DuckDB scanner) path
         self._secret = secret
         self._lock = threading.Lock()
-        self._streams: dict[str, Any] = {}  # application_name → the DuckDB reading the stream
+        # application_name → the DuckDB reading the stream (None until it is open)
+        self._streams: dict[str, Any] = {}
         self._cancelled: set[str] = set()  # streams cancel() stopped
         self._read_only = False  # set_read_only: each statement in a READ ONLY transaction
         self._stream_path = ""  # the last stream_arrow's path, for tests and bench/pg_fetch.py
