@@ -1,10 +1,12 @@
 """Benchmark Tusk's PostgreSQL fetch paths against common baselines.
 
-Full fetch of a 7-column table into Arrow (Tusk stream_arrow vs pandas.read_sql vs the raw
-DuckDB postgres scanner) and the first page of results (Tusk execute vs psycopg + LIMIT).
+Full fetch into Arrow of a 7-column table (jsonb, numeric(12,2), timestamptz …) and of the same
+table with three more columns the scanner has PostgreSQL render as text (an enum, inet, a
+range): Tusk stream_arrow vs the raw DuckDB postgres scanner, runs interleaved, plus
+pandas.read_sql; and the first page of results (Tusk execute vs psycopg + LIMIT).
 It is a report, not a test: it exits 0 whether the targets are met or not.
 
-    python bench/pg_fetch.py --rows 2000000 --repeat 3
+    python bench/pg_fetch.py --rows 2000000 --repeat 5
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
 
 TABLE = "bench_fetch"
+TEXT_TABLE = "bench_fetch_text"
 FULL_SQL = f"select * from {TABLE}"
 PAGE = 1000
 PAGE_REPEAT = 7
@@ -57,6 +60,23 @@ select i,
        case when i % 11 = 0 then null else i % 3 = 0 end,
        jsonb_build_object('id', i, 'tag', 'tag' || (i % 10), 'ok', i % 2 = 0)
 from generate_series(1::int8, {rows}::int8) as g(i)
+"""
+
+# The same rows with three columns the scanner does not know (it has PostgreSQL render them
+# as text): before, such a table took the one-backend query path instead of the table scan.
+TEXT_SQL = f"""
+do $$ begin
+    if to_regtype('bench_mood') is null then
+        create type bench_mood as enum ('sad', 'ok', 'happy');
+    end if;
+end $$;
+drop table if exists {TEXT_TABLE};
+create table {TEXT_TABLE} as
+select t.*,
+       (array['sad', 'ok', 'happy']::bench_mood[])[1 + id % 3] as mood,
+       ('10.' || (id % 256) || '.' || (id / 256 % 256) || '.1')::inet as client,
+       int8range(id, id + id % 100) as span
+from {TABLE} t
 """
 
 
@@ -89,7 +109,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--password", default=os.environ.get("TUSK_BENCH_PG_PASSWORD", "tusk"))
     p.add_argument("--database", default="tusk_bench")
     p.add_argument("--rows", type=int, default=2_000_000)
-    p.add_argument("--repeat", type=int, default=3, help="full-fetch runs; the median counts")
+    p.add_argument("--repeat", type=int, default=5, help="full-fetch runs; the median counts")
+    p.add_argument(
+        "--pandas-repeat", type=int, default=1, help="pandas.read_sql runs (slow); 0 skips it"
+    )
     return p.parse_args(argv)
 
 
@@ -136,15 +159,48 @@ def ensure_table(args: argparse.Namespace) -> None:
         print(f"built {TABLE} with {args.rows:,} rows in {time.perf_counter() - start:.1f} s")
 
 
+def ensure_text_table(args: argparse.Namespace) -> None:
+    """(Re)build bench_fetch_text from bench_fetch when it is missing or out of date."""
+    with psycopg.connect(conninfo(args, args.database), autocommit=True) as conn:
+        if conn.execute("select to_regclass(%s)", (f"public.{TEXT_TABLE}",)).fetchone()[0]:
+            count = conn.execute(f"select count(*) from {TEXT_TABLE}").fetchone()[0]
+            if count == args.rows:
+                print(f"reusing {TEXT_TABLE} ({count:,} rows)")
+                return
+        start = time.perf_counter()
+        conn.execute(TEXT_SQL)
+        conn.execute(f"vacuum (analyze) {TEXT_TABLE}")
+        print(f"built {TEXT_TABLE} in {time.perf_counter() - start:.1f} s")
+
+
 def measure(label: str, fn: Callable[[], int], repeat: int, expected: int) -> Timing:
     """Run fn `repeat` times; fn returns the number of rows it fetched."""
     t = Timing(label, expected=expected)
     for _ in range(repeat):
-        start = time.perf_counter()
-        n = fn()
-        t.seconds.append(time.perf_counter() - start)
-        t.rows.append(n)
+        run_once(t, fn)
     return t
+
+
+def run_once(t: Timing, fn: Callable[[], int]) -> None:
+    """Time one call of fn into t."""
+    start = time.perf_counter()
+    n = fn()
+    t.seconds.append(time.perf_counter() - start)
+    t.rows.append(n)
+
+
+def interleaved(
+    group: dict[str, tuple[str, Callable[[], int]]], repeat: int, expected: int
+) -> dict[str, Timing]:
+    """Time each fn `repeat` times, round by round in alternating order, so a change in the
+    machine's load falls on every measurement alike."""
+    timings = {key: Timing(label, expected=expected) for key, (label, _) in group.items()}
+    keys = list(group)
+    for round_ in range(repeat):
+        print(f"  round {round_ + 1}/{repeat}", flush=True)
+        for key in keys if round_ % 2 == 0 else reversed(keys):
+            run_once(timings[key], group[key][1])
+    return timings
 
 
 def tusk_spec(args: argparse.Namespace) -> ConnectionSpec:
@@ -160,10 +216,10 @@ def tusk_spec(args: argparse.Namespace) -> ConnectionSpec:
     )
 
 
-def full_tusk(conn: Connection) -> int:
+def full_tusk(conn: Connection, table: str = TABLE, where: str = "") -> int:
     """Tusk: stream_arrow collected into one pyarrow Table."""
-    table = pa.Table.from_batches(list(conn.stream_arrow(FULL_SQL)))
-    return table.num_rows
+    arrow = pa.Table.from_batches(list(conn.stream_arrow(f"select * from {table}{where}")))
+    return arrow.num_rows
 
 
 def full_pandas(info: str) -> int:
@@ -174,15 +230,24 @@ def full_pandas(info: str) -> int:
     return pa.Table.from_pandas(df, preserve_index=False).num_rows
 
 
-def full_duckdb(info: str) -> int:
+def full_duckdb(info: str, table: str = TABLE) -> int:
     """Baseline: DuckDB's postgres scanner on the table itself (ATTACH + parallel scan)."""
     duck = open_duckdb(None, ["postgres_scanner"])
     try:
         literal = "'" + info.replace("'", "''") + "'"
         duck.execute(f"ATTACH {literal} AS pg (TYPE postgres, READ_ONLY)")
-        return duck.sql(f"SELECT * FROM pg.public.{TABLE}").to_arrow_table().num_rows
+        return duck.sql(f"SELECT * FROM pg.public.{table}").to_arrow_table().num_rows
     finally:
         duck.close()
+
+
+def stream_path(conn: Connection, table: str) -> str:
+    """The path Tusk's stream_arrow takes for a whole table (table scan, query, cursor)."""
+    whole = f"select * from {table}"
+    stream = conn.stream_arrow(whole)
+    next(stream, None)  # the path is chosen before the first batch
+    stream.close()
+    return getattr(conn, "_stream_path", "?")
 
 
 def page_tusk(conn: Connection) -> int:
@@ -203,7 +268,9 @@ def verdict(ratio: float, target: float) -> str:
     return "PASS" if ratio <= target else "MISS"
 
 
-def report(args: argparse.Namespace, timings: dict[str, Timing], load_start: float) -> None:
+def report(
+    args: argparse.Namespace, timings: dict[str, Timing], load_start: float, paths: dict[str, str]
+) -> None:
     """Print the table of medians and the ratios with their targets."""
     cpus = os.cpu_count() or 1
     load_end = os.getloadavg()[0]
@@ -225,18 +292,33 @@ def report(args: argparse.Namespace, timings: dict[str, Timing], load_start: flo
     full = timings["tusk_full"].median
     ratios = [
         ("tusk_full / duckdb_scanner", full / timings["duckdb_full"].median, 1.2),
-        ("tusk_full / pandas.read_sql", full / timings["pandas_full"].median, None),
+        (
+            "tusk_text / duckdb_scanner_text",
+            timings["tusk_text"].median / timings["duckdb_text"].median,
+            1.2,
+        ),
+        (
+            "tusk_text / tusk_text_query_path",
+            timings["tusk_text"].median / timings["tusk_text_query"].median,
+            None,
+        ),
         (
             "tusk_first_page / raw_limit",
             timings["tusk_page"].median / timings["raw_page"].median,
             2.0,
         ),
     ]
+    if "pandas_full" in timings:
+        ratios.insert(
+            2, ("tusk_full / pandas.read_sql", full / timings["pandas_full"].median, None)
+        )
     print()
+    for table, path in paths.items():
+        print(f"Tusk's stream_arrow path for select * from {table}: {path}")
     print("ratios (lower is better for Tusk)")
     for name, ratio, target in ratios:
         tail = f"target <= {target:.1f}  {verdict(ratio, target)}" if target else "(info)"
-        print(f"  {name:<30} {ratio:>7.2f}x   {tail}")
+        print(f"  {name:<32} {ratio:>7.2f}x   {tail}")
     if not all(t.rows_ok for t in timings.values()):
         print("WARNING: some measurement returned the wrong number of rows")
 
@@ -244,34 +326,55 @@ def report(args: argparse.Namespace, timings: dict[str, Timing], load_start: flo
 def main(argv: list[str] | None = None) -> int:
     """Build the data if needed, run every measurement, print the report."""
     args = parse_args(argv)
-    if args.repeat < 1 or args.rows < 1:
-        raise SystemExit("--repeat and --rows must be at least 1")
+    if args.repeat < 1 or args.rows < 1 or args.pandas_repeat < 0:
+        raise SystemExit("--repeat and --rows must be at least 1, --pandas-repeat at least 0")
     ensure_database(args)
     ensure_table(args)
+    ensure_text_table(args)
     info = conninfo(args, args.database)
     timings: dict[str, Timing] = {}
     load_start = os.getloadavg()[0]
     conn = connect(tusk_spec(args))
     pg = psycopg.connect(info, autocommit=True)
     try:
-        pg.execute(f"select count(*) from {TABLE}")  # warm the OS cache before timing
+        for table in (TABLE, TEXT_TABLE):
+            pg.execute(f"select count(*) from {table}")  # warm the OS cache before timing
+        paths = {table: stream_path(conn, table) for table in (TABLE, TEXT_TABLE)}
         full = {
-            "tusk_full": ("full: Tusk stream_arrow -> Table", lambda: full_tusk(conn)),
-            "pandas_full": ("full: pandas.read_sql (psycopg) -> Table", lambda: full_pandas(info)),
-            "duckdb_full": ("full: raw DuckDB postgres scanner", lambda: full_duckdb(info)),
+            "tusk_full": (f"full: Tusk stream_arrow {TABLE}", lambda: full_tusk(conn)),
+            "duckdb_full": (f"full: raw DuckDB scanner {TABLE}", lambda: full_duckdb(info)),
+            "tusk_text": (
+                f"full: Tusk stream_arrow {TEXT_TABLE}",
+                lambda: full_tusk(conn, TEXT_TABLE),
+            ),
+            "duckdb_text": (
+                f"full: raw DuckDB scanner {TEXT_TABLE}",
+                lambda: full_duckdb(info, TEXT_TABLE),
+            ),
+            # Not a whole table: the one-backend query path, which the text table took before.
+            "tusk_text_query": (
+                f"full: Tusk {TEXT_TABLE} where true",
+                lambda: full_tusk(conn, TEXT_TABLE, " where true"),
+            ),
         }
+        print(f"timing full fetches x{args.repeat}, interleaved ...", flush=True)
+        timings.update(interleaved(full, args.repeat, args.rows))
+        if args.pandas_repeat > 0:
+            label = "full: pandas.read_sql (psycopg) -> Table"
+            print(f"timing {label} x{args.pandas_repeat} ...", flush=True)
+            timings["pandas_full"] = measure(
+                label, lambda: full_pandas(info), args.pandas_repeat, args.rows
+            )
         page = {
             "tusk_page": (f"first page: Tusk execute(limit={PAGE})", lambda: page_tusk(conn)),
             "raw_page": (f"first page: psycopg 'limit {PAGE}' fetchall", lambda: page_raw(pg)),
         }
-        for group, repeat, expected in ((full, args.repeat, args.rows), (page, PAGE_REPEAT, PAGE)):
-            for key, (label, fn) in group.items():
-                print(f"timing {label} x{repeat} ...", flush=True)
-                timings[key] = measure(label, fn, repeat, expected)
+        print(f"timing first pages x{PAGE_REPEAT}, interleaved ...", flush=True)
+        timings.update(interleaved(page, PAGE_REPEAT, PAGE))
     finally:
         pg.close()
         conn.close()
-    report(args, timings, load_start)
+    report(args, timings, load_start, paths)
     return 0
 
 

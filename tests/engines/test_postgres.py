@@ -201,3 +201,39 @@ def test_failed_load_leaves_no_scratch_table_and_keeps_the_old_one(pg_database: 
     assert not [n for n in names if n.startswith("__tusk_load_")]
     assert conn.execute("select count(*) as n from kept").table.to_pylist() == [{"n": 3}]
     conn.close()
+
+
+def test_a_cancel_before_the_scanner_starts_stops_the_stream(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cancel() while the stream still loads DuckDB (a second on a busy machine) is kept:
+    the stream ends with QueryCancelled instead of running its query to the end."""
+    from tusk.engines import duckdb as duck_engine
+    from tusk.errors import QueryCancelled
+
+    real_open = duck_engine.open_duckdb
+
+    def slow_open(*args: object, **kwargs: object) -> object:
+        time.sleep(1.0)  # as on a loaded machine: the extension loads slowly
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(duck_engine, "open_duckdb", slow_open)
+    conn = connect(pg_spec(pg_database))
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["rows"] = sum(b.num_rows for b in conn.stream_arrow("select pg_sleep(60)"))
+        except QueryCancelled as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.3)
+    assert conn._streams, "the stream registers itself before DuckDB loads"
+    conn.cancel()
+    worker.join(20)
+    assert not worker.is_alive(), "the stream ran on after cancel()"
+    assert isinstance(outcome.get("error"), QueryCancelled), outcome
+    assert conn.execute("select 1 as ok").table.to_pylist() == [{"ok": 1}]
+    conn.close()

@@ -76,8 +76,41 @@ update everything set
 where id = 3
 """
 
+# Types the scanner does not know itself: its table scan has PostgreSQL render them as text
+# (::VARCHAR), the text the query path asks for, so such a table keeps the parallel scan;
+# inet is rendered too and loses the /32 (or /128) that inet::text adds. Beside them the
+# columns of `scanned` (jsonb, numeric(12, 2), timestamptz, arrays …).
+TEXTED = """
+create type pair as (a int4, b text);
+create domain positive_id as int4 check (value > 0);
+create domain cents as numeric(12, 2);
+create table texted as select * from scanned;
+alter table texted
+    add column m money, add column net cidr, add column mac macaddr, add column mac8 macaddr8,
+    add column e mood, add column bt bit(4), add column vb varbit, add column x xml,
+    add column rg int4range, add column mr int4multirange, add column tsv tsvector,
+    add column tsq tsquery, add column jp jsonpath, add column lsn pg_lsn, add column pr pair,
+    add column pid positive_id, add column ct cents, add column ip inet, add column ip6 inet,
+    add column ipn inet,
+    add column ua uuid[], add column jba jsonb[];
+update texted set
+    m = 12.34, net = '10.0.0.0/8', mac = '08:00:2b:01:02:03', mac8 = '08:00:2b:01:02:03:04:05',
+    e = 'happy', bt = B'1010', vb = B'101', x = '<a>1</a>', rg = '[1,5)', mr = '{[1,3), [7,9)}',
+    tsv = 'a fat cat', tsq = 'fat & cat', jp = '$.a[*] ? (@ > 1)', lsn = '16/B374D848',
+    pr = '(1,"a b")', pid = 7, ct = 1234.5, ip = '10.0.0.1', ip6 = '::1', ipn = '192.168.0.0/24',
+    ua = '{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,NULL}', jba = array['{"a": 1.10}'::jsonb, 'null']
+where id = 1;
+update texted set
+    m = -1.5, net = '::/0', mac = '00:00:00:00:00:00', mac8 = '00:00:00:00:00:00:00:00',
+    e = 'sad', bt = B'0000', vb = B'', x = '<b/>', rg = 'empty', mr = '{}', tsv = '', tsq = '',
+    jp = '$', lsn = '0/0', pr = '(,)', pid = 1, ct = 0, ip = '2001:db8::/32',
+    ip6 = '::ffff:1.2.3.4/128', ua = '{}', jba = '{}'
+where id = 3
+"""
+
 PATHS = {
     "table scan": "select * from scanned",
+    "text table scan": "select * from texted",
     "scanner query": f"select {SCANNED_COLUMNS} from scanned order by id",
     "rendered decimals": "select * from scanned where id > 0",
     "rendered table": "select * from everything",
@@ -91,6 +124,7 @@ def pg(db: str) -> Iterator[Any]:
     conn = connect(pg_spec(db))
     conn.execute(SCANNED, limit=None)
     conn.execute(EVERYTHING, limit=None)
+    conn.execute(TEXTED, limit=None)
     yield conn
     conn.close()
 
@@ -122,6 +156,9 @@ def test_the_paths_are_the_ones_named(pg: PostgresConnection) -> None:
         rendered = _scanner_query(sql, pg._describe(sql))
         assert (rendered is None) == (path == "scanner query"), path
     assert pg._whole_table(PATHS["scanner query"]) is None
+    for path, sql in PATHS.items():
+        streamed(pg, sql)
+        assert pg._stream_path == ("table scan" if "table scan" in path else "query"), path
 
 
 @pytest.mark.parametrize("path", list(PATHS))
@@ -272,3 +309,58 @@ def test_multidimensional_arrays_are_shown_but_not_streamed_as_lists(
     assert pg.execute(sql).table.column("grid").to_pylist() == [[[1, 2], [3, 4]]]
     with pytest.raises(QueryFailed, match="'grid'"):
         streamed(pg, sql)
+
+
+def test_a_table_of_text_rendered_types_keeps_the_table_scan(pg: PostgresConnection) -> None:
+    """Types the scanner has PostgreSQL render as text come back as psql prints them; inet
+    without the full-host netmask that inet::text adds, a network's kept."""
+    sql = PATHS["text table scan"]
+    for table in (pg.execute(sql).table, streamed(pg, sql), cursored(pg, sql)):
+        one, nulls, three = by_id(table)
+        assert (one["ip"], one["ip6"]) == ("10.0.0.1", "::1")
+        assert (three["ip"], three["ip6"]) == ("2001:db8::/32", "::ffff:1.2.3.4")
+        assert one["ipn"] == "192.168.0.0/24" and three["ipn"] is None
+        assert one["net"] == "10.0.0.0/8" and three["net"] == "::/0"
+        assert one["m"] == "$12.34" and three["m"] == "-$1.50"
+        assert one["e"] == "happy" and one["pr"] == '(1,"a b")' and three["pr"] == "(,)"
+        assert one["mr"] == "{[1,3),[7,9)}" and one["tsv"] == "'a' 'cat' 'fat'"
+        assert one["pid"] == 7 and one["ct"] == Decimal("1234.50") and three["ct"] == Decimal(0)
+        assert one["lsn"] == "16/B374D848" and one["bt"] == "1010" and three["vb"] == ""
+        assert one["jba"] == ['{"a": 1.10}', "null"]
+        assert one["ua"] == ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", None]
+        assert one["jb"] == '{"a": 1.10}' and one["dec"] == Decimal("1234.50")
+        assert all(v is None for k, v in nulls.items() if k != "id")
+    streamed(pg, sql)
+    assert pg._stream_path == "table scan"
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "moods mood[]",  # the scanner reads a list of text; PostgreSQL prints '{sad,happy}'
+        "nums numeric",  # a double to the scanner
+        "span interval",
+        'ch "char"',
+        "bx box",
+    ],
+)
+def test_a_table_the_scanner_misreads_takes_the_query_path(
+    pg: PostgresConnection, column: str
+) -> None:
+    """A whole table with one column the scanner would read unlike PostgreSQL prints it
+    streams through the query path, with the values a page shows."""
+    pg.execute(f"create table misread (id int, {column}); insert into misread (id) values (1), (2)")
+    name = column.split()[0]
+    value = {
+        "moods": "'{sad,happy}'",
+        "nums": "1e-30",
+        "span": "'1 mon -1 day'",
+        "ch": "'x'",
+        "bx": "'((0,0),(1,1))'",
+    }[name]
+    pg.execute(f"update misread set {name} = {value} where id = 1")
+    sql = "select * from misread"
+    bulk = streamed(pg, sql)
+    assert pg._stream_path == "query"
+    assert by_id(bulk) == by_id(pg.execute(sql).table)
+    assert by_id(bulk)[0][name] is not None

@@ -97,6 +97,13 @@ _TEXT_LOADED = tuple(
 # would read numeric as double and NaN as 0, an interval as months/days/ns, inet with /32.
 _SCANNER_READS = frozenset({16, 21, 23, 20, 26, 700, 701, 25, 1043, _BPCHAR, 19, 17, 114, 3802})
 _SCANNER_READS |= {2950, _DATE, 1083, _TIMESTAMP, _TIMESTAMPTZ}
+# The table scan casts every type the scanner does not know to VARCHAR on the server
+# (`COPY (SELECT "c"::VARCHAR …)`): PostgreSQL's own text, as the query path asks for with
+# ::text, so such a table keeps the parallel scan. These the scanner does know, and reads
+# unlike PostgreSQL prints them, so a table holding one takes the query path: numeric
+# without a precision or wider than 38 digits (a double), interval, timetz (offset dropped),
+# the geometric types (lists or structs of doubles) and "char" (its raw byte).
+_SCANNER_MISREADS = frozenset({_NUMERIC, 1186, 1266, 18, 600, 601, 602, 603, 604, 628, 718})
 # DuckDB's infinity (and -infinity) for dates and timestamps: no Arrow value says "infinity".
 _INFINITIES = {
     pa.int32(): (2**31 - 1, -(2**31 - 1)),
@@ -171,6 +178,44 @@ def _scanner_cast(field: _Field, *, table_scan: bool = False) -> str | None:
     if element == _NUMERIC:
         return "{}::text[]"
     return None if element in _LISTED else "{}::text"
+
+
+def _table_scan_read(field: _Field) -> str | None:
+    """How the table scan reads a column exactly: "as is", "text" (the scanner has
+    PostgreSQL render it), "inet" (rendered, then without the netmask inet::text always
+    adds); None when it cannot, so the query path must. "text" and "inet" hold only if the
+    scanner does read the column as VARCHAR (stream_arrow checks its bound types)."""
+    if _scanner_cast(field, table_scan=True) is None:
+        return "as is"
+    if field.oid == _INET:
+        return "inet"
+    if field.oid in _SCANNER_MISREADS or field.oid in _ELEMENT:
+        return None  # built-in arrays: the scanner reads lists, the query path PostgreSQL's text
+    return "text"
+
+
+def _abbrev(col: pa.Array) -> pa.Array:
+    """inet::text values as inet's own output: without a host's full /32 (IPv4) or /128."""
+    ipv6 = pc.match_substring(col, ":")
+    return pc.if_else(
+        ipv6,
+        pc.replace_substring_regex(col, "/128$", ""),
+        pc.replace_substring_regex(col, "/32$", ""),
+    )
+
+
+def _scans_as_text(
+    duck: Any, conninfo: str, table: tuple[str, str], reads: list[str | None]
+) -> bool:
+    """True when the scanner binds as VARCHAR every column _table_scan_read counts on it
+    rendering as text (a type it knows itself, such as an array of an enum, it reads its way)."""
+    if all(read == "as is" for read in reads):
+        return True
+    duck.execute("DESCRIBE SELECT * FROM postgres_scan(?, ?, ?)", [conninfo, *table])
+    types = [row[1] for row in duck.fetchall()]
+    return len(types) == len(reads) and all(
+        read == "as is" or type_ == "VARCHAR" for read, type_ in zip(reads, types, strict=True)
+    )
 
 
 def _load_as_text(cur: psycopg.Cursor[Any]) -> None:
@@ -268,9 +313,12 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
 
 
 def _has_zero(batch: pa.RecordBatch, columns: list[int]) -> bool:
-    """True when one of the given decimal columns holds a zero (or what the scanner made one)."""
+    """True when one of the given decimal columns holds a zero (or what the scanner made one);
+    a column the scanner read as text (a domain over numeric) cannot: NaN fails its cast."""
     for i in columns:
         col = batch.column(i)
+        if not pa.types.is_decimal(col.type):
+            continue
         if pc.any(pc.equal(col, pa.scalar(Decimal(0), col.type))).as_py():
             return True
     return False
@@ -366,9 +414,11 @@ class PostgresConnection:
         self._conninfo = conninfo  # kept in memory only, for the bulk (DuckDB scanner) path
         self._secret = secret
         self._lock = threading.Lock()
-        self._streams: dict[str, Any] = {}  # application_name → the DuckDB reading the stream
+        # application_name → the DuckDB reading the stream (None until it is open)
+        self._streams: dict[str, Any] = {}
         self._cancelled: set[str] = set()  # streams cancel() stopped
         self._read_only = False  # set_read_only: each statement in a READ ONLY transaction
+        self._stream_path = ""  # the last stream_arrow's path, for tests and bench/pg_fetch.py
 
     @property
     def raw(self) -> psycopg.Connection:
@@ -484,10 +534,28 @@ class PostgresConnection:
         """Stream a full result via DuckDB's postgres scanner (binary COPY, Arrow out);
         falls back to a server-side cursor for types the scanner cannot read. Every path
         yields the schema the server's description gives (see _arrow_type), as execute does."""
-        from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
-
         check_text(sql)
         check_params(params)
+        # The scanner's own sessions carry this name, so cancel() can find them on the server.
+        # It is registered before anything runs: a cancel() while DuckDB still loads (a second
+        # on a busy machine) is kept, not lost.
+        tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
+        self._streams[tag] = None
+        try:
+            yield from self._stream_scanner(tag, sql, params)
+        finally:
+            self._streams.pop(tag, None)
+            self._cancelled.discard(tag)
+
+    def _check_cancelled(self, tag: str) -> None:
+        """Raise QueryCancelled when cancel() reached the stream `tag`."""
+        if tag in self._cancelled:
+            raise QueryCancelled("The query was cancelled.")
+
+    def _stream_scanner(self, tag: str, sql: str, params: Params) -> Iterator[pa.RecordBatch]:
+        """stream_arrow's work, its scanner sessions named `tag`."""
+        from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
+
         query = sql.strip().rstrip(";")
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
@@ -497,33 +565,44 @@ class PostgresConnection:
                     raise _error(exc, self._secret, self._conn) from None
         fields = self._describe(query)
         schema = _schema(fields)
+        reads = [_table_scan_read(f) for f in fields]
         table = None
-        if params is None and not any(_scanner_cast(f, table_scan=True) for f in fields):
+        if params is None and None not in reads:
             table = self._whole_table(query)
-        rendered = _scanner_query(query, fields) if table is None else None
+        rendered: pgsql.Composed | None = None
         # DuckDB 1.5.5's table scan reads NaN in numeric(p, s) as 0 (duckdb/duckdb#23971):
         # once a zero shows up in such a column, ask the server whether it holds a NaN.
         guarded = [i for i, f in enumerate(fields) if f.oid == _NUMERIC] if table else []
-        # The scanner's own sessions carry this name, so cancel() can find them on the server.
-        tag = f"tusk-stream-{uuid.uuid4().hex[:16]}"
+        inets = [i for i, read in enumerate(reads) if read == "inet"]
         conninfo = psycopg.conninfo.make_conninfo(self._conninfo, application_name=tag)
         if self._read_only:  # the scanner's own sessions: read-only from their start
             conninfo = _read_only_conninfo(conninfo)
+        self._check_cancelled(tag)
         duck = open_duckdb(None, ["postgres_scanner"])
         self._streams[tag] = duck
         try:
             try:
+                if table is not None and not _scans_as_text(duck, conninfo, table, reads):
+                    table = None  # the scanner reads a column itself: the query path renders it
+                self._check_cancelled(tag)  # cancel() came while DuckDB loaded (or bound)
                 if table is not None:
                     # A whole table: the scanner splits it into ctid ranges read in parallel.
+                    self._stream_path = "table scan"
                     duck.execute("SELECT * FROM postgres_scan(?, ?, ?)", [conninfo, *table])
                 else:
+                    self._stream_path = "query"
+                    guarded = []
+                    rendered = _scanner_query(query, fields)
                     # ATTACH takes no parameters: the connection string goes in as a literal.
                     duck.execute(
                         "ATTACH " + sql_literal(conninfo) + " AS pg (TYPE postgres, READ_ONLY)"
                     )
+                    self._check_cancelled(tag)  # cancel() came while ATTACH connected
                     scan = query if rendered is None else rendered.as_string(self._conn)
                     duck.execute("SELECT * FROM postgres_query('pg', ?)", [scan])
                 reader = duck.to_arrow_reader(100_000)
+            except QueryCancelled:
+                raise
             except Exception as exc:  # noqa: BLE001 - any scanner failure → cursor path
                 if tag in self._cancelled:
                     raise QueryCancelled("The query was cancelled.") from None
@@ -531,9 +610,11 @@ class PostgresConnection:
                 # rendered form is the wrapper's, so only the user's own query is final.
                 if rendered is None and _is_user_error(exc):
                     raise QueryFailed(_scrub(_server_message(str(exc)), self._secret)) from None
-                self._streams.pop(tag, None)
+                self._streams[tag] = None  # the cursor's query is cancelled by cancel_safe
                 duck.close()
                 duck = None
+                self._check_cancelled(tag)
+                self._stream_path = "cursor"
                 yield from self._stream_cursor(sql, params, schema)
                 return
             while True:
@@ -545,13 +626,15 @@ class PostgresConnection:
                     if tag in self._cancelled:
                         raise QueryCancelled("The query was cancelled.") from None
                     raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                self._check_cancelled(tag)  # cancel() came before the scanner's sessions began
                 if table is not None and guarded and _has_zero(batch, guarded):
                     self._refuse_nan(table, [fields[i] for i in guarded], schema)
                     guarded = []
+                if table is not None and inets:
+                    for i in inets:
+                        batch = batch.set_column(i, batch.schema.field(i), _abbrev(batch.column(i)))
                 yield _conform(batch, schema)
         finally:
-            self._streams.pop(tag, None)
-            self._cancelled.discard(tag)
             if duck is not None:
                 duck.close()
 
@@ -721,6 +804,8 @@ class PostgresConnection:
             return
         self._cancelled.update(streams)
         for duck in streams.values():
+            if duck is None:
+                continue  # not begun yet: the stream sees it is cancelled when it starts
             with contextlib.suppress(Exception):
                 duck.interrupt()
         # The scanner may wait on the server (no rows yet), where DuckDB's interrupt is not
