@@ -22,6 +22,7 @@ from tests.e2e.test_studio import (
     button,
     cell,
     editor,
+    grid_headers,
     open_studio,
     page_header,
     pick_connection,
@@ -173,3 +174,17 @@ def test_closed_browser_cancels_its_query(
     while _sleeping(pg_database) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert _sleeping(pg_database) == 0, "the query outlived its browser session"
+
+
+def test_next_result_replaces_the_grid_columns_and_rows(page: Page, fresh_studio_url: str) -> None:
+    """The grid is kept across runs of a tab (no new grid to load each time); the next result
+    still brings its own columns and rows, none of the previous result's."""
+    open_studio(page, fresh_studio_url)
+    run_sql(page, "select 1 as a, 'x' as b from range(3)")
+    wait_for_grid(page, 3, rows_caption(3))
+    assert grid_headers(page) == ["a", "b"]
+    run_sql(page, "select 'only' as c")
+    expect(cell(page, 0, "c")).to_have_text("only", timeout=30_000)
+    wait_for_grid(page, 1, rows_caption(1))
+    assert grid_headers(page) == ["c"]
+    expect(page.locator(EXCEPTION)).to_have_count(0)

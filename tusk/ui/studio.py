@@ -527,7 +527,7 @@ def _show_outcome(
     )
     if grid_tab.open is not False:
         with grid_tab:
-            results_grid(result.table, key=f"grid_{tab.id}_{i}_{id(result)}", dark=dark())
+            results_grid(result.table, key=f"grid_{tab.id}_{i}", dark=dark())
     if chart_tab.open:
         with chart_tab:
             quick_chart(result.table, key=f"chart_{tab.id}_{i}")
