@@ -95,19 +95,18 @@ def _charts(monitor: server.Monitor) -> None:
     with left:
         st.markdown("**Transactions per second**")
         if series:
-            st.line_chart(
+            _chart(
                 _frame(
                     series,
                     {"commits/s": lambda r: r.commits_s, "rollbacks/s": lambda r: r.rollbacks_s},
                 ),
-                x="time",
-                height=220,
+                "line",
             )
         else:
             st.caption("Rates appear after the second sample.")
     with middle:
         st.markdown("**Sessions by state**")
-        st.area_chart(
+        _chart(
             _frame(
                 samples,
                 {
@@ -118,22 +117,44 @@ def _charts(monitor: server.Monitor) -> None:
                 },
                 at=lambda s: s.sampled_at,
             ),
-            x="time",
-            height=220,
+            "area",
         )
     with right:
         st.markdown("**Block reads vs hits per second**")
         if series:
-            st.line_chart(
+            _chart(
                 _frame(
                     series,
                     {"reads/s": lambda r: r.blks_read_s, "hits/s": lambda r: r.blks_hit_s},
                 ),
-                x="time",
-                height=220,
+                "line",
             )
         else:
             st.caption("Rates appear after the second sample.")
+
+
+def _chart(data: dict[str, list[Any]], mark: str, height: int = 220) -> None:
+    """A time-series chart of every column but "time", one colour each. A Vega-Lite spec
+    written here, not st.line_chart/st.area_chart: those build an Altair chart and validate
+    it against the Vega-Lite JSON schema on every run, ~90% of a dashboard tick's server
+    time (three charts, ~0.1 s each on 2 cores)."""
+    series = [name for name in data if name != "time"]
+    spec = {
+        "height": height,
+        "transform": [{"fold": series, "as": ["series", "value"]}],
+        "mark": {"type": mark, "tooltip": True},
+        "encoding": {
+            "x": {"field": "time", "type": "temporal", "title": None},
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": None,
+                "stack": "zero" if mark == "area" else None,
+            },
+            "color": {"field": "series", "type": "nominal", "title": None, "sort": series},
+        },
+    }
+    st.vega_lite_chart(data, spec, width="stretch")
 
 
 def _frame(
