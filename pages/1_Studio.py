@@ -147,8 +147,8 @@ with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
 def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
     """Side panels, editor, run controls and results: one fragment, so a run (Ctrl+Enter, the
     Run button, Cancel, a page of results) redraws only this, not the sidebar or the tab bar.
-    A fast query's rows are drawn in the same run that started it. The schema, saved and
-    files panels are drawn before a run waits (usable while it runs); History after it."""
+    A fast query's rows are drawn in the same run that started it; a slow one leaves a
+    "Running…" watcher and the run ends. History is drawn last, so it lists the run."""
     time_fragment("Studio (fragment)")
     tab = qtabs.active()
     side, main = st.columns([1, 3], gap="medium")
