@@ -525,10 +525,13 @@ def pages_case(tusk: Page, url: str, timing: TimingFile, repeat: int) -> dict[st
     return cases
 
 
-def reload_case(tusk: Page, url: str, timing: TimingFile, repeat: int) -> Case:
-    """The Studio with 5 query tabs → reload → idle with the editor."""
+def reload_case(
+    tusk: Page, url: str, floor: Page, floor_url: str, timing: TimingFile, repeat: int
+) -> Case:
+    """The Studio with 5 query tabs → reload → idle with the editor; the floor page reloaded too."""
     case = Case("Studio reload, 5 tabs")
     open_editor_page(tusk, url + "/Studio")
+    open_editor_page(floor, floor_url)
     new_tab = tusk.locator(".st-key-studio_new_tab button:visible")
     for _ in range(12):
         count = tusk.locator('[data-testid="stButtonGroup"]').first.get_by_role("button").count()
@@ -542,8 +545,14 @@ def reload_case(tusk: Page, url: str, timing: TimingFile, repeat: int) -> Case:
         tusk.reload()
         wait_page(tusk, "Studio")
         sample = Sample(time.perf_counter() - start, [ms for _, ms, _ in timing.since()])
+        start = time.perf_counter()
+        floor.reload()
+        wait_idle(floor, STEP_TIMEOUT_MS)
+        expect(editor_frame(floor).locator(".ace_editor")).to_be_visible(timeout=STEP_TIMEOUT_MS)
+        floor_seconds = time.perf_counter() - start
         if i > 0:
             case.samples.append(sample)
+            case.floor.append(floor_seconds)
     return case
 
 
@@ -875,7 +884,7 @@ def main(argv: list[str] | None = None) -> int:
                     Case("Studio reload, 5 tabs"),
                     tusk,
                     work,
-                    lambda: reload_case(tusk, url, timing, args.repeat),
+                    lambda: reload_case(tusk, url, floor, floor_url, timing, args.repeat),
                 )
             browser.close()
     finally:

@@ -14,6 +14,7 @@ from tests.ui.conftest import STUDIO, open_app, open_page, settle, studio_side
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history, saved
+from tusk.ui import tabs as qtabs
 from tusk.ui.editor import editor_key
 
 _ids = itertools.count()
@@ -301,6 +302,20 @@ def test_drafts_survive_a_new_session() -> None:
     fresh = studio()
     assert [t.sql for t in tabs(fresh)] == ["select 'draft one' as d", "select 'draft two' as d"]
     assert active(fresh).title == "Query 2"
+
+
+def test_a_new_session_does_not_rewrite_the_drafts() -> None:
+    """A reload reads the drafts and writes them only after a change (no fsync per reload)."""
+    at = studio()
+    type_and_submit(at, "select 'kept' as d")
+    path = config.home() / qtabs.DRAFTS_FILE
+    path.write_text(path.read_text())  # same text, its own inode and mtime
+    before = path.stat().st_mtime_ns, path.stat().st_ino
+    fresh = studio()
+    assert [t.sql for t in tabs(fresh)] == ["select 'kept' as d"]
+    assert (path.stat().st_mtime_ns, path.stat().st_ino) == before
+    type_and_submit(fresh, "select 'changed' as d")
+    assert "changed" in path.read_text()
 
 
 def test_theme_toggle_is_saved() -> None:

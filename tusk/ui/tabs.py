@@ -18,6 +18,7 @@ from tusk.errors import TuskError
 _TABS = "studio_tabs"
 ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
 _PENDING = "studio_pending_tab"  # a switch asked for after the picker was drawn
+_SAVED = "_studio_drafts_saved"  # the drafts text last written or read: no rewrite when equal
 DEFAULT_SQL = "select * from orders limit 100"
 DRAFTS_FILE = "studio-tabs.json"  # drafts survive reloads and restarts (one file per user)
 _DRAFTS_ERROR = "_studio_drafts_error"  # the last drafts write failure shown, told once
@@ -56,6 +57,9 @@ def tabs() -> list[QueryTab]:
             restored = [QueryTab(_new_id(), "Query 1", DEFAULT_SQL, "demo")]
         st.session_state[_TABS] = restored
         st.session_state[ACTIVE_KEY] = active_id or restored[0].id
+        if active_id is not None:
+            # What is on disk already: a fresh session (a reload) writes nothing until a change.
+            st.session_state[_SAVED] = _drafts_text()
     return st.session_state[_TABS]
 
 
@@ -71,8 +75,8 @@ def _drafts_path() -> Path:
     return store.user_file(user, DRAFTS_FILE)
 
 
-def save_drafts() -> None:
-    """Keep every tab's title, SQL and connection on disk, so a reload loses no draft."""
+def _drafts_text() -> str:
+    """The drafts file's text for this session's tabs."""
     all_tabs = st.session_state.get(_TABS) or []
     data = {
         "active": st.session_state.get(ACTIVE_KEY),
@@ -82,8 +86,13 @@ def save_drafts() -> None:
         ],
     }
     # ASCII escapes keep a lone surrogate (a bad paste) as \\ud800, which UTF-8 cannot hold.
-    text = json.dumps(data)
-    if st.session_state.get("_studio_drafts_saved") == text:
+    return json.dumps(data)
+
+
+def save_drafts() -> None:
+    """Keep every tab's title, SQL and connection on disk, so a reload loses no draft."""
+    text = _drafts_text()
+    if st.session_state.get(_SAVED) == text:
         return  # unchanged: no write on every rerun
     try:
         # One writer per file: the whole session state replaces it (no read-modify-write).
@@ -99,7 +108,7 @@ def save_drafts() -> None:
             )
         return
     st.session_state.pop(_DRAFTS_ERROR, None)
-    st.session_state["_studio_drafts_saved"] = text
+    st.session_state[_SAVED] = text
 
 
 def _restore() -> tuple[list[QueryTab], str | None]:
