@@ -1,6 +1,6 @@
 """Time from Run to result ready in the Studio, without a browser, against raw-driver baselines.
 
-The Studio path is what the page does for a query: `Run(spec, conn, [(sql, None)], limit=1000)`
+The Studio path is what the page does for a query: `Run(spec, conn, [Statement.plain(sql)], limit=1000)`
 (engine execute + history write on a worker thread), wait until `run.done`, then
 `display_frame(result.table)` (the grid preparation). The page waits with `run.wait(0.2)` between
 Streamlit status updates; this script waits with `run.wait(--poll)` (0.01 s by default) so the
@@ -42,9 +42,10 @@ from tusk.engines.base import Connection
 from tusk.engines.duckdb import BASE_CONFIG
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
+from tusk.queries import Statement
+from tusk.runs import Run
 from tusk.store import history
 from tusk.ui.grid import display_frame
-from tusk.ui.runner import Run
 
 PAGE = 1000  # the Studio's row limit: it fetches PAGE + 1 rows to know whether there are more
 PREVIEW_TARGET = 2.0  # Studio preview / raw LIMIT 1000
@@ -199,7 +200,7 @@ def studio_once(
     """The Studio path once: Run on a worker thread, wait for done, prepare the grid."""
     timer.last = 0.0
     start = time.perf_counter()
-    run = Run(spec, conn, [(sql, None)], limit=PAGE)
+    run = Run(spec, conn, [Statement.plain(sql)], limit=PAGE)
     while not run.wait(poll):
         pass
     ready = time.perf_counter()
@@ -432,7 +433,7 @@ def report(args: argparse.Namespace, cases: list[Case], load_start: float) -> No
     print()
     print("Studio 'Run -> result ready' benchmark (no browser)")
     print(
-        f"Studio path: Run(spec, conn, [(sql, None)], limit={PAGE}) -> run.wait({args.poll}) "
+        f"Studio path: Run(spec, conn, [Statement.plain(sql)], limit={PAGE}) -> run.wait({args.poll}) "
         "until done -> display_frame(result.table)"
     )
     print(

@@ -308,3 +308,13 @@ def test_coerce(text: str, value: object) -> None:
     """Widget text becomes int, float, bool, None or text by the documented rule."""
     got = params.coerce(text)
     assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, False, 0, -7, 42, 4.5, 1e-3, "text", "42", "007", "NULL", "true", "it's", " x "],
+)
+def test_text_of_reads_back_as_the_value(value: object) -> None:
+    """History puts a value back into its input as text that `coerce` reads as that value."""
+    assert params.coerce(params.text_of(value)) == value
+    assert type(params.coerce(params.text_of(value))) is type(value)

@@ -215,3 +215,17 @@ def coerce(text: str) -> object:
     if len(s) >= 2 and s[0] == s[-1] and s[0] in ("'", '"'):
         return s[1:-1].replace(s[0] * 2, s[0])
     return text
+
+
+def text_of(value: object) -> str:
+    """The widget text that `coerce` reads back as `value` (history puts values back)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value)
+    if coerce(text) == text and text.strip() == text:
+        return text
+    return "'" + text.replace("'", "''") + "'"

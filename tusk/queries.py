@@ -1,12 +1,21 @@
-"""Running a user's SQL the way every page and command should: execute, then record history."""
+"""Running a user's SQL the way every page and command should: bind, execute, record history.
+
+A statement travels as one `Statement` value from the moment it is bound: the text as the user
+typed it (with its `:name` parameters), the SQL sent in the engine's paramstyle, and the values.
+Everything after the run (history, export, save to a data root, the map's full export) takes
+that value, never re-derives it from text.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from tusk import auth
+from tusk import auth, params
 from tusk.connections import DEMO_NAME
 from tusk.engines.base import Connection, Params
+from tusk.engines.registry import engine_class
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
@@ -16,11 +25,35 @@ if TYPE_CHECKING:
     from tusk.auth.store import User
 
 
+@dataclass(frozen=True)
+class Statement:
+    """One statement ready to run: `text` as typed, `sql` as sent, `params` for the driver,
+    `values` by parameter name (what history keeps and shows)."""
+
+    text: str
+    sql: str
+    params: Params = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def plain(cls, sql: str, driver_params: Params = None) -> Statement:
+        """SQL sent as written (no `:name` parameters bound here)."""
+        return cls(sql, sql, driver_params)
+
+
+def bind(text: str, values: Mapping[str, Any], engine: str) -> Statement:
+    """Bind one statement's `:name` parameters for `engine`; only the names it uses are kept.
+    A value missing for a name it uses is a BadInput naming it."""
+    sql, driver_params = params.bind(text, values, engine_class(engine).paramstyle)
+    used = {name: values[name] for name in params.find(text) if name in values}
+    return Statement(text, sql, driver_params, used)
+
+
 def run(
     spec: ConnectionSpec,
     conn: Connection,
-    sql: str,
-    params: Params = None,
+    statement: Statement | str,
+    driver_params: Params = None,
     *,
     limit: int | None = 1000,
     actor: User | None = None,
@@ -33,18 +66,28 @@ def run(
         auth.require(actor, "connections.use")
     if spec.engine == "cluster":  # the Studio's cluster engine: the cluster's own permission
         auth.require(actor, "cluster.submit")
+    if isinstance(statement, str):
+        statement = Statement.plain(statement, driver_params)
     who = actor.username if actor is not None else None
     try:
-        result = conn.execute(sql, params, limit=limit)
+        result = conn.execute(statement.sql, statement.params, limit=limit)
     except TuskError as exc:
-        history.record(spec.name, spec.engine, sql, error=exc.message, username=who)
+        history.record(
+            spec.name,
+            spec.engine,
+            statement.text,
+            error=exc.message,
+            username=who,
+            values=statement.values,
+        )
         raise
     history.record(
         spec.name,
         spec.engine,
-        sql,
+        statement.text,
         duration_s=result.elapsed_s,
         row_count=result.row_count,
         username=who,
+        values=statement.values,
     )
     return result

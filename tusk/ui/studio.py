@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import streamlit as st
 
-from tusk import config, connections, export, params
+from tusk import config, connections, export, params, queries
 from tusk.catalog import Catalog
-from tusk.engines.base import Params, split_statements
-from tusk.engines.registry import engine_class
+from tusk.engines.base import split_statements
 from tusk.engines.result import is_numeric_text
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, QueryCancelled, QueryFailed, TuskError
+from tusk.runs import Run
 from tusk.store import history, saved
 from tusk.ui import humanize
 from tusk.ui import tabs as qtabs
 from tusk.ui.grid import results_grid
-from tusk.ui.runner import Run
 from tusk.ui.session import connection, forget, forget_if_lost
 from tusk.ui.shell import current_user, md_escape, show_error
 
@@ -151,15 +151,26 @@ def rename_from_widget(tab_id: str) -> None:
     qtabs.rename_tab(tab_id, str(st.session_state.get(f"studio_rename_{tab_id}", "")))
 
 
-def insert_into_tab(sql: str) -> None:
-    """Put SQL into the active tab's editor (schema browser, history, saved queries)."""
-    qtabs.set_sql(qtabs.active(), sql)
+def insert_into_tab(sql: str, values: Mapping[str, Any] | None = None) -> None:
+    """Put SQL into the active tab's editor (schema browser, history, saved queries), and the
+    values of its `:name` parameters into their inputs (history)."""
+    tab = qtabs.active()
+    qtabs.set_sql(tab, sql)
+    for name, value in (values or {}).items():
+        tab.params[name] = st.session_state[f"param_{tab.id}_{name}"] = params.text_of(value)
 
 
-def open_in_new_tab(sql: str, connection_name: str, title: str | None = None) -> None:
-    """Open SQL in a new tab."""
+def open_in_new_tab(
+    sql: str,
+    connection_name: str,
+    title: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> None:
+    """Open SQL in a new tab (with the values of its `:name` parameters, from history)."""
     tab = qtabs.new_tab(connection_name, sql, title)
     tab.editor_version += 1
+    for name, value in (values or {}).items():
+        tab.params[name] = st.session_state[f"param_{tab.id}_{name}"] = params.text_of(value)
 
 
 def open_shared_link() -> None:
@@ -311,15 +322,10 @@ def parameter_inputs(tab: qtabs.QueryTab, sql: str) -> list[str]:
 
 
 def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], limit: int) -> None:
-    """Bind parameters and start the statements on a worker thread."""
-    script = ";\n".join(statements)
+    """Bind each statement's parameters on its own and start them on a worker thread."""
     try:
         values = {n: params.coerce(v) for n, v in tab.params.items()}
-        style = engine_class(spec.engine).paramstyle
-        bound, bound_params = params.bind(script, values, style)
-        parts = split_statements(bound)
-        plan: list[tuple[str, Params]] = [(p, None) for p in parts[:-1]]
-        plan.append((parts[-1], bound_params))
+        plan = [queries.bind(text, values, spec.engine) for text in statements]
         conn = connection(spec.name)
     except TuskError as exc:
         tab.outcomes = []
@@ -377,7 +383,7 @@ def wait_for_run(tab: qtabs.QueryTab) -> bool | None:
         if o.error is not None:
             # A lost connection is dropped so the NEXT Run reconnects; this one is not retried.
             forget_if_lost(run.spec.name, o.error)
-    if any(_is_ddl(o.statement) for o in tab.outcomes):
+    if any(_is_ddl(o.statement.text) for o in tab.outcomes):
         forget_catalog(run.spec.name)
         return True
     return False
@@ -493,11 +499,13 @@ def _show_outcome(
         where = ""
         if isinstance(o.error, QueryFailed) and o.error.position is not None:
             # Positions count within the statement; the editor shows the whole script.
-            base = tab.sql.find(o.statement)
+            # Positions count in the SQL sent; with parameters bound that is not the text typed.
+            typed = o.statement.text
+            base = tab.sql.find(typed) if typed == o.statement.sql else -1
             if base >= 0:
                 where = _position_text(tab.sql, base + o.error.position)
             else:
-                where = _position_text(o.statement, o.error.position)
+                where = _position_text(o.statement.sql, o.error.position)
         st.error(f"**{o.error.title}{where}** — {o.error.message}", icon=":material/error:")
         return
     result = o.result
@@ -539,7 +547,9 @@ def _show_outcome(
             map_view(
                 result.table,
                 key=f"map_{tab.id}_{i}",
-                full_export=lambda: connection(spec.name).stream_arrow(statement),
+                full_export=lambda: connection(spec.name).stream_arrow(
+                    statement.sql, statement.params
+                ),
                 on_demand=True,
             )
     if export_tab.open:
@@ -623,7 +633,7 @@ def quick_chart(table: pa.Table, key: str) -> None:
 # --- export -------------------------------------------------------------------------------------
 
 
-def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
+def export_panel(spec: ConnectionSpec, statement: queries.Statement, key: str) -> None:
     """Export the FULL result (streamed through the engine), then offer the file to download."""
     fmt_col, go_col = st.columns([2, 1], vertical_alignment="bottom")
     fmt = fmt_col.segmented_control(
@@ -643,9 +653,10 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
         try:
             summary = export.export(
                 connection(spec.name),
-                statement,
+                statement.sql,
                 str(fmt),
                 target,
+                params=statement.params,
                 progress=tick,
                 actor=current_user(),
             )
@@ -678,7 +689,7 @@ def export_panel(spec: ConnectionSpec, statement: str, key: str) -> None:
             )
 
 
-def _save_to_root(spec: ConnectionSpec, statement: str, fmt: str, key: str) -> None:
+def _save_to_root(spec: ConnectionSpec, statement: queries.Statement, fmt: str, key: str) -> None:
     """Write the full result into a data root, where the Files panel lists it at once."""
     from tusk import auth, files
 
@@ -708,10 +719,11 @@ def _save_to_root(spec: ConnectionSpec, statement: str, fmt: str, key: str) -> N
             try:
                 entry = files.export(
                     connection(spec.name),
-                    statement,
+                    statement.sql,
                     fmt,
                     str(root),
                     name,
+                    params=statement.params,
                     overwrite=overwrite,
                     progress=tick,
                     actor=user,
@@ -819,19 +831,22 @@ def history_panel(spec: ConnectionSpec) -> None:
         with st.container(border=True):
             st.markdown(f"{mark} `{e.ts.astimezone().strftime('%H:%M:%S')}` {took}")
             st.code(e.statement[:500], language="sql")
+            if e.values:
+                shown = ", ".join(f":{n} = {params.text_of(v)}" for n, v in e.values.items())
+                st.caption(md_escape(shown[:300]))
             a, b = st.columns(2)
             a.button(
                 "Edit",
                 key=f"hist_edit_{e.id}",
                 on_click=insert_into_tab,
-                args=(e.statement,),
-                help="Put this statement in the editor",
+                args=(e.statement, e.values),
+                help="Put this statement (and its parameter values) in the editor",
             )
             b.button(
                 "New tab",
                 key=f"hist_tab_{e.id}",
                 on_click=open_in_new_tab,
-                args=(e.statement, spec.name),
+                args=(e.statement, spec.name, None, e.values),
             )
     if st.button("Clear this connection's history", icon=":material/delete:", key="hist_clear"):
         removed = history.clear(spec.name, username=who)

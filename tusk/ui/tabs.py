@@ -12,8 +12,8 @@ from typing import Any
 import streamlit as st
 
 from tusk import config
-from tusk.engines.result import QueryResult
 from tusk.errors import TuskError
+from tusk.runs import StatementOutcome
 
 _TABS = "studio_tabs"
 ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
@@ -23,15 +23,6 @@ DEFAULT_SQL = "select * from orders limit 100"
 DRAFTS_FILE = "studio-tabs.json"  # drafts survive reloads and restarts (one file per user)
 _DRAFTS_ERROR = "_studio_drafts_error"  # the last drafts write failure shown, told once
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StatementOutcome:
-    """One statement of a run: its result or its error."""
-
-    statement: str
-    result: QueryResult | None = None
-    error: TuskError | None = None
 
 
 @dataclass
@@ -46,7 +37,7 @@ class QueryTab:
     editor_version: int = 0  # bumped when SQL is replaced from outside the editor
     last_event: str = ""  # id of the last editor event acted on (the editor's value is sticky)
     params: dict[str, str] = field(default_factory=dict)
-    run: Any = None  # tusk.ui.runner.Run while a query runs
+    run: Any = None  # tusk.runs.Run while a query runs
 
 
 def tabs() -> list[QueryTab]:

@@ -1,17 +1,31 @@
-"""Queries run on a worker thread so the page stays responsive and Cancel can reach them."""
+"""A run of a script's statements on a worker thread: the page stays responsive, Cancel can
+reach the engine, and every statement goes through `tusk.queries.run` (permissions, history).
+No UI here: the Studio draws what a run holds."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tusk import queries
-from tusk.engines.base import Connection, Params
+from tusk.engines.base import Connection
+from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import QueryCancelled, QueryFailed, TuskError
-from tusk.ui.tabs import StatementOutcome
+from tusk.queries import Statement
+
+
+@dataclass
+class StatementOutcome:
+    """One statement of a run (as bound: typed text, SQL sent, values) and its result or
+    its error."""
+
+    statement: Statement
+    result: QueryResult | None = None
+    error: TuskError | None = None
 
 
 class Run:
@@ -21,7 +35,7 @@ class Run:
         self,
         spec: ConnectionSpec,
         conn: Connection,
-        statements: list[tuple[str, Params]],
+        statements: list[Statement],
         limit: int | None = 1000,
         actor: Any = None,  # tusk.auth.store.User in multi-user mode
     ) -> None:
@@ -74,24 +88,22 @@ class Run:
 
     def _work(self) -> None:
         try:
-            for sql, params in self.statements:
+            for statement in self.statements:
                 if self.cancel_requested:
-                    self.outcomes.append(
-                        StatementOutcome(sql, error=QueryCancelled("The query was cancelled."))
-                    )
+                    cancelled = QueryCancelled("The query was cancelled.")
+                    self.outcomes.append(StatementOutcome(statement, error=cancelled))
                     break
                 try:
                     result = queries.run(
-                        self.spec, self.conn, sql, params, limit=self.limit, actor=self.actor
+                        self.spec, self.conn, statement, limit=self.limit, actor=self.actor
                     )
                 except TuskError as exc:
-                    self.outcomes.append(StatementOutcome(sql, error=exc))
+                    self.outcomes.append(StatementOutcome(statement, error=exc))
                     break
-                self.outcomes.append(StatementOutcome(sql, result=result))
+                self.outcomes.append(StatementOutcome(statement, result=result))
         except Exception as exc:  # noqa: BLE001 - never let a worker die silently
-            self.outcomes.append(
-                StatementOutcome("", error=QueryFailed(str(exc), "Unexpected error"))
-            )
+            failed = QueryFailed(str(exc), "Unexpected error")
+            self.outcomes.append(StatementOutcome(Statement.plain(""), error=failed))
         finally:
             self.finished = time.monotonic()
             self._done.set()
