@@ -148,6 +148,22 @@ def test_script_runs_every_statement_and_returns_the_last(case: Case) -> None:
     assert result.table.column("x").to_pylist() == [1, 2]
 
 
+TRICKY = {  # semicolons inside the engine's own literals, names and comments (tusk.sqltext)
+    "postgres": "select 'x;' as z /* ; /* ; */ ; */;\n"
+    "select E'it\\'s; here' as a, $$a;b$$ as b, 'C:\\' as c -- ;",
+    "sqlite": "select 'x;' as z /* ; */;\n"
+    "select 'it''s; here' as a, `b;` as b, 'C:\\' as c from (select 'a;b' as `b;`) -- ;",
+}
+TRICKY["duckdb"] = TRICKY["datafusion"] = TRICKY["postgres"]
+
+
+def test_script_splits_on_the_engines_own_rules(case: Case) -> None:
+    """E'…' escapes, dollar quotes, nested comments, backslashes in plain strings and quoted
+    names: the script is cut only where the engine itself would cut it."""
+    result = case.conn.execute(TRICKY[case.engine])
+    assert result.table.to_pylist() == [{"a": "it's; here", "b": "a;b", "c": "C:\\"}]
+
+
 def test_params_are_bound(case: Case) -> None:
     """Values travel as parameters, never spliced into SQL."""
     result = case.conn.execute(f"select {case.placeholder} as v", [HOSTILE])
