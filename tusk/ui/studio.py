@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from tusk import config, connections, export, params
+from tusk import config, connections, export, params, sqltext
 from tusk.catalog import Catalog
-from tusk.engines.base import Params, split_statements
+from tusk.engines.base import Params
 from tusk.engines.registry import engine_class
 from tusk.engines.result import is_numeric_text
 from tusk.engines.spec import ConnectionSpec
@@ -316,8 +316,8 @@ def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], 
     try:
         values = {n: params.coerce(v) for n, v in tab.params.items()}
         style = engine_class(spec.engine).paramstyle
-        bound, bound_params = params.bind(script, values, style)
-        parts = split_statements(bound)
+        bound, bound_params = params.bind(script, values, style, dialect=spec.engine)
+        parts = [s.text for s in sqltext.split(bound, spec.engine)]
         plan: list[tuple[str, Params]] = [(p, None) for p in parts[:-1]]
         plan.append((parts[-1], bound_params))
         conn = connection(spec.name)
@@ -349,9 +349,7 @@ def _session_alive() -> Any:
 
 
 def _is_ddl(sql: str) -> bool:
-    from tusk.engines.base import first_keyword
-
-    return first_keyword(sql) in {
+    return sqltext.first_keyword(sql) in {
         "CREATE",
         "DROP",
         "ALTER",
@@ -748,7 +746,7 @@ def explain(spec: ConnectionSpec, tab: qtabs.QueryTab, *, analyze: bool) -> None
     """Show PostgreSQL's plan of the tab's (last) statement as a tree with cost/time per node."""
     from tusk import explain as plans
 
-    statements = split_statements(tab.sql)
+    statements = [s.text for s in sqltext.split(tab.sql, spec.engine)]
     if not statements:
         st.warning("There is no SQL to explain.")
         return
