@@ -403,7 +403,7 @@ def _sqlite_separators(script: str) -> list[int]:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_sqlite_tokenizer_agrees(case: Case) -> None:
     """SQLite's own tokenizer ends statements at exactly the same semicolons."""
-    ours, _ = sqltext._scan(case.script, sqltext._rules("sqlite"))
+    ours = sqltext._scan(case.script, sqltext._rules("sqlite")).separators
     assert ours == _sqlite_separators(case.script)
 
 
@@ -497,7 +497,7 @@ def test_sqlglot_tokenizer_agrees_where_right(dialect: str) -> None:
     tokenizer = Dialect.get_or_raise(dialect)
     disagree = []
     for case in CASES:
-        ours, _ = sqltext._scan(case.script, sqltext._rules(dialect))
+        ours = sqltext._scan(case.script, sqltext._rules(dialect)).separators
         try:
             tokens = tokenizer.tokenize(case.script)
         except TokenError:
@@ -591,6 +591,27 @@ def test_statement_at_without_statements() -> None:
 )
 def test_first_keyword(text: str, dialect: str, keyword: str) -> None:
     assert sqltext.first_keyword(text, dialect) == keyword
+
+
+# --- where the code ends ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "dialect", "code"),
+    [
+        ("select 1 -- done", "postgres", "select 1"),
+        ("select 1 /* a */ -- b\n  ", "postgres", "select 1"),
+        ("select /* c */ 1", "postgres", "select /* c */ 1"),
+        ("select '--' as x", "postgres", "select '--' as x"),
+        ("select 1 /* open", "postgres", "select 1"),
+        ("select 1 /* a /* b */ c */", "postgres", "select 1"),
+        ("select 1 /* a /* b */ c */", "sqlite", "select 1 /* a /* b */ c */"),
+        ("-- only", "postgres", ""),
+        ("", "postgres", ""),
+    ],
+)
+def test_code_end(text: str, dialect: str, code: str) -> None:
+    assert text[: sqltext.code_end(text, dialect)] == code
 
 
 # --- speed sanity -----------------------------------------------------------------------------

@@ -135,10 +135,20 @@ def _is_word(ch: str) -> bool:
 # --- the scanner --------------------------------------------------------------------------------
 
 
-def _scan(sql: str, rules: _Rules) -> tuple[list[int], list[Parameter]]:
-    """Walk the text once: the offsets of the `;` that end statements, and the parameters."""
+@dataclass(frozen=True)
+class _Scan:
+    """What one walk over the text found."""
+
+    separators: list[int]  # offsets of the `;` that end statements
+    parameters: list[Parameter]
+    comments: list[tuple[int, int]]  # (start, end) of each comment in code
+
+
+def _scan(sql: str, rules: _Rules) -> _Scan:
+    """Walk the text once, stepping over literals, quoted names and comments."""
     separators: list[int] = []
     found: list[Parameter] = []
+    comments: list[tuple[int, int]] = []
     n, i = len(sql), 0
     search = rules.pattern.search
     while i < n:
@@ -159,8 +169,10 @@ def _scan(sql: str, rules: _Rules) -> tuple[list[int], list[Parameter]]:
             i = _e_string_end(sql, j) if escapes else _quoted_end(sql, j, "'")
         elif token == "--":
             i = _line_end(sql, j)
+            comments.append((j, i))
         elif token == "/*":
             i = _comment_end(sql, j, rules.nested_comments)
+            comments.append((j, i))
         elif token == ":":
             i = j + 1
             if sql.startswith(":", i):
@@ -182,7 +194,7 @@ def _scan(sql: str, rules: _Rules) -> tuple[list[int], list[Parameter]]:
             i = n if close < 0 else close + 1
         else:  # " or `
             i = _quoted_end(sql, j, token)
-    return separators, found
+    return _Scan(separators, found, comments)
 
 
 def _quoted_end(sql: str, i: int, quote: str) -> int:
@@ -264,7 +276,7 @@ def _text_start(sql: str, i: int, end: int, rules: _Rules) -> int:
 def split(script: str, dialect: str | None = DEFAULT_DIALECT) -> list[Statement]:
     """The statements of a script that hold code, each as typed with its offsets."""
     rules = _rules(dialect)
-    separators, _ = _scan(script, rules)
+    separators = _scan(script, rules).separators
     out: list[Statement] = []
     begin = 0
     for stop in (*separators, len(script)):
@@ -328,4 +340,16 @@ def first_keyword(text: str, dialect: str | None = DEFAULT_DIALECT) -> str:
 
 def parameters(text: str, dialect: str | None = DEFAULT_DIALECT) -> list[Parameter]:
     """Every `:name` parameter occurrence in the text, in order."""
-    return _scan(text, _rules(dialect))[1]
+    return _scan(text, _rules(dialect)).parameters
+
+
+def code_end(text: str, dialect: str | None = DEFAULT_DIALECT) -> int:
+    """The offset just past the text's last character of code, before any trailing comments
+    and whitespace (0 when it holds no code): text[:code_end(text)] can be wrapped in
+    parentheses without a trailing `-- comment` eating the closing one."""
+    end = len(text.rstrip())
+    for start, stop in reversed(_scan(text, _rules(dialect)).comments):
+        if stop < end:
+            break
+        end = len(text[:start].rstrip())
+    return end
