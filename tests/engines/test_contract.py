@@ -244,6 +244,13 @@ def test_stream_arrow_returns_the_full_result(case: Case) -> None:
     assert sorted(table.column("id").to_pylist())[:3] == [0, 1, 2]
 
 
+def test_stream_arrow_takes_a_statement_as_typed(case: Case) -> None:
+    """A `;` and comments around the one statement do not break the bulk path."""
+    for sql in ("-- head\nselect 1 as x; -- done", "select 1 as x -- done"):
+        table = pa.Table.from_batches(list(case.conn.stream_arrow(sql)))
+        assert table.to_pylist() == [{"x": 1}], sql
+
+
 def test_stream_arrow_reports_errors(case: Case) -> None:
     """A bad statement in the bulk path is a QueryFailed too."""
     with pytest.raises(QueryFailed):

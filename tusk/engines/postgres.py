@@ -36,7 +36,7 @@ from tusk.engines.base import (
 from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, ConnectionLost, QueryCancelled, QueryFailed
-from tusk.sqltext import first_keyword, split
+from tusk.sqltext import code_end, first_keyword, split
 
 _ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
 _STREAM_BATCH = 50_000
@@ -556,7 +556,13 @@ class PostgresConnection:
         """stream_arrow's work, its scanner sessions named `tag`."""
         from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
 
-        query = sql.strip().rstrip(";")
+        statements = split(sql, "postgres")
+        if len(statements) == 1:
+            # DuckDB's scanner wraps the query in parentheses (trimmed: a newline would not
+            # help): no `;`, and no trailing -- comment to eat the closing one.
+            text = statements[0].text
+            sql = text[: code_end(text, "postgres")]
+        query = sql
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
                 try:
