@@ -269,6 +269,11 @@ CASES = [
         {ALL: ["select 1", "select E'abc\\"]},
     ),
     Case(
+        "unterminated_e_string_with_doubled_quote",
+        r"select E'a''b\'; select 2",
+        {NOT_SQLITE: [r"select E'a''b\'; select 2"], SQLITE: [r"select E'a''b\'", "select 2"]},
+    ),
+    Case(
         "array_slice",
         "select arr[1:2], arr[lo:hi]; select 2",
         {ALL: ["select arr[1:2], arr[lo:hi]", "select 2"]},
@@ -479,6 +484,7 @@ SQLGLOT_WRONG = {
     "unterminated_comment_on_its_own_line": ALL,
     "unterminated_dollar_quote": PG,
     "unterminated_e_string_ending_in_backslash": ALL,
+    "unterminated_e_string_with_doubled_quote": PG,
     "e_string_backslash_quote": SQLITE,
     "e_string_in_parentheses": SQLITE,
     "parameter_after_e_string": SQLITE,

@@ -112,7 +112,8 @@ DIALECTS = tuple(_DIALECTS)
 
 _NAME = re.compile(r"[^\W\d]\w*")  # a letter or underscore, then letters, digits, underscores
 _DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
-_E_STRING_REST = re.compile(r"[^'\\]*(?:(?:\\.|'')[^'\\]*)*'", re.DOTALL)  # unrolled: linear
+# Possessive: an unterminated E'…' must not backtrack into closing at a doubled quote.
+_E_STRING_REST = re.compile(r"[^'\\]*+(?:(?:\\.|'')[^'\\]*+)*+'", re.DOTALL)
 _COMMENT_MARK = re.compile(r"/\*|\*/")
 _NON_SPACE = re.compile(r"\S")
 _SEMICOLON_AHEAD = re.compile(r"\s*;")
