@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from tusk import auth, connections
+from tusk import auth, connections, sqltext
 from tusk.config import load as load_settings
-from tusk.engines.base import split_statements
 from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
@@ -204,7 +203,7 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
             if event.type == "submit":
                 run_text = event.selected.strip() or event.text
             elif event.type == "run_current":
-                run_text = statement_at(event.text, event.cursor) or event.text
+                run_text = statement_at(event.text, event.cursor, engine) or event.text
             elif event.type == "save":
                 studio.open_save_dialog(tab)
             elif event.type == "cancel" and tab.run is not None:
@@ -219,11 +218,11 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
                 studio.forget_catalog(spec.name)
                 st.rerun()
 
-        params_needed = studio.parameter_inputs(tab, run_text or tab.sql)
+        params_needed = studio.parameter_inputs(tab, run_text or tab.sql, engine)
         toolbar = st.container()  # filled once the run started: Cancel is live while it runs
         status = st.empty()  # drawn on every run: results below keep their place and state
         if run_text is not None and not studio.is_busy(tab):
-            statements = split_statements(run_text)
+            statements = [s.text for s in sqltext.split(run_text, engine)]
             if spec is None:
                 # Never on another connection: the user picks one for this tab first.
                 status.error(missing, icon=":material/link_off:")

@@ -126,6 +126,34 @@ def test_bind_parameters_only_in_the_last_statement() -> None:
         params.bind("select 1; select :b; select :c;", {"b": 1, "c": 2}, "qmark")
     # Semicolons inside literals and comments don't split statements.
     assert params.bind("select ';' /* ; */, :a", {"a": 1}, "qmark")[1] == [1]
+    # The issue's case: PostgreSQL's E'' string holds the semicolon.
+    assert params.bind(r"select E'it\'s; here'; select :a", {"a": 1}, "format") == (
+        r"select E'it\'s; here'; select %s",
+        [1],
+    )
+
+
+def test_bind_one_statement_as_typed() -> None:
+    """A statement's text as sqltext.split gives it (leading comments, no `;`) binds whole:
+    a % in its leading comment is escaped too, since the driver reads the whole text."""
+    assert params.bind("-- 5% off\nselect :a", {"a": 1}, "format") == (
+        "-- 5%% off\nselect %s",
+        [1],
+    )
+
+
+def test_bind_follows_the_dialect() -> None:
+    """What hides a `:name` is the engine's rule: SQLite has no E'' strings or dollar quotes,
+    PostgreSQL no backtick names."""
+    sql = "select $$ :x $$, `:y`, :z"
+    assert params.find(sql, dialect="postgres") == ["z"]
+    assert params.find(sql, dialect="sqlite") == ["x", "z"]
+    assert params.bind(sql, {"z": 1}, "numeric_dollar", dialect="postgres") == (
+        "select $$ :x $$, `:y`, $1",
+        [1],
+    )
+    with pytest.raises(BadInput, match=":x"):
+        params.bind(sql, {"z": 1}, "qmark", dialect="sqlite")
 
 
 def test_bind_unknown_paramstyle_is_a_programming_error() -> None:

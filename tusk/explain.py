@@ -11,8 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from tusk.engines.base import first_keyword, split_statements
 from tusk.errors import BadInput
+from tusk.sqltext import first_keyword, split
 
 _DETAIL_MAX = 120
 # The node keys that say why a node keeps or matches rows, most telling first.
@@ -114,7 +114,7 @@ def explain_sql(sql: str, *, analyze: bool = False) -> str:
     in a transaction and roll back if that is not wanted). Raises BadInput for empty SQL, more
     than one statement, or a statement that is already an EXPLAIN.
     """
-    statements = split_statements(sql or "")
+    statements = [s.text for s in split(sql or "", "postgres")]
     if not statements:
         raise BadInput("There is no SQL to explain.", "Empty query")
     if len(statements) > 1:
@@ -124,7 +124,7 @@ def explain_sql(sql: str, *, analyze: bool = False) -> str:
             "More than one statement",
         )
     statement = statements[0]
-    if first_keyword(statement) == "EXPLAIN":
+    if first_keyword(statement, "postgres") == "EXPLAIN":
         raise BadInput("This statement is already an EXPLAIN.", "Already an EXPLAIN")
     options = "FORMAT JSON, ANALYZE, BUFFERS" if analyze else "FORMAT JSON"
     return f"EXPLAIN ({options})\n{statement}"

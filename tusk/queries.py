@@ -44,8 +44,8 @@ class Statement:
 def bind(text: str, values: Mapping[str, Any], engine: str) -> Statement:
     """Bind one statement's `:name` parameters for `engine`; only the names it uses are kept.
     A value missing for a name it uses is a BadInput naming it."""
-    sql, driver_params = params.bind(text, values, engine_class(engine).paramstyle)
-    used = {name: values[name] for name in params.find(text) if name in values}
+    sql, driver_params = params.bind(text, values, engine_class(engine).paramstyle, dialect=engine)
+    used = {name: values[name] for name in params.find(text, dialect=engine) if name in values}
     return Statement(text, sql, driver_params, used)
 
 

@@ -148,6 +148,22 @@ def test_script_runs_every_statement_and_returns_the_last(case: Case) -> None:
     assert result.table.column("x").to_pylist() == [1, 2]
 
 
+TRICKY = {  # semicolons inside the engine's own literals, names and comments (tusk.sqltext)
+    "postgres": "select 'x;' as z /* ; /* ; */ ; */;\n"
+    "select E'it\\'s; here' as a, $$a;b$$ as b, 'C:\\' as c -- ;",
+    "sqlite": "select 'x;' as z /* ; */;\n"
+    "select 'it''s; here' as a, `b;` as b, 'C:\\' as c from (select 'a;b' as `b;`) -- ;",
+}
+TRICKY["duckdb"] = TRICKY["datafusion"] = TRICKY["postgres"]
+
+
+def test_script_splits_on_the_engines_own_rules(case: Case) -> None:
+    """E'…' escapes, dollar quotes, nested comments, backslashes in plain strings and quoted
+    names: the script is cut only where the engine itself would cut it."""
+    result = case.conn.execute(TRICKY[case.engine])
+    assert result.table.to_pylist() == [{"a": "it's; here", "b": "a;b", "c": "C:\\"}]
+
+
 def test_params_are_bound(case: Case) -> None:
     """Values travel as parameters, never spliced into SQL."""
     result = case.conn.execute(f"select {case.placeholder} as v", [HOSTILE])
@@ -226,6 +242,13 @@ def test_stream_arrow_returns_the_full_result(case: Case) -> None:
     table = pa.Table.from_batches(batches)
     assert table.num_rows == 120_000
     assert sorted(table.column("id").to_pylist())[:3] == [0, 1, 2]
+
+
+def test_stream_arrow_takes_a_statement_as_typed(case: Case) -> None:
+    """A `;` and comments around the one statement do not break the bulk path."""
+    for sql in ("-- head\nselect 1 as x; -- done", "select 1 as x -- done"):
+        table = pa.Table.from_batches(list(case.conn.stream_arrow(sql)))
+        assert table.to_pylist() == [{"x": 1}], sql
 
 
 def test_stream_arrow_reports_errors(case: Case) -> None:

@@ -1,4 +1,4 @@
-"""The engine protocol and the pieces every adapter shares (statement splitting, rows → Arrow)."""
+"""The engine protocol and the pieces every adapter shares (error positions, rows → Arrow)."""
 
 from __future__ import annotations
 
@@ -102,82 +102,7 @@ def inside_roots(path: str | Path, roots: Sequence[Path]) -> bool:
     return False
 
 
-# --- statement splitting -------------------------------------------------------------------
-
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
-
-def split_statements(sql: str) -> list[str]:
-    """Split a script on top-level semicolons, respecting quotes, dollar quotes and comments."""
-    statements: list[str] = []
-    start = 0
-    i = 0
-    n = len(sql)
-    while i < n:
-        c = sql[i]
-        if c in ("'", '"', "`"):
-            j = i + 1
-            while j < n:
-                if sql[j] == c:
-                    if j + 1 < n and sql[j + 1] == c:  # doubled quote inside a literal
-                        j += 2
-                        continue
-                    break
-                j += 1
-            i = j + 1
-            continue
-        if c == "-" and sql.startswith("--", i):
-            j = sql.find("\n", i)
-            i = n if j < 0 else j + 1
-            continue
-        if c == "/" and sql.startswith("/*", i):
-            depth, j = 1, i + 2
-            while j < n and depth:
-                if sql.startswith("/*", j):
-                    depth, j = depth + 1, j + 2
-                elif sql.startswith("*/", j):
-                    depth, j = depth - 1, j + 2
-                else:
-                    j += 1
-            i = j
-            continue
-        if c == "$":
-            m = _DOLLAR_TAG.match(sql, i)
-            if m and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
-                end = sql.find(m.group(0), m.end())
-                i = n if end < 0 else end + len(m.group(0))
-                continue
-        if c == ";":
-            statements.append(sql[start:i])
-            start = i + 1
-        i += 1
-    statements.append(sql[start:])
-    return [s.strip() for s in statements if _has_code(s)]
-
-
-def _has_code(sql: str) -> bool:
-    """True when the text holds something besides whitespace and comments."""
-    return bool(strip_leading_comments(sql))
-
-
-def strip_leading_comments(sql: str) -> str:
-    """The statement without leading whitespace and comments."""
-    s = sql.lstrip()
-    while True:
-        if s.startswith("--"):
-            j = s.find("\n")
-            s = "" if j < 0 else s[j + 1 :].lstrip()
-        elif s.startswith("/*"):
-            j = s.find("*/")
-            s = "" if j < 0 else s[j + 2 :].lstrip()
-        else:
-            return s
-
-
-def first_keyword(sql: str) -> str:
-    """The statement's first word, upper-cased ("SELECT", "WITH", "INSERT", …)."""
-    m = re.match(r"\(*\s*([A-Za-z]+)", strip_leading_comments(sql))
-    return m.group(1).upper() if m else ""
+# --- error positions ----------------------------------------------------------------------------
 
 
 def position_at(text: str, line: int, column: int) -> int | None:

@@ -17,10 +17,10 @@ from typing import Any, ClassVar, Literal
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder
-from tusk.engines.base import split_statements
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed
+from tusk.sqltext import split
 
 DEFAULT_PORT = 8814
 _SUFFIXES = (".parquet", ".csv", ".tsv", ".csv.gz")
@@ -78,15 +78,15 @@ class ClusterConnection:
         """Run the statement on the cluster; at most `limit` rows are kept for display."""
         if params:
             raise BadInput("Cluster SQL takes no parameters.", "Parameters not supported")
-        statements = split_statements(sql)
+        statements = split(sql, "cluster")
         if len(statements) != 1:
             raise BadInput("Send one statement at a time to the cluster.")
         start = time.perf_counter()
-        table = self._run(statements[0])
+        table = self._run(statements[0].text)
         truncated = limit is not None and table.num_rows > limit
         if truncated:
             table = table.slice(0, limit)
-        return QueryResult(table, truncated, time.perf_counter() - start, statements[0])
+        return QueryResult(table, truncated, time.perf_counter() - start, statements[0].text)
 
     def stream_arrow(self, sql: str, params: Any = None) -> Iterator[pa.RecordBatch]:
         """The whole result (it comes back from the cluster as one Arrow table)."""

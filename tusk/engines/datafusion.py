@@ -28,14 +28,13 @@ from tusk.engines.base import (
     check_text,
     dedupe_names,
     error_position,
-    first_keyword,
     is_panic,
     quote_ident,
-    split_statements,
 )
 from tusk.engines.result import QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+from tusk.sqltext import first_keyword, split
 
 _FILE_READERS = {".parquet": "register_parquet", ".csv": "register_csv", ".json": "register_json"}
 FILE_KINDS = ("parquet", "csv", "json")
@@ -148,7 +147,7 @@ class DataFusionConnection:
         start = time.perf_counter()
         check_text(sql)
         check_params(params)
-        statements = split_statements(sql)
+        statements = split(sql, "datafusion")
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
         self._cancel.clear()
@@ -156,12 +155,11 @@ class DataFusionConnection:
             offset, current = 0, sql
             try:
                 for stmt in statements[:-1]:
-                    offset, current = max(sql.find(stmt, offset), 0), stmt
-                    for _ in self._batches(self._dataframe(stmt, None)):
+                    offset, current = stmt.start, stmt.text
+                    for _ in self._batches(self._dataframe(stmt.text, None)):
                         pass
-                    offset += len(stmt)
-                offset, current = max(sql.find(statements[-1], offset), 0), statements[-1]
-                df = self._dataframe(statements[-1], params)
+                offset, current = statements[-1].start, statements[-1].text
+                df = self._dataframe(current, params)
             except (QueryCancelled, QueryFailed):
                 raise
             except BaseException as exc:  # noqa: BLE001 - plain exceptions, and panics
@@ -181,7 +179,7 @@ class DataFusionConnection:
         if truncated:
             table = table.slice(0, limit)
         affected = None
-        kw = first_keyword(statements[-1])
+        kw = first_keyword(statements[-1].text, "datafusion")
         if kw in ("INSERT", "UPDATE", "DELETE") and table.column_names == ["count"]:
             affected = int(table.column(0)[0].as_py()) if table.num_rows else 0
             table = empty_table()

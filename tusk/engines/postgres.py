@@ -30,14 +30,13 @@ from tusk.engines.base import (
     check_params,
     check_text,
     column_to_arrow,
-    first_keyword,
-    split_statements,
     sql_literal,
     unique_names,
 )
 from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, ConnectionLost, QueryCancelled, QueryFailed
+from tusk.sqltext import code_end, first_keyword, split
 
 _ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
 _STREAM_BATCH = 50_000
@@ -431,21 +430,20 @@ class PostgresConnection:
         start = time.perf_counter()
         check_text(sql)
         check_params(params)
-        statements = split_statements(sql)
+        statements = split(sql, "postgres")
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
         with self._lock:
             offset = 0
             try:
                 for stmt in statements[:-1]:
-                    offset = sql.find(stmt, offset)
+                    offset = stmt.start
                     with self._read_only_transaction(), self._conn.cursor() as cur:
-                        cur.execute(stmt, prepare=self._read_only or None)
-                    offset += len(stmt)
-                last = statements[-1]
-                offset = sql.find(last, offset)
+                        cur.execute(stmt.text, prepare=self._read_only or None)
+                offset = statements[-1].start
+                last = statements[-1].text
                 with self._read_only_transaction():
-                    if limit is not None and first_keyword(last) in _ROW_RETURNING:
+                    if limit is not None and first_keyword(last, "postgres") in _ROW_RETURNING:
                         try:
                             table, truncated = self._first_rows(last, params, limit)
                         except _NotDeclarable:
@@ -526,7 +524,9 @@ class PostgresConnection:
             rows = cur.fetchmany(limit + 1) if limit is not None else cur.fetchall()
             kept = rows[:limit] if limit is not None else rows
             table = _convert(kept, fields, _schema(fields))
-            affected = cur.rowcount if first_keyword(stmt) not in _ROW_RETURNING else None
+            affected = (
+                cur.rowcount if first_keyword(stmt, "postgres") not in _ROW_RETURNING else None
+            )
             truncated = limit is not None and len(rows) > limit
         return QueryResult(table, truncated, time.perf_counter() - start, script, affected)
 
@@ -556,7 +556,13 @@ class PostgresConnection:
         """stream_arrow's work, its scanner sessions named `tag`."""
         from tusk.engines.duckdb import open_duckdb  # the bulk path rides on DuckDB
 
-        query = sql.strip().rstrip(";")
+        statements = split(sql, "postgres")
+        if len(statements) == 1:
+            # DuckDB's scanner wraps the query in parentheses (trimmed: a newline would not
+            # help): no `;`, and no trailing -- comment to eat the closing one.
+            text = statements[0].text
+            sql = text[: code_end(text, "postgres")]
+        query = sql
         if params is not None:
             with psycopg.ClientCursor(self._conn) as cc:
                 try:

@@ -24,11 +24,11 @@ from tusk.engines.base import (
     inside_roots,
     quote_ident,
     rows_to_arrow,
-    split_statements,
 )
 from tusk.engines.result import QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+from tusk.sqltext import split
 
 _STREAM_BATCH = 50_000
 
@@ -97,15 +97,15 @@ class SQLiteConnection:
         start = time.perf_counter()
         check_text(sql)
         check_params(params)
-        statements = split_statements(sql)
+        statements = split(sql, "sqlite")
         if not statements:
             raise QueryFailed("There is no SQL to run.", "Empty query")
         with self._lock:
             cur = self._con.cursor()
             try:
                 for stmt in statements[:-1]:
-                    cur.execute(stmt)
-                cur.execute(statements[-1], params if params is not None else ())
+                    cur.execute(stmt.text)
+                cur.execute(statements[-1].text, params if params is not None else ())
                 if cur.description is None:
                     affected = cur.rowcount if cur.rowcount >= 0 else None
                     return QueryResult(

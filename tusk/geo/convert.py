@@ -135,9 +135,9 @@ def postgis_sql(
     """
     from psycopg import sql as pgsql  # quoting only; queries still run through the engine
 
-    from tusk.engines.base import split_statements
+    from tusk.sqltext import split
 
-    statements = split_statements(sql)
+    statements = split(sql, "postgres")
     if len(statements) != 1:
         raise BadInput(
             "Put one SELECT statement in the query to map it (found "
@@ -169,7 +169,7 @@ def postgis_sql(
         items = [pgsql.SQL("{}.*").format(alias)] + [wrapped(g, f"{g}_4326") for g in geo]
     # The newline ends a trailing "-- comment" in the user's SQL before the closing paren.
     query = pgsql.SQL("SELECT {items} FROM (\n{body}\n) AS {alias}").format(
-        items=pgsql.SQL(", ").join(items), body=pgsql.SQL(statements[0]), alias=alias
+        items=pgsql.SQL(", ").join(items), body=pgsql.SQL(statements[0].text), alias=alias
     )
     return query.as_string(None)
 

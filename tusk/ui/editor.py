@@ -159,21 +159,30 @@ def parse_event(response: Any) -> EditorEvent | None:
     )
 
 
-def statement_at(text: str, cursor: dict[str, int] | None) -> str | None:
-    """The statement under the cursor (row/column as Ace reports them), or None."""
-    from tusk.engines.base import split_statements
+def statement_at(
+    text: str, cursor: dict[str, int] | None, dialect: str | None = None
+) -> str | None:
+    """The statement under the cursor (row/column as Ace reports them), or None: see
+    `tusk.sqltext.statement_at` for which statement a cursor between two picks."""
+    from tusk import sqltext
 
     if cursor is None:
         return None
     lines = text.split("\n")
-    row = min(max(int(cursor.get("row", 0)), 0), len(lines) - 1) if lines else 0
-    offset = sum(len(line) + 1 for line in lines[:row]) + int(cursor.get("column", 0))
-    position = 0
-    for stmt in split_statements(text):
-        start = text.find(stmt, position)
-        end = start + len(stmt)
-        # The cursor just after a statement's semicolon still belongs to it.
-        if start <= offset <= end + 1:
-            return stmt
-        position = end
-    return None
+    row = min(max(int(cursor.get("row", 0)), 0), len(lines) - 1)
+    column = _index_of_column(lines[row], int(cursor.get("column", 0)))
+    offset = sum(len(line) + 1 for line in lines[:row]) + column
+    found = sqltext.statement_at(text, offset, dialect)
+    return found.text if found else None
+
+
+def _index_of_column(line: str, column: int) -> int:
+    """The index into `line` of an Ace column, which counts UTF-16 code units (an emoji is 2)."""
+    if line.isascii():
+        return min(max(column, 0), len(line))
+    units = 0
+    for index, ch in enumerate(line):
+        if units >= column:
+            return index
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(line)

@@ -10,9 +10,8 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from tusk import config, connections, export, params, queries
+from tusk import config, connections, export, params, queries, sqltext
 from tusk.catalog import Catalog
-from tusk.engines.base import split_statements
 from tusk.engines.result import is_numeric_text
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, QueryCancelled, QueryFailed, TuskError
@@ -296,10 +295,11 @@ def completions_for(catalog: Catalog | None, sql: str, engine: str) -> dict[str,
 # --- parameters ---------------------------------------------------------------------------------
 
 
-def parameter_inputs(tab: qtabs.QueryTab, sql: str) -> list[str]:
-    """Inputs for the `:name` parameters of the SQL; returns the names still without a value."""
+def parameter_inputs(tab: qtabs.QueryTab, sql: str, engine: str | None = None) -> list[str]:
+    """Inputs for the `:name` parameters of the SQL (read in `engine`'s dialect); returns the
+    names still without a value."""
     try:
-        names = params.find(sql)
+        names = params.find(sql, dialect=engine or sqltext.DEFAULT_DIALECT)
     except Exception:  # noqa: BLE001 - a half-typed query must not break the page
         return []
     if not names:
@@ -338,7 +338,7 @@ def start_run(spec: ConnectionSpec, tab: qtabs.QueryTab, statements: list[str], 
     alive = _session_alive()
     if alive is not None:
         tab.run.watch(alive)
-    if any(_is_ddl(s) for s in statements):
+    if any(_is_ddl(s, spec.engine) for s in statements):
         forget_catalog(spec.name)
 
 
@@ -354,10 +354,8 @@ def _session_alive() -> Any:
     return lambda: server.is_active_session(session_id)
 
 
-def _is_ddl(sql: str) -> bool:
-    from tusk.engines.base import first_keyword
-
-    return first_keyword(sql) in {
+def _is_ddl(sql: str, engine: str = sqltext.DEFAULT_DIALECT) -> bool:
+    return sqltext.first_keyword(sql, engine) in {
         "CREATE",
         "DROP",
         "ALTER",
@@ -383,7 +381,7 @@ def wait_for_run(tab: qtabs.QueryTab) -> bool | None:
         if o.error is not None:
             # A lost connection is dropped so the NEXT Run reconnects; this one is not retried.
             forget_if_lost(run.spec.name, o.error)
-    if any(_is_ddl(o.statement.text) for o in tab.outcomes):
+    if any(_is_ddl(o.statement.text, run.spec.engine) for o in tab.outcomes):
         forget_catalog(run.spec.name)
         return True
     return False
@@ -760,7 +758,7 @@ def explain(spec: ConnectionSpec, tab: qtabs.QueryTab, *, analyze: bool) -> None
     """Show PostgreSQL's plan of the tab's (last) statement as a tree with cost/time per node."""
     from tusk import explain as plans
 
-    statements = split_statements(tab.sql)
+    statements = [s.text for s in sqltext.split(tab.sql, spec.engine)]
     if not statements:
         st.warning("There is no SQL to explain.")
         return
