@@ -211,6 +211,161 @@ def test_progress_reports_objects_read(pbf: Path) -> None:
     assert seen and seen[-1] == 12  # 6 nodes + 4 ways + 2 relations
 
 
+# --- clipped extracts: nodes missing from the file --------------------------------------------
+# A city cut from a planet file keeps ways that cross its edge, without their outside nodes.
+# Such a way has no true shape in the file: NULL, counted under ways_missing_nodes, wherever
+# the missing nodes sit (libosmium silently drops a leading run of them: see osm._way_row).
+
+
+def ways_ok(path: Path) -> int:
+    """Ways that got a geometry."""
+    return sum(row["geometry_wkt"] is not None for row in rows(path, "ways").values())
+
+
+def test_issue_minimal_opl_case(tmp_path: Path) -> None:
+    path = tmp_path / "clipped.opl"
+    path.write_text(
+        "n1 v1 x13.4 y52.5\n"
+        "n2 v1 x13.401 y52.5\n"
+        "n3 v1 x13.401 y52.501\n"
+        "w10 v1 Nn1,n2,n99\n"
+        "w11 v1 Nn99,n1,n2,n3\n"
+        "w12 v1 Nn99,n3\n",
+        encoding="utf-8",
+    )
+    ways = rows(path, "ways")
+    assert [ways[i]["geometry_wkt"] for i in (10, 11, 12)] == [None, None, None]
+    gaps = osm.missing_geometry(path)
+    assert gaps["ways_missing_nodes"] == 3 and gaps["ways_too_short"] == 0
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [
+        pytest.param([99, 1, 5, 6], id="first"),
+        pytest.param([98, 99, 1, 5, 6], id="first-two"),
+        pytest.param([1, 5, 99, 6], id="middle"),
+        pytest.param([1, 5, 6, 99], id="last"),
+        pytest.param([99, 1, 5, 6, 98], id="first-and-last"),
+        pytest.param([97, 98, 99], id="all"),
+        pytest.param([99], id="all-single"),
+        pytest.param([99, 6], id="one-node-left"),
+        pytest.param([99, 6, 6], id="one-point-left"),
+    ],
+)
+def test_way_missing_nodes_anywhere_is_null_and_counted(tmp_path: Path, refs: list[int]) -> None:
+    path = write_osm(
+        tmp_path / "w.osm.pbf", ways=[(40, refs, {"highway": "service"})], relations=[]
+    )
+    assert rows(path, "ways")[40]["geometry_wkt"] is None
+    gaps = osm.missing_geometry(path)
+    assert (gaps["ways_missing_nodes"], gaps["ways_too_short"]) == (1, 0)
+
+
+def test_every_placement_of_missing_nodes_is_null(tmp_path: Path) -> None:
+    # Every non-empty set of missing positions in a 4-node line and a 5-node closed building.
+    ways = []
+    for mask in range(1, 16):
+        line = [99 if mask >> i & 1 else node for i, node in enumerate([1, 2, 3, 4])]
+        ring = [98 if mask >> i & 1 else node for i, node in enumerate([1, 2, 3, 4])]
+        ways.append((100 + mask, line, {"highway": "service"}))
+        ways.append((200 + mask, [*ring, ring[0]], {"building": "yes"}))
+    ways.sort()  # libosmium's area pass refuses ways out of id order
+    path = write_osm(tmp_path / "all.osm.pbf", ways=ways, relations=[])
+    assert {i: w["geometry_wkt"] for i, w in rows(path, "ways").items()} == dict.fromkeys(
+        [way_id for way_id, _, _ in ways]
+    )
+    gaps = osm.missing_geometry(path)
+    assert (gaps["ways_missing_nodes"], gaps["ways_too_short"]) == (30, 0)
+
+
+@pytest.mark.parametrize(
+    "refs",
+    [
+        pytest.param([99, 1, 2, 3, 4, 99], id="first-and-last"),
+        pytest.param([1, 2, 99, 3, 4, 1], id="middle"),
+        pytest.param([97, 98, 99, 97], id="all"),
+        pytest.param([99, 1, 2, 3, 4, 1], id="first-ring-closes-without-it"),
+    ],
+)
+def test_area_with_a_missing_node_is_null_and_counted(tmp_path: Path, refs: list[int]) -> None:
+    path = write_osm(tmp_path / "a.osm.pbf", ways=[(40, refs, {"building": "yes"})], relations=[])
+    assert rows(path, "ways")[40]["geometry_wkt"] is None
+    gaps = osm.missing_geometry(path)
+    assert (gaps["ways_missing_nodes"], gaps["ways_too_short"]) == (1, 0)
+
+
+def test_multipolygon_of_a_way_with_missing_nodes_is_null_and_counted(tmp_path: Path) -> None:
+    outer = {"type": "multipolygon", "landuse": "grass"}
+    path = write_osm(
+        tmp_path / "mp.osm.pbf",
+        ways=[
+            (40, [99, 1, 2, 3, 4, 1], {}),  # the ring closes once the missing node is dropped
+            (41, [1, 2, 99, 3, 4, 1], {}),
+            (42, [1, 2, 3], {}),
+            (43, [3, 4, 1], {}),
+            (44, [1, 2, 3, 4, 1], {}),
+        ],
+        relations=[
+            (50, [("w", 40, "outer")], outer),
+            (51, [("w", 41, "outer")], outer),
+            (52, [("w", 42, "outer"), ("w", 77, "outer")], outer),  # way 77 is not in the file
+            (53, [("w", 42, "outer"), ("w", 43, "outer")], outer),  # assembled from two ways
+            (54, [("w", 42, "outer")], outer),  # all there, but an open ring
+            (55, [("w", 40, ""), ("n", 1, "stop")], {"type": "route", "route": "bus"}),
+        ],
+    )
+    relations = rows(path, "relations")
+    assert [relations[i]["geometry_wkt"] for i in (50, 51, 52, 54, 55)] == [None] * 5
+    square = shapely.Polygon([(13.4, 52.5), (13.401, 52.5), (13.401, 52.501), (13.4, 52.501)])
+    assert shapely.from_wkt(relations[53]["geometry_wkt"]).equals(square)
+    gaps = osm.missing_geometry(path)
+    assert gaps["relations_missing_members"] == 3  # 50, 51, 52; a route has no geometry
+    assert gaps["relations_not_assembled"] == 1  # 54
+
+
+def test_clipped_extract_counts_add_up_to_the_ways(tmp_path: Path) -> None:
+    # Nodes on a 10 x 10 grid; the extract keeps only the right half (x >= 5), as a clip at a
+    # city edge would. Rows run both ways across the edge, so their missing nodes lead or
+    # trail; columns and buildings sit on either side of it or on it.
+    def node_id(x: int, y: int) -> int:
+        return 1 + x + 10 * y
+
+    nodes = [
+        (node_id(x, y), 13.0 + x * 1e-3, 52.0 + y * 1e-3, {})
+        for y in range(10)
+        for x in range(5, 10)
+    ]
+    ways: list[tuple[int, list[int], dict[str, str]]] = []
+    for y in range(10):
+        row = [node_id(x, y) for x in range(10)]
+        ways.append((1000 + y, row if y % 2 else row[::-1], {"highway": "residential"}))
+    for x in range(10):
+        ways.append((2000 + x, [node_id(x, y) for y in range(10)], {"highway": "service"}))
+    for x in range(9):
+        square = [node_id(x, 0), node_id(x + 1, 0), node_id(x + 1, 1), node_id(x, 1)]
+        ways.append((3000 + x, [*square, square[0]], {"building": "yes"}))
+    ways.append((4000, [node_id(7, 7), node_id(7, 7)], {"barrier": "gate"}))  # one point
+    relations = [
+        (5000 + x, [("w", 3000 + x, "outer")], {"type": "multipolygon", "landuse": "grass"})
+        for x in range(9)
+    ]
+    path = write_osm(tmp_path / "clip.osm.pbf", nodes=nodes, ways=ways, relations=relations)
+
+    present = {n[0] for n in nodes}
+    clipped = {way_id for way_id, refs, _ in ways if not set(refs) <= present}
+    got = rows(path, "ways")
+    assert {i for i, w in got.items() if w["geometry_wkt"] is None} == clipped | {4000}
+    gaps = osm.missing_geometry(path)
+    assert gaps["ways_missing_nodes"] == len(clipped) == 10 + 5 + 5
+    assert gaps["ways_too_short"] == 1
+    assert ways_ok(path) + gaps["ways_missing_nodes"] + gaps["ways_too_short"] == len(ways)
+    assert osm.summary(path)["ways"] == len(ways)
+    assert gaps["relations_missing_members"] == 5 and gaps["relations_not_assembled"] == 0
+    assembled = [r for r in rows(path, "relations").values() if r["geometry_wkt"] is not None]
+    assert len(assembled) == 4
+
+
 # --- formats and names ------------------------------------------------------------------------
 
 

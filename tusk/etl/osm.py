@@ -34,6 +34,7 @@ from typing import Any
 import osmium
 import osmium.geom
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tusk import config
@@ -43,7 +44,9 @@ LAYERS = ("nodes", "ways", "relations")
 
 # Bump when the tables' columns or meaning change: the key includes it, so old caches are
 # simply not found (and are removed when their file is converted again).
-_CACHE_VERSION = 1
+# 2: ways whose leading nodes are missing are NULL (version 1 drew them shortened);
+# relations_missing_members counted apart from relations_not_assembled.
+_CACHE_VERSION = 2
 _MANIFEST = "manifest.json"
 _BATCH_ROWS = 65_536
 _BATCH_WEIGHT = 1_000_000  # node ids / members per batch: long ways and big relations flush early
@@ -159,7 +162,10 @@ def summary(path: Path) -> dict[str, int]:
 
 def missing_geometry(path: Path) -> dict[str, int]:
     """Why geometry_wkt is NULL, counted: ways with nodes missing from the file, ways with fewer
-    than two distinct points, multipolygon/boundary relations that could not be assembled."""
+    than two distinct points, multipolygon/boundary relations with a member way (or a node of
+    one) missing from the file, and those whose members are all there but form no area.
+
+    Every way is in exactly one of: a geometry, `ways_missing_nodes`, `ways_too_short`."""
     _, manifest = _cached(path, None)
     return {key: int(value) for key, value in manifest["missing_geometry"].items()}
 
@@ -363,7 +369,17 @@ class _Counts:
     def __init__(self) -> None:
         self.objects = 0
         self.rows = dict.fromkeys(LAYERS, 0)
-        self.missing = {"ways_missing_nodes": 0, "ways_too_short": 0, "relations_not_assembled": 0}
+        self.missing = {
+            "ways_missing_nodes": 0,
+            "ways_too_short": 0,
+            "relations_missing_members": 0,
+            "relations_not_assembled": 0,
+        }
+        # Ids of ways with a missing node: only ways cut by the extract's edge, so few.
+        self.ways_missing: set[int] = set()
+        # Member way ids of each area relation left without geometry, sorted into the two
+        # relation counts once every way has been seen (see _count_unassembled).
+        self.unassembled: list[list[int]] = []
 
 
 class _LayerWriter:
@@ -457,13 +473,12 @@ def _write_layers(
                 if row[2] not in _AREA_RELATIONS:
                     relations.add(row, len(row[3]))
                 elif rid in waiting_wkt:
-                    relations.add(_with_geometry(row, waiting_wkt.pop(rid)), len(row[3]))
+                    _add_area_relation(row, waiting_wkt.pop(rid), relations, counts)
                 else:
                     waiting_rows[rid] = row
         counts.objects = seen
-        for row in waiting_rows.values():
-            counts.missing["relations_not_assembled"] += 1
-            relations.add(row, len(row[3]))
+        for row in waiting_rows.values():  # no area came: a member missing, or no ring
+            _add_area_relation(row, None, relations, counts)
         if progress is not None:
             progress(seen)
     except BaseException:
@@ -473,6 +488,7 @@ def _write_layers(
     for writer in writers.values():
         writer.close()
     counts.rows = {layer: writer.written for layer, writer in writers.items()}
+    _count_unassembled(counts, folder / "ways.parquet")
     return counts
 
 
@@ -510,16 +526,26 @@ def _node_row(node: Any) -> tuple[Any, ...]:
 
 
 def _way_row(way: Any, factory: osmium.geom.WKTFactory, counts: _Counts) -> tuple[Any, ...]:
-    node_ids = [ref.ref for ref in way.nodes]
+    way_nodes = way.nodes
+    node_ids = [ref.ref for ref in way_nodes]
     tags = dict(way.tags)
-    try:
-        wkt: str | None = factory.create_linestring(way)
-    except osmium.InvalidLocationError:  # a node is not in the file (clipped extract)
-        wkt = None
+    wkt: str | None = None
+    # libosmium's create_linestring skips a node whose location equals the previous one, and
+    # "previous" starts as an undefined Location, which is also what a missing node has: a
+    # leading run of missing nodes is dropped silently (a shortened line, or "too short"),
+    # while a missing node after a present one raises. So the first node is checked here and
+    # the factory's InvalidLocationError covers every later one.
+    if node_ids and not way_nodes[0].location.valid():
         counts.missing["ways_missing_nodes"] += 1
-    except RuntimeError:  # fewer than two distinct points
-        wkt = None
-        counts.missing["ways_too_short"] += 1
+        counts.ways_missing.add(way.id)
+    else:
+        try:
+            wkt = factory.create_linestring(way_nodes)
+        except osmium.InvalidLocationError:  # a node is not in the file (clipped extract)
+            counts.missing["ways_missing_nodes"] += 1
+            counts.ways_missing.add(way.id)
+        except RuntimeError:  # fewer than two distinct points
+            counts.missing["ways_too_short"] += 1
     if (
         wkt is not None
         and len(node_ids) >= 4
@@ -569,6 +595,41 @@ def _with_geometry(row: tuple[Any, ...], wkt: str | None) -> tuple[Any, ...]:
     return (*row[:4], wkt, row[5])
 
 
+def _add_area_relation(
+    row: tuple[Any, ...], wkt: str | None, relations: _LayerWriter, counts: _Counts
+) -> None:
+    """Write a multipolygon/boundary relation's row with its geometry, noting a NULL one."""
+    if wkt is None:
+        counts.unassembled.append([ref for kind, ref, _ in row[3] if kind == "way"])
+    relations.add(_with_geometry(row, wkt), len(row[3]))
+
+
+def _count_unassembled(counts: _Counts, ways_file: Path) -> None:
+    """Sort the area relations left without geometry: a member way missing from the file or
+    missing nodes (libosmium assembles no area then), or members all there but no area."""
+    missing = counts.missing
+    pending = []
+    for members in counts.unassembled:
+        if any(ref in counts.ways_missing for ref in members):
+            missing["relations_missing_members"] += 1
+        else:
+            pending.append(members)
+    if not pending:
+        return
+    # Which member ways the file has: one pass over the written ids, keeping only the wanted
+    # ones (a set of every way id would cost far more memory than the few relations need).
+    wanted = pa.array(sorted({ref for members in pending for ref in members}), pa.int64())
+    present: set[int] = set()
+    for batch in pq.ParquetFile(ways_file).iter_batches(columns=["id"]):
+        ids = batch.column(0)
+        present.update(pc.filter(ids, pc.is_in(ids, value_set=wanted)).to_pylist())
+    for members in pending:
+        if all(ref in present for ref in members):
+            missing["relations_not_assembled"] += 1
+        else:
+            missing["relations_missing_members"] += 1
+
+
 def _relation_area(
     area: Any,
     factory: osmium.geom.WKTFactory,
@@ -583,10 +644,8 @@ def _relation_area(
         wkt: str | None = factory.create_multipolygon(area)
     except (RuntimeError, osmium.InvalidLocationError):
         wkt = None
-    if wkt is None:
-        counts.missing["relations_not_assembled"] += 1
     row = waiting_rows.pop(rid, None)
     if row is None:
         waiting_wkt[rid] = wkt
     else:
-        relations.add(_with_geometry(row, wkt), len(row[3]))
+        _add_area_relation(row, wkt, relations, counts)
