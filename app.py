@@ -11,6 +11,7 @@ from tusk.errors import TuskError
 from tusk.ui.shell import (
     PAGES,
     current_user,
+    error_markdown,
     header,
     md_escape,
     setup_page,
@@ -51,7 +52,9 @@ with overview:
                 st.toast(f"{md_escape(spec.name)}: connected in {outcome.elapsed_s * 1000:.0f} ms")
                 row.success(f"Connected in {outcome.elapsed_s * 1000:.0f} ms.")
             else:
-                row.error(f"**Connection failed** — {outcome.message}")
+                row.error(
+                    error_markdown("Connection failed", outcome.message), icon=":material/error:"
+                )
     if len(specs) == 1:
         st.info(
             "Only the built-in demo DuckDB connection so far — query it in the Studio, or add "

@@ -8,7 +8,14 @@ from tusk import auth
 from tusk.auth import store
 from tusk.errors import TuskError
 from tusk.ui.auth_gate import TOKEN, remember, request_sign_out
-from tusk.ui.shell import current_user, header, md_escape, setup_page, sidebar_footer
+from tusk.ui.shell import (
+    current_user,
+    header,
+    md_escape,
+    setup_page,
+    show_error,
+    sidebar_footer,
+)
 
 info = setup_page("Profile")
 sidebar_footer()
@@ -35,7 +42,7 @@ with details, st.form("profile_details"):
         try:
             store.update_user(me, display_name=name, email=email, actor=me)
         except TuskError as exc:
-            st.error(f"**{exc.title}** — {exc.message}")
+            show_error(exc)
         else:
             st.toast("Profile saved", icon=":material/check:")
 
@@ -53,7 +60,7 @@ with password:
                 try:
                     changed = store.change_own_password(me, current, new)
                 except TuskError as exc:
-                    st.error(f"**{exc.title}** — {exc.message}")
+                    show_error(exc)
                 else:
                     # Every session of this user ended; keep this browser signed in.
                     st.session_state[TOKEN] = store.create_session(changed)

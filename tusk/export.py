@@ -8,41 +8,38 @@ How values are written:
 - CSV: pyarrow's CSV writer, header once. NULL is an empty unquoted field, an empty string is
   `""`. Timestamps are Arrow's text (`2024-01-01 00:00:00.000000+0000`), which pyarrow, pandas,
   DuckDB and PostgreSQL's COPY all read. Binary is base64; lists, structs and maps are JSON
-  text; durations and intervals are ISO 8601 durations.
+  text; durations and intervals are ISO 8601 durations (tusk.arrow_json's policy).
 - JSON: ONE JSON array of objects (not JSON Lines), one object per line, written incrementally:
-  `[`, then the rows separated by `,`, then `]`; zero rows give `[]`. NULL is `null`. Decimals
-  are strings holding the exact value (`"12.3400"`: a JSON number would lose precision in most
-  readers). Timestamps, dates and times are ISO 8601 strings (`2024-01-01T00:00:00.000000+00:00`);
-  binary is base64; NaN and ±Infinity (not valid JSON) are `null`; durations and intervals are
-  ISO 8601 durations. Duplicate column names get a suffix (`a`, `a_1`) so keys stay unique.
+  `[`, then the rows separated by `,`, then `]`; zero rows give `[]`. Values follow
+  tusk.arrow_json, as GeoJSON properties do: NULL is `null`; decimals are numbers when a double
+  holds them (precision ≤ 15), else strings with the exact digits (`"12345678901234567.89"`: a
+  JSON number would lose digits in most readers); timestamps, dates and times are ISO 8601
+  strings (`2024-01-01T00:00:00.000000+00:00`); binary is base64; NaN and ±Infinity (not valid
+  JSON) are `null`; durations and intervals are ISO 8601 durations. Duplicate column names get
+  a suffix (`a`, `a_1`) so keys stay unique.
 - Parquet: pyarrow's Parquet writer, types kept as they are (decimal, timestamp with time zone,
   binary, nested), schema from the first batch.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
-import decimal
-import json
-import math
 import os
 import re
 import time
 import unicodedata
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from tusk import auth
+from tusk.arrow_json import dumps, json_values, text_values
 from tusk.engines.base import Connection, Params
 from tusk.errors import BadInput, TuskError
 
@@ -63,7 +60,6 @@ _UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {
     f"{p}{i}" for p in ("com", "lpt") for i in range(10)
 }
-_TZ_OFFSET = r"([+-]\d\d)(\d\d)$"
 
 
 @dataclass(frozen=True)
@@ -169,10 +165,25 @@ def _export_to_stream(
     params: Params,
     progress: Callable[[int], None] | None,
 ) -> tuple[int, int]:
-    sink = _CountingSink(target)
-    writer = _WRITERS[fmt](sink)
-    rows = 0
     batches = conn.stream_arrow(sql, params)
+    try:
+        return write_batches(batches, fmt, target, progress)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # release the engine's cursor even when writing failed
+
+
+def write_batches(
+    batches: Iterable[pa.RecordBatch],
+    fmt: str,
+    target: BinaryIO,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Write Arrow batches as `fmt` into a binary file object: (rows, bytes written)."""
+    sink = _CountingSink(target)
+    writer = _WRITERS[_check_format(fmt)](sink)
+    rows = 0
     try:
         for batch in batches:
             writer.write(batch)
@@ -186,10 +197,6 @@ def _export_to_stream(
         with contextlib.suppress(Exception):
             writer.close()
         raise
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()  # release the engine's cursor even when writing failed
     writer.close()
     sink.flush()
     return rows, sink.bytes_written
@@ -292,8 +299,8 @@ class _JsonWriter(_Writer):
         if batch.num_rows == 0:
             return
         names = batch.schema.names
-        columns = [_json_values(col) for col in batch.columns]
-        lines = [_json_object(names, row) for row in zip(*columns, strict=True)]
+        columns = [json_values(col) for col in batch.columns]
+        lines = [dumps(dict(zip(names, row, strict=True))) for row in zip(*columns, strict=True)]
         lead = "[\n" if self._rows == 0 else ",\n"
         self._sink.write((lead + ",\n".join(lines)).encode("utf-8"))
         self._rows += batch.num_rows
@@ -324,7 +331,7 @@ class _ParquetWriter(_Writer):
     def _write(self, batch: pa.RecordBatch) -> None:
         assert self._parquet is not None
         columns = [
-            pa.array([_text(v) for v in _json_values(col)], type=pa.string())
+            pa.array(text_values(col), type=pa.string())
             if _parquet_type(col.type) != col.type
             else col
             for col in batch.columns
@@ -418,14 +425,7 @@ def _csv_column(col: pa.Array) -> pa.Array:
         col = col.dictionary_decode()
     if _csv_native(col.type):
         return col
-    return pa.array([_text(v) for v in _json_values(col)], type=pa.string())
-
-
-def _text(v: Any) -> str | None:
-    """A JSON-ready value as text (containers as JSON, NaN inside them as null)."""
-    if v is None or isinstance(v, str):
-        return v
-    return _to_json(v)
+    return pa.array(text_values(col), type=pa.string())
 
 
 # --- Parquet values -------------------------------------------------------------------------
@@ -434,101 +434,3 @@ def _text(v: Any) -> str | None:
 def _parquet_type(t: pa.DataType) -> pa.DataType:
     """The type a column is stored as: Parquet has no interval type, so those become ISO text."""
     return pa.string() if pa.types.is_interval(t) else t
-
-
-# --- JSON values ----------------------------------------------------------------------------
-
-
-def _json_values(col: pa.Array) -> list[Any]:
-    """One column as JSON-ready Python values, converted column-wise where Arrow can."""
-    t = col.type
-    if pa.types.is_dictionary(t):
-        return _json_values(col.dictionary_decode())
-    if pa.types.is_decimal(t) or pa.types.is_date(t) or pa.types.is_time(t):
-        return pc.cast(col, pa.string()).to_pylist()  # exact digits / ISO 8601
-    if pa.types.is_floating(t):
-        return pc.if_else(pc.is_finite(col), col, pa.scalar(None, t)).to_pylist()
-    if pa.types.is_timestamp(t):
-        return _iso_timestamps(col)
-    if (
-        pa.types.is_binary(t)
-        or pa.types.is_large_binary(t)
-        or pa.types.is_fixed_size_binary(t)
-        or pa.types.is_binary_view(t)
-    ):
-        return [None if v is None else base64.b64encode(v).decode("ascii") for v in col.to_pylist()]
-    if pa.types.is_duration(t) or pa.types.is_interval(t):
-        return [None if v is None else _json_default(v) for v in col.to_pylist()]
-    return col.to_pylist()  # ints, strings, booleans, nested: _json_default does the rest
-
-
-def _iso_timestamps(col: pa.Array) -> list[str | None]:
-    """Timestamps as ISO 8601 text, with a ±hh:mm offset when the column has a time zone."""
-    try:
-        if col.type.tz is None:
-            return pc.strftime(col, format="%Y-%m-%dT%H:%M:%S").to_pylist()
-        text = pc.strftime(col, format="%Y-%m-%dT%H:%M:%S%z")
-        return pc.replace_substring_regex(text, _TZ_OFFSET, r"\1:\2").to_pylist()
-    except pa.ArrowException:  # e.g. no time zone database: let Python format them
-        return [None if v is None else _json_default(v) for v in col.to_pylist()]
-
-
-def _json_object(names: list[str], row: tuple[Any, ...]) -> str:
-    """One row as a JSON object."""
-    return _to_json(dict(zip(names, row, strict=True)))
-
-
-def _to_json(v: Any) -> str:
-    """JSON text for a JSON-ready value; NaN and ±Infinity (not JSON) become null."""
-    try:
-        return _ENCODER.encode(v)
-    except ValueError:  # a non-finite float inside a list or struct
-        return _ENCODER.encode(_finite(v))
-
-
-def _finite(v: Any) -> Any:
-    """A value with every NaN/±Infinity float replaced by None."""
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_finite(x) for x in v]
-    return v
-
-
-def _json_default(v: Any) -> Any:
-    """JSON for the values json cannot write itself (inside nested columns, too)."""
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return _iso_duration(0, v.days, v.seconds * 10**9 + v.microseconds * 1000)
-    if isinstance(v, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(v)).decode("ascii")
-    if isinstance(v, pa.MonthDayNano):
-        return _iso_duration(v.months, v.days, v.nanoseconds)
-    if hasattr(v, "isoformat"):  # pandas.Timestamp for nanosecond timestamps
-        return v.isoformat()
-    return str(v)
-
-
-# One encoder for every row: json.dumps would rebuild it each call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
-
-
-def _iso_duration(months: int, days: int, nanoseconds: int) -> str:
-    """An ISO 8601 duration such as P1Y2M3DT4H5M6.5S (negative parts keep their sign)."""
-    years, months = divmod(months, 12) if months >= 0 else (0, months)
-    date = "".join(f"{n}{u}" for n, u in ((years, "Y"), (months, "M"), (days, "D")) if n)
-    sign = "-" if nanoseconds < 0 else ""
-    hours, rest = divmod(abs(nanoseconds), 3600 * 10**9)
-    minutes, rest = divmod(rest, 60 * 10**9)
-    seconds = decimal.Decimal(rest) / 10**9
-    clock = "".join(f"{sign}{n}{u}" for n, u in ((hours, "H"), (minutes, "M")) if n) + (
-        f"{sign}{seconds.normalize():f}S" if seconds else ""
-    )
-    if not date and not clock:
-        return "PT0S"
-    return "P" + date + ("T" + clock if clock else "")

@@ -172,7 +172,7 @@ def test_to_geojson_round_trips_geometries_and_json_safe_properties() -> None:
         "big": "12345678901234567.89",
         "ratio": 0.5,
         "day": "2024-01-02",
-        "at": "2024-01-02T03:04:05+00:00",
+        "at": "2024-01-02T03:04:05.000000+00:00",  # Arrow's digits for microseconds
         "raw": "AAE=",
         "tags": ["a", "b"],
         "meta": {"k": 1.5, "when": "2020-01-01"},

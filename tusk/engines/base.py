@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import json
 import re
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from tusk.arrow_json import json_text
 from tusk.catalog import Catalog
 from tusk.engines.result import QueryResult
 from tusk.errors import BadInput, ConnectionFailed
@@ -131,27 +128,9 @@ def error_position(message: str, statement: str) -> int | None:
 # --- rows → Arrow ------------------------------------------------------------------------------
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, decimal.Decimal):
-        return str(v)
-    if isinstance(v, dt.date | dt.datetime | dt.time):
-        return v.isoformat()
-    if isinstance(v, uuid.UUID | dt.timedelta):
-        return str(v)
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v).hex()
-    return str(v)
-
-
 def to_text(v: Any) -> str | None:
-    """A value as display text (JSON for containers), None stays None."""
-    if v is None:
-        return None
-    if isinstance(v, dict | list | tuple):
-        return json.dumps(v, default=_jsonable)
-    if isinstance(v, bytes | bytearray | memoryview):
-        return bytes(v).hex()
-    return str(v)
+    """A value as display text (JSON for containers), None stays None (see tusk.arrow_json)."""
+    return json_text(v)
 
 
 def column_to_arrow(values: list[Any], type_: pa.DataType | None = None) -> pa.Array:

@@ -62,21 +62,21 @@ def _failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or is_panic(exc)
 
 
-def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
-    """The batches as one table in the planned schema. DataFusion's plan and its batches can
-    disagree on nullability (`repeat('x', 3)` is planned nullable, computed NOT NULL)."""
-    if not batches:
-        return schema.empty_table()
+def _planned(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """The batch in the plan's schema. DataFusion's optimizer computes some columns stricter
+    than it planned them: `lower('A')` folds to a NOT NULL literal, a UNION yields string_view
+    where the plan says string. Every batch leaves the adapter in the planned schema, so
+    execute, stream_arrow and an empty result report the same columns."""
+    if batch.schema == schema:
+        return batch
     try:
-        return pa.Table.from_batches(
-            [
-                b if b.schema == schema else pa.RecordBatch.from_arrays(b.columns, schema=schema)
-                for b in batches
-            ],
-            schema=schema,
-        )
-    except pa.ArrowException as exc:
-        raise QueryFailed(f"DataFusion's result does not match its own schema: {exc}") from None
+        columns = [
+            col if col.type == field.type else col.cast(field.type)
+            for col, field in zip(batch.columns, schema, strict=True)
+        ]
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+    except (pa.ArrowException, ValueError) as exc:  # a DataFusion bug, not the user's SQL
+        raise QueryFailed(f"DataFusion's result does not match its own plan: {exc}") from None
 
 
 class DataFusionConnection:
@@ -105,7 +105,8 @@ class DataFusionConnection:
         return self._ctx.sql(sql, self._options, param_values=values)
 
     def _batches(self, df: Any) -> Iterator[pa.RecordBatch]:
-        """Pull batches on a worker thread so the caller can give up on cancel."""
+        """Pull batches on a worker thread so the caller can give up on cancel; each comes out
+        in the plan's schema."""
         q: queue.Queue[Any] = queue.Queue(maxsize=4)
         stop = threading.Event()
 
@@ -119,6 +120,7 @@ class DataFusionConnection:
             except BaseException as exc:  # noqa: BLE001 - DataFusion panics are BaseException
                 q.put(exc)
 
+        schema = df.schema()
         worker = threading.Thread(target=pump, name="tusk-datafusion", daemon=True)
         worker.start()
         try:
@@ -133,7 +135,7 @@ class DataFusionConnection:
                     return
                 if isinstance(item, BaseException):
                     raise _error(item)
-                yield item
+                yield _planned(item, schema)
         finally:
             stop.set()
             while True:  # unblock the worker if it waits on a full queue
@@ -174,7 +176,7 @@ class DataFusionConnection:
                 rows += batch.num_rows
                 if limit is not None and rows > limit:
                     break
-        table = _table(batches, schema)
+        table = pa.Table.from_batches(batches, schema=schema)
         truncated = limit is not None and table.num_rows > limit
         if truncated:
             table = table.slice(0, limit)

@@ -18,24 +18,20 @@ How the Geo page and the Studio's Map view use this module:
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
 import math
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 
+from tusk.arrow_json import json_values
 from tusk.errors import BadInput
 from tusk.geo.detect import GeoColumn
-from tusk.geo.encoding import combined, is_binary, parse, parse_latlon
+from tusk.geo.encoding import parse, parse_latlon
 
 EARTH_RADIUS_M = 6378137.0  # the sphere of EPSG:3857 (WGS 84 semi-major axis)
 WGS84 = 4326
@@ -191,7 +187,7 @@ def to_geojson(
 
     Rows without a valid geometry are left out unless `include_null`, which keeps them as
     features with `"geometry": null`. Every value is JSON-safe (`json.dumps(..., allow_nan=False)`
-    accepts the result): see `json_values` for how each type is written.
+    accepts the result): tusk.arrow_json says how each type is written.
     """
     geoms, mask = geometries(table, col)
     geoms = to_4326(geoms, col.srid)
@@ -301,55 +297,3 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(","
 
 def _dumps(value: Any) -> str:
     return _ENCODER.encode(value)
-
-
-def json_values(col: pa.ChunkedArray | pa.Array) -> list[Any]:
-    """A column as JSON-safe Python values.
-
-    Decimals become numbers when a double holds them exactly (precision ≤ 15), else exact
-    text; NaN/±Infinity become null; dates, times and timestamps ISO 8601 text; binary base64;
-    durations seconds; nested values recursively the same.
-    """
-    arr = combined(col)
-    t = arr.type
-    if pa.types.is_decimal(t):
-        if t.precision <= 15:  # via text: the nearest double, which Arrow's cast can miss
-            return arr.cast(pa.string()).cast(pa.float64()).to_pylist()
-        return arr.cast(pa.string()).to_pylist()
-    if pa.types.is_floating(t):
-        return pc.if_else(pc.is_finite(arr), arr, pa.scalar(None, t)).to_pylist()
-    if is_binary(t):
-        return [None if v is None else base64.b64encode(v).decode("ascii") for v in arr.to_pylist()]
-    if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_string(t):
-        return arr.to_pylist()
-    return [_jsonable(v) for v in arr.to_pylist()]
-
-
-def _jsonable(v: Any) -> Any:
-    """One Python value made JSON-safe (see json_values)."""
-    if v is None or isinstance(v, bool | int | str):
-        return v
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, Decimal):
-        f = float(v)
-        return f if math.isfinite(f) and Decimal(repr(f)) == v else str(v)
-    if isinstance(v, dt.datetime | dt.date | dt.time):
-        return v.isoformat()
-    if isinstance(v, dt.timedelta):
-        return v.total_seconds()
-    if isinstance(v, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(v)).decode("ascii")
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        if v and all(isinstance(x, tuple) and len(x) == 2 for x in v):  # an Arrow map
-            return {str(k): _jsonable(x) for k, x in v}
-        return [_jsonable(x) for x in v]
-    if isinstance(v, uuid.UUID):
-        return str(v)
-    if hasattr(v, "isoformat"):  # pandas.Timestamp for nanosecond timestamps
-        return v.isoformat()
-    if isinstance(v, pa.MonthDayNano):
-        return {"months": v.months, "days": v.days, "nanoseconds": v.nanoseconds}
-    return str(v)

@@ -35,10 +35,10 @@ import pydeck as pdk
 import shapely
 from pydeck.bindings.json_tools import default_serialize
 
+from tusk.arrow_json import json_values
 from tusk.errors import BadInput
 from tusk.geo.convert import (
     geometries,
-    json_values,
     lonlat_to_mercator,
     property_columns,
     to_4326,

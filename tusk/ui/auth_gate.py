@@ -33,6 +33,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tusk import auth
 from tusk.errors import TuskError
+from tusk.ui.shell import show_error
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
@@ -209,7 +210,7 @@ def _login_form(authenticator: Any) -> User | None:
         try:
             user = store.verify_login(username, password)
         except TuskError as exc:
-            st.error(f"**{exc.title}** — {exc.message}")
+            show_error(exc)
             return None
         if user is None:
             st.error("Wrong user name or password.")
@@ -243,7 +244,7 @@ def _change_password_form(user: User) -> User | None:
         try:
             changed = store.change_own_password(user, current, new)
         except TuskError as exc:
-            st.error(f"**{exc.title}** — {exc.message}")
+            show_error(exc)
             return None
     # Changing the password revoked every session and cookie, this one's too: start afresh.
     st.session_state[TOKEN] = store.create_session(changed)

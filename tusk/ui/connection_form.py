@@ -11,7 +11,7 @@ from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec, spec_from_uri
 from tusk.errors import BadInput, TuskError
 from tusk.ui.confirm import confirm_dialog
-from tusk.ui.shell import current_user, md_escape
+from tusk.ui.shell import current_user, error_markdown, md_escape, show_error
 
 DIALOG = "studio_dialog"  # which dialog is open: ("add", None) / ("edit", name) / ("delete", name)
 _F = "connform_"  # prefix of the form's widget keys
@@ -173,12 +173,15 @@ def _edit_dialog(kind: str, name: str | None, on_saved: Callable[[str], None]) -
                 else:
                     outcome = connections.test(spec)
             except TuskError as exc:
-                st.error(f"**{exc.title}** — {exc.message}")
+                show_error(exc)
             else:
                 if outcome.ok:
                     st.success(f"Connected in {outcome.elapsed_s * 1000:.0f} ms.")
                 else:
-                    st.error(f"**Connection failed** — {outcome.message}")
+                    st.error(
+                        error_markdown("Connection failed", outcome.message),
+                        icon=":material/error:",
+                    )
         if save_col.button("Save", type="primary", icon=":material/save:", key=_F + "save"):
             try:
                 spec = spec_from_form()
@@ -187,7 +190,7 @@ def _edit_dialog(kind: str, name: str | None, on_saved: Callable[[str], None]) -
                 else:
                     saved = connections.update(name or "", spec, actor=current_user())
             except TuskError as exc:
-                st.error(f"**{exc.title}** — {exc.message}")
+                show_error(exc)
             else:
                 close_dialog()
                 st.toast(f"Saved {md_escape(saved.name)}", icon=":material/check:")
@@ -218,7 +221,7 @@ def _delete_dialog(name: str, on_saved: Callable[[str], None]) -> None:
         action="Delete",
         icon=":material/delete:",
         on_confirm=delete,
-        on_error=lambda exc: st.error(f"**{exc.title}** — {exc.message}"),
+        on_error=show_error,
         close=close_dialog,
         keys=("connform_delete", "connform_keep"),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pandas as pd
@@ -10,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import streamlit as st
 
+from tusk.arrow_json import text_values
 from tusk.engines.result import is_numeric_text
 
 MAX_SAFE_INT = 2**53 - 1  # JavaScript numbers lose precision past this
@@ -73,11 +73,8 @@ def _display_column(
         return [None if v is None else "\\x" + v.hex() for v in col.to_pylist()], "text"
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return col, "text"
-    # lists, structs, maps, durations, intervals…: JSON text
-    return [
-        None if v is None else json.dumps(v, default=str, ensure_ascii=False)
-        for v in col.to_pylist()
-    ], "text"
+    # lists, structs, maps, durations, intervals, UUIDs, enums…: the text export writes
+    return text_values(col), "text"
 
 
 def display_frame(table: pa.Table) -> tuple[pd.DataFrame, dict[str, str]]:

@@ -17,6 +17,7 @@ import streamlit as st
 from tusk import connections
 from tusk.engines.base import Connection
 from tusk.errors import BadInput, ConnectionLost, TuskError
+from tusk.ui.shell import md_escape
 
 _KEY = "tusk_open_connections"
 _ATTACHED = "tusk_pg_attachments"  # connection name -> [(PostgreSQL connection name, alias)]
@@ -64,7 +65,8 @@ def connection(name: str) -> Connection:
             wanted.clear()
             conn = _open_for_user(name, user)
             st.toast(
-                f"Opened without the attached databases: {exc.message}", icon=":material/warning:"
+                f"Opened without the attached databases: {md_escape(exc.message)}",
+                icon=":material/warning:",
             )
         opened[name] = (owner, conn)
     return opened[name][1]

@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
@@ -186,9 +187,17 @@ def md_escape(text: str) -> str:
     return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
 
 
-def show_error(exc: TuskError) -> None:
-    """Show a Tusk error as a short title plus the server's message (never a traceback)."""
+def error_markdown(title: str, message: str) -> str:
+    """An error as Markdown: the title in bold, then the message, both shown as written."""
+    # Messages carry the server's text and user-chosen names (order_items, **x**, [a](b)):
+    # escape every line, and keep the line breaks.
+    lines = "  \n".join(md_escape(line) for line in message.splitlines())
+    return f"**{md_escape(title)}** — {lines}"
+
+
+def show_error(exc: TuskError, *, title: str | None = None, into: Any = None) -> None:
+    """Show a Tusk error as a short title plus the server's message (never a traceback);
+    `title` replaces the error's own, `into` is the container to draw in (default: the page)."""
     log.info("%s: %s", exc.title, exc.message)
-    # The message is the server's text (names like order_items, x"; drop …): show it literally.
-    message = "  \n".join(md_escape(line) for line in exc.message.splitlines())
-    st.error(f"**{md_escape(exc.title)}** — {message}", icon=":material/error:")
+    target = st if into is None else into
+    target.error(error_markdown(title or exc.title, exc.message), icon=":material/error:")

@@ -504,7 +504,7 @@ def _show_outcome(
                 where = _position_text(tab.sql, base + o.error.position)
             else:
                 where = _position_text(o.statement.sql, o.error.position)
-        st.error(f"**{o.error.title}{where}** — {o.error.message}", icon=":material/error:")
+        show_error(o.error, title=o.error.title + where)
         return
     result = o.result
     if result is None:
@@ -886,7 +886,7 @@ def save_dialog(tab: qtabs.QueryTab) -> None:
                     name, tab.sql, folder, tab.connection, overwrite=overwrite, actor=current_user()
                 )
             except TuskError as exc:
-                st.error(f"**{exc.title}** — {exc.message}")
+                show_error(exc)
             else:
                 st.session_state.pop(_SAVE_FOR, None)
                 st.toast(f"Saved {md_escape(q.name)}", icon=":material/bookmark:")
@@ -914,7 +914,7 @@ def saved_panel(spec: ConnectionSpec) -> None:
                     str(st.session_state.get("saved_new_folder", "")), actor=current_user()
                 )
             except TuskError as exc:
-                st.error(f"**{exc.title}** — {exc.message}")
+                show_error(exc)
             else:
                 st.rerun()
     try:
@@ -945,7 +945,7 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                                 actor=current_user(),
                             )
                         except TuskError as exc:
-                            st.error(f"**{exc.title}** — {exc.message}")
+                            show_error(exc)
                         else:
                             st.rerun()
                 if b.button(
@@ -954,7 +954,7 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                     try:
                         saved.delete_folder(f.id, recursive=True, actor=current_user())
                     except TuskError as exc:
-                        st.error(f"**{exc.title}** — {exc.message}")
+                        show_error(exc)
                     else:
                         st.rerun()
         else:
@@ -977,14 +977,14 @@ def _saved_items(items: list[Any], spec: ConnectionSpec, depth: int) -> None:
                                 q.id, st.session_state[f"saved_rename_{q.id}"], actor=current_user()
                             )
                         except TuskError as exc:
-                            st.error(f"**{exc.title}** — {exc.message}")
+                            show_error(exc)
                         else:
                             st.rerun()
                 if d.button("", icon=":material/delete:", key=f"saved_del_{q.id}", help="Delete"):
                     try:
                         saved.delete_query(q.id, actor=current_user())
                     except TuskError as exc:
-                        st.error(f"**{exc.title}** — {exc.message}")
+                        show_error(exc)
                     else:
                         st.rerun()
 

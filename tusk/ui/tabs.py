@@ -14,6 +14,7 @@ import streamlit as st
 from tusk import config
 from tusk.errors import TuskError
 from tusk.runs import StatementOutcome
+from tusk.ui.shell import md_escape
 
 _TABS = "studio_tabs"
 ACTIVE_KEY = "studio_active_tab"  # also the key of the tab picker widget
@@ -93,7 +94,7 @@ def save_drafts() -> None:
         if st.session_state.get(_DRAFTS_ERROR) != exc.message:
             st.session_state[_DRAFTS_ERROR] = exc.message
             st.toast(
-                f"Your tabs could not be kept for your next visit: {exc.message}",
+                f"Your tabs could not be kept for your next visit: {md_escape(exc.message)}",
                 icon=":material/error:",
                 duration="long",
             )

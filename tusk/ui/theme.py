@@ -15,6 +15,7 @@ import streamlit as st
 
 from tusk import auth, config
 from tusk.errors import TuskError
+from tusk.ui.shell import md_escape
 
 _WIDGET = "tusk_dark_theme"
 
@@ -107,7 +108,7 @@ def _toggled() -> None:
         else:
             config.set_value("theme", theme)
     except TuskError as exc:
-        st.toast(f"Could not save the theme: {exc.message}", icon=":material/error:")
+        st.toast(f"Could not save the theme: {md_escape(exc.message)}", icon=":material/error:")
 
 
 def theme_toggle() -> None:
