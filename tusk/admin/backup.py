@@ -37,7 +37,8 @@ from psycopg import sql as pgsql
 from tusk import admin, auth, config
 from tusk.admin import AdminConnection
 from tusk.engines.base import check_encodable
-from tusk.engines.postgres import PostgresEngine, _scrub
+from tusk.engines.pg_errors import scrub as _scrub
+from tusk.engines.postgres import PostgresEngine
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
 

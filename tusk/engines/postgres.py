@@ -33,6 +33,7 @@ from tusk.engines.base import (
     sql_literal,
     unique_names,
 )
+from tusk.engines.pg_errors import connect_message, query_error, scrub
 from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, ConnectionLost, QueryCancelled, QueryFailed
@@ -342,67 +343,6 @@ def _scanner_query(query: str, fields: list[_Field]) -> pgsql.Composed | None:
     )
 
 
-# The server ended the session (admin_shutdown, as on a restart; crash_shutdown;
-# cannot_connect_now) or the connection itself failed (class 08).
-_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
-
-
-def _error(
-    exc: Exception, secret: str | None = None, conn: psycopg.Connection | None = None
-) -> QueryFailed | QueryCancelled:
-    """Map a psycopg error to a Tusk error carrying the server's message and position;
-    ConnectionLost when the session is gone (`conn`, if given, is checked too: libpq's own
-    "the connection is lost" carries no SQLSTATE)."""
-    if isinstance(exc, UnicodeEncodeError):
-        # psycopg encodes SQL and parameters in the connection's encoding (a LATIN1 database
-        # has no '€') and raises Python's own error for what does not fit.
-        return QueryFailed(
-            f"{exc.object[exc.start]!r} cannot be sent to this database: its encoding "
-            f"({exc.encoding}) has no such character. Remove it, or use a UTF8 database.",
-            "Character not in the database's encoding",
-        )
-    state = getattr(exc, "sqlstate", None) or ""
-    if state in _LOST_STATES or state.startswith("08") or (conn is not None and conn.closed):
-        reason = _scrub(str(exc).strip() or type(exc).__name__, secret)
-        return ConnectionLost(
-            f"The connection to the server was lost ({reason}). Nothing was run again: "
-            "the next run reconnects."
-        )
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        msg = str(exc).strip()
-        if "statement timeout" in msg:
-            return QueryFailed(msg, "Statement timeout")
-        return QueryCancelled("The query was cancelled.")
-    msg = _DECLARE.sub(_undeclare, str(exc).strip() or type(exc).__name__)
-    msg = _scrub(msg, secret)
-    pos = None
-    diag = getattr(exc, "diag", None)
-    if diag is not None and diag.statement_position:
-        try:
-            pos = int(diag.statement_position)
-        except ValueError:
-            pos = None
-    return QueryFailed(msg, position=pos)
-
-
-# The server quotes the failing line; for a first page that line starts with our DECLARE.
-_DECLARE = re.compile(r'^(LINE \d+: )DECLARE "tusk_\d+" CURSOR FOR (.*)\n( *)\^', re.MULTILINE)
-
-
-def _undeclare(m: re.Match[str]) -> str:
-    """The quoted line and its caret without Tusk's DECLARE prefix."""
-    cut = len(m.group(0).split("\n")[0]) - len(m.group(1)) - len(m.group(2))
-    caret = " " * max(len(m.group(3)) - cut, len(m.group(1)))
-    return f"{m.group(1)}{m.group(2)}\n{caret}^"
-
-
-def _scrub(message: str, secret: str | None) -> str:
-    """Remove a password from a message, should a driver ever echo it."""
-    if secret:
-        return message.replace(secret, "********")
-    return message
-
-
 class PostgresConnection:
     """One psycopg connection in autocommit mode; `cancel` is safe from any thread."""
 
@@ -452,7 +392,7 @@ class PostgresConnection:
                             return QueryResult(table, truncated, time.perf_counter() - start, sql)
                     return self._plain(last, params, limit, sql, start)
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                err = _error(exc, self._secret, self._conn)
+                err = query_error(exc, self._secret, self._conn)
                 if isinstance(err, QueryFailed) and err.position is not None:
                     err.position += offset - getattr(exc, "tusk_prefix", 0)
                 if self._read_only and isinstance(err, QueryFailed) and "read-only" in err.message:
@@ -568,7 +508,7 @@ class PostgresConnection:
                 try:
                     query = cc.mogrify(query, params)
                 except (psycopg.Error, UnicodeEncodeError) as exc:
-                    raise _error(exc, self._secret, self._conn) from None
+                    raise query_error(exc, self._secret, self._conn) from None
         fields = self._describe(query)
         schema = _schema(fields)
         reads = [_table_scan_read(f) for f in fields]
@@ -615,7 +555,7 @@ class PostgresConnection:
                 # The server already accepted the query (described above): a refusal of the
                 # rendered form is the wrapper's, so only the user's own query is final.
                 if rendered is None and _is_user_error(exc):
-                    raise QueryFailed(_scrub(_server_message(str(exc)), self._secret)) from None
+                    raise QueryFailed(scrub(_server_message(str(exc)), self._secret)) from None
                 self._streams[tag] = None  # the cursor's query is cancelled by cancel_safe
                 duck.close()
                 duck = None
@@ -631,7 +571,7 @@ class PostgresConnection:
                 except Exception as exc:  # noqa: BLE001
                     if tag in self._cancelled:
                         raise QueryCancelled("The query was cancelled.") from None
-                    raise QueryFailed(_scrub(str(exc), self._secret)) from None
+                    raise QueryFailed(scrub(str(exc), self._secret)) from None
                 self._check_cancelled(tag)  # cancel() came before the scanner's sessions began
                 if table is not None and guarded and _has_zero(batch, guarded):
                     self._refuse_nan(table, [fields[i] for i in guarded], schema)
@@ -655,7 +595,7 @@ class PostgresConnection:
                 with self._conn.cursor() as cur:
                     row = cur.execute(query).fetchone()
             except psycopg.Error as exc:
-                raise _error(exc, self._secret, self._conn) from None
+                raise query_error(exc, self._secret, self._conn) from None
         if row is not None:
             name = next(c.name for c, nan in zip(columns, row, strict=True) if nan)
             raise _unfit(name, schema.field(name).type, ValueError("NaN"))
@@ -673,7 +613,7 @@ class PostgresConnection:
                 if res.status != ExecStatus.COMMAND_OK:
                     raise psycopg.errors.error_from_result(res, encoding)
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                raise _error(exc, self._secret, self._conn) from None
+                raise query_error(exc, self._secret, self._conn) from None
         return _fields(res, encoding=encoding)
 
     def _whole_table(self, query: str) -> tuple[str, str] | None:
@@ -713,7 +653,7 @@ class PostgresConnection:
                                 schema = _schema(fields)
                         yield from _convert(rows, fields, schema, strict=True).to_batches()
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                raise _error(exc, self._secret, self._conn) from None
+                raise query_error(exc, self._secret, self._conn) from None
 
     def load_arrow(
         self,
@@ -750,7 +690,7 @@ class PostgresConnection:
             duck.execute("CREATE TABLE pg.public." + scratch + " AS SELECT * FROM __tusk_src")
         except Exception as exc:  # noqa: BLE001 - DuckDB/PG errors surface as one message
             self._drop_scratch(scratch)
-            raise QueryFailed(_scrub(str(exc), self._secret), "Load failed") from None
+            raise QueryFailed(scrub(str(exc), self._secret), "Load failed") from None
         finally:
             duck.close()
         target = pgsql.Identifier(schema or "public", table)
@@ -779,7 +719,7 @@ class PostgresConnection:
                             )
                         )
             except psycopg.Error as exc:
-                err = _error(exc, self._secret, self._conn)
+                err = query_error(exc, self._secret, self._conn)
                 failed: QueryFailed | None = (
                     err
                     if isinstance(err, ConnectionLost)
@@ -832,7 +772,7 @@ class PostgresConnection:
                     cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                     cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
             except psycopg.Error as exc:
-                raise _error(exc, self._secret, self._conn) from None
+                raise query_error(exc, self._secret, self._conn) from None
         b = CatalogBuilder()
         for schema, table, kind, col, type_, nullable, default, rows in cols:
             b.add_column(schema, table, kind, col, type_, nullable, default)
@@ -862,7 +802,7 @@ class PostgresConnection:
             try:
                 self._conn.execute("SET default_transaction_read_only = on")
             except psycopg.Error as exc:
-                raise _error(exc, self._secret, self._conn) from None
+                raise query_error(exc, self._secret, self._conn) from None
             self._read_only = True
 
     def close(self) -> None:
@@ -984,7 +924,7 @@ class PostgresEngine:
         try:
             return psycopg.conninfo.make_conninfo(**params)
         except psycopg.ProgrammingError as exc:  # an option libpq does not know
-            reason = _scrub(str(exc).strip(), secret)
+            reason = scrub(str(exc).strip(), secret)
             raise BadInput(
                 f"{reason[:1].upper()}{reason[1:]}. A PostgreSQL connection's options are libpq "
                 "parameters (sslmode, application_name, options …): correct or remove it.",
@@ -1002,24 +942,8 @@ class PostgresEngine:
             for json_type in ("json", "jsonb"):
                 conn.adapters.register_loader(json_type, TextLoader)
         except psycopg.Error as exc:
-            raise ConnectionFailed(_connect_message(exc, self.spec, secret)) from None
+            raise ConnectionFailed(connect_message(exc, self.spec, secret)) from None
         return PostgresConnection(conn, info, secret)
-
-
-def _connect_message(exc: Exception, spec: ConnectionSpec, secret: str | None) -> str:
-    """The server's reason, plus a hint of what to check."""
-    text = _scrub(str(exc).strip(), secret)
-    where = f"{spec.host or 'localhost'}:{spec.port or 5432}"
-    low = text.lower()
-    if "timeout" in low or "timed out" in low:
-        return (
-            f"No answer from {where} within {CONNECT_TIMEOUT_S} s — is the host reachable? ({text})"
-        )
-    if "refused" in low:
-        return f"Connection refused by {where} — is the server running? ({text})"
-    if "password authentication failed" in low:
-        return f"Wrong user name or password for {where}. ({text})"
-    return text
 
 
 def identifier(*names: str) -> pgsql.Identifier:
