@@ -22,6 +22,7 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from tusk import auth
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.pg_errors import connect_message, query_error
 from tusk.engines.pg_errors import scrub as scrub_secret
 from tusk.engines.postgres import PostgresEngine
@@ -145,7 +146,7 @@ def connect(
 ) -> AdminConnection:
     """Open an admin connection to a saved PostgreSQL connection (times out in seconds);
     statements give up on a lock after `lock_timeout_s` (None: wait as long as it takes)."""
-    if spec.engine != "postgres":
+    if not engine_abilities(spec.engine).administrable:
         raise BadInput(
             f"{spec.name!r} is a {spec.engine} connection; the Admin page works on PostgreSQL.",
             "Not PostgreSQL",

@@ -18,16 +18,19 @@ import duckdb
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.abilities import DuckDBAbilities
 from tusk.engines.base import (
+    Abilities,
+    ConfiguredEngine,
     LoadMode,
     Params,
-    as_batches,
-    check_names,
+    check_load_mode,
     check_params,
     check_text,
     database_file,
     dedupe_names,
     error_position,
+    load_reader,
     quote_ident,
     sql_literal,
 )
@@ -111,6 +114,7 @@ class DuckDBConnection:
     """One DuckDB connection; `cancel` interrupts it from any thread."""
 
     engine: ClassVar[str] = "duckdb"
+    abilities: ClassVar[type[Abilities]] = DuckDBAbilities
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
@@ -258,12 +262,10 @@ class DuckDBConnection:
         schema: str | None = None,
     ) -> int:
         """Load Arrow data with DuckDB's Arrow scan (zero-copy where it can)."""
-        if mode not in ("create", "append", "replace"):
-            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        check_load_mode(mode)
         if self._read_only:
             raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
-        reader = as_batches(batches)
-        check_names(table, schema, reader.schema.names)
+        reader = load_reader(table, batches, schema)
         # DuckDB's Python client has no identifier tool, and its relation API (rel.create)
         # drops embedded quotes from names: quote_ident is the one quoting path here, and the
         # hostile-name contract test holds it to account.
@@ -704,18 +706,11 @@ where (c.database_name = current_database() or not d.internal)
 """
 
 
-class DuckDBEngine:
+class DuckDBEngine(ConfiguredEngine, DuckDBAbilities):
     """DuckDB on a file or in memory."""
 
-    name: ClassVar[str] = "duckdb"
-    label: ClassVar[str] = "DuckDB"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "qmark"
     # A confined session loads only spatial (see DuckDBConnection.confine).
     confined_options: ClassVar[dict[str, str]] = {"extensions": ",".join(_CONFINED_EXTENSIONS)}
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def connect(self) -> DuckDBConnection:
         """Open the database file (created if missing) with the offline extensions loaded."""

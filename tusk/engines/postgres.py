@@ -21,21 +21,23 @@ from psycopg.pq import ExecStatus, Format
 from psycopg.types.string import TextLoader
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.abilities import PostgresAbilities
 from tusk.engines.base import (
     CONNECT_TIMEOUT_S,
+    Abilities,
+    ConfiguredEngine,
     LoadMode,
     Params,
-    as_batches,
-    check_names,
+    check_load_mode,
     check_params,
     check_text,
     column_to_arrow,
+    load_reader,
     sql_literal,
     unique_names,
 )
 from tusk.engines.pg_errors import connect_message, query_error, scrub
 from tusk.engines.result import NUMERIC_TEXT, QueryResult, empty_table
-from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, ConnectionLost, QueryCancelled, QueryFailed
 from tusk.sqltext import code_end, first_keyword, split
 
@@ -347,6 +349,7 @@ class PostgresConnection:
     """One psycopg connection in autocommit mode; `cancel` is safe from any thread."""
 
     engine: ClassVar[str] = "postgres"
+    abilities: ClassVar[type[Abilities]] = PostgresAbilities
 
     def __init__(self, conn: psycopg.Connection, conninfo: str, secret: str | None) -> None:
         self._conn = conn
@@ -357,6 +360,7 @@ class PostgresConnection:
         self._streams: dict[str, Any] = {}
         self._cancelled: set[str] = set()  # streams cancel() stopped
         self._read_only = False  # set_read_only: each statement in a READ ONLY transaction
+        self._confined = False  # confine ran (nothing else to do on a server)
         self._stream_path = ""  # the last stream_arrow's path, for tests and bench/pg_fetch.py
 
     @property
@@ -668,12 +672,10 @@ class PostgresConnection:
         by psycopg.sql."""
         from tusk.engines.duckdb import open_duckdb
 
-        if mode not in ("create", "append", "replace"):
-            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        check_load_mode(mode)
         if self._read_only:
             raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
-        reader = as_batches(batches)
-        check_names(table, schema, reader.schema.names)
+        reader = load_reader(table, batches, schema)
         rows = 0
 
         def counted() -> Iterator[pa.RecordBatch]:
@@ -791,7 +793,13 @@ class PostgresConnection:
 
     def confine(self, roots: Any, *, write: bool = True) -> None:
         """Nothing to do: the server reads files only for roles granted pg_read_server_files
-        (or superuser), which is the DBA's call, not a Tusk user's."""
+        (or superuser), which is the DBA's call, not a Tusk user's; only the flag is kept."""
+        self._confined = True
+
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran: files only inside the data roots."""
+        return self._confined
 
     def set_read_only(self) -> None:
         """Every statement from now on runs alone in a READ ONLY transaction (and the session
@@ -889,16 +897,8 @@ order by n.nspname, c.relname, k.conname
 """
 
 
-class PostgresEngine:
+class PostgresEngine(ConfiguredEngine, PostgresAbilities):
     """PostgreSQL over psycopg 3."""
-
-    name: ClassVar[str] = "postgres"
-    label: ClassVar[str] = "PostgreSQL"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "format"
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def conninfo(self) -> str:
         """A libpq connection string (holds the password: never log or show it)."""
