@@ -358,21 +358,21 @@ class DuckDBConnection:
                 "tables on the Data page.",
                 "Attach unavailable",
             )
-        from tusk.engines.postgres import PostgresEngine  # psycopg only when attaching
+        from tusk.engines.pg_conninfo import conninfo  # psycopg only when attaching
 
         name = _alias(alias)
         password = spec.secret()
         options = {k: v for k, v in spec.options.items() if k.lower() != "password"}
         public = spec.with_changes(password=None, password_env=None, options=options)
         try:
-            conninfo = PostgresEngine(public).conninfo()
+            libpq = conninfo(public)
         except Exception as exc:  # noqa: BLE001 - psycopg rejects unknown libpq options
             raise BadInput(
                 f"The connection {spec.name!r} has options libpq does not accept: {exc}",
                 "Bad connection options",
             ) from None
         secret = f"__tusk_pg_{uuid.uuid4().hex}"  # generated: no user text in the name
-        attach = "ATTACH " + sql_literal(conninfo) + " AS " + quote_ident(name) + " (TYPE postgres"
+        attach = "ATTACH " + sql_literal(libpq) + " AS " + quote_ident(name) + " (TYPE postgres"
         attach += (
             (", SECRET " + quote_ident(secret) + ", READ_ONLY)") if password else ", READ_ONLY)"
         )

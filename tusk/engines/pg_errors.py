@@ -86,3 +86,6 @@ def connect_message(exc: Exception, spec: ConnectionSpec, secret: str | None) ->
     if "password authentication failed" in low:
         return f"Wrong user name or password for {where}. ({text})"
     return text
+
+
+READ_ONLY_MESSAGE = "This session is read-only: it may read data, never change it."
