@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from tusk import auth, config, private, vault
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
 from tusk.errors import BadInput, PermissionDenied, TuskError
 
@@ -152,15 +153,13 @@ def validate(spec: ConnectionSpec) -> None:
         raise BadInput(f"Connection names are at most {MAX_NAME} characters.", "Name too long")
     if spec.engine not in ENGINE_NAMES:
         raise BadInput(f"Unknown engine {spec.engine!r}.")
-    if spec.engine == "postgres":
-        if not spec.host:
-            raise BadInput("A PostgreSQL connection needs a host.", "Host missing")
-        if spec.port is not None and not 1 <= spec.port <= 65535:
+    kind = engine_abilities(spec.engine)
+    if kind.host_required and not spec.host:
+        raise BadInput(f"A {kind.label} connection needs a host.", "Host missing")
+    if "port" in kind.connection_fields and spec.port is not None:
+        if not 1 <= spec.port <= 65535:
             raise BadInput(f"Port must be from 1 to 65535, not {spec.port}.", "Bad port")
-    elif spec.engine == "cluster":
-        if spec.port is not None and not 1 <= spec.port <= 65535:
-            raise BadInput(f"Port must be from 1 to 65535, not {spec.port}.", "Bad port")
-    elif spec.engine in ("sqlite", "duckdb") and not spec.path:
+    elif kind.path_required and not spec.path:
         raise BadInput(
             "Give the database file's path (DuckDB also accepts :memory:).", "Path missing"
         )
@@ -179,7 +178,7 @@ def _check_place(spec: ConnectionSpec, actor: User | None) -> None:
     roots = files.confinement(actor)
     if roots is None or auth.allowed(actor, "system.settings"):
         return
-    placed = spec.path and spec.path != ":memory:" and spec.engine != "cluster"
+    placed = spec.path and spec.path != ":memory:" and engine_abilities(spec.engine).path_local
     if placed and not inside_roots(spec.path or "", roots):
         raise BadInput(
             f"{spec.path!r} is outside the data roots: on a shared Tusk a connection's "
@@ -319,7 +318,7 @@ def open_for(
                 "Attach unavailable",
             )
         # What the engine must leave out to be confinable (DuckDB: its scanners).
-        confined = getattr(engine_class(spec.engine), "confined_options", {})
+        confined = engine_class(spec.engine).confined_options
         spec = spec.with_changes(options={**spec.options, **confined})
     if isolated:
         conn: Connection = isolation.connect(

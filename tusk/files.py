@@ -558,7 +558,7 @@ def register_table(
     """Register a data file as DataFusion table `name`, read when queried (needs data.view:
     the table reads the file)."""
     auth.require(actor, "data.view")
-    if conn.engine != "datafusion":
+    if not conn.abilities.registers_files:
         raise BadInput("Files are registered as tables on a DataFusion connection.")
     path, kind, _ = _readable(root_name, relative)
     conn.register_file(name, path, kind)
@@ -570,7 +570,7 @@ def attach_sqlite(
     """ATTACH a SQLite file of a data root READ_ONLY to a DuckDB connection as `alias`
     (needs data.view: its tables can then be read)."""
     auth.require(actor, "data.view")
-    if conn.engine != "duckdb":
+    if not conn.abilities.can_attach:
         raise BadInput("SQLite files are attached to a DuckDB connection.", "Not DuckDB")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
@@ -591,7 +591,7 @@ def create_view(
     returns the statement (needs queries.execute, what typing that statement needs, and
     data.view, as the view reads the file)."""
     auth.require(actor, "queries.execute")
-    if conn.engine != "duckdb":
+    if not conn.abilities.file_views:
         raise BadInput("Views over files need a DuckDB connection.", "Not DuckDB")
     name = str(view).strip()
     if not name or "\x00" in name:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tusk import auth, params
 from tusk.connections import DEMO_NAME
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.base import Connection, Params
 from tusk.engines.registry import engine_class
 from tusk.engines.result import QueryResult
@@ -64,8 +65,9 @@ def run(
     auth.require(actor, "queries.execute")
     if spec.name != DEMO_NAME:
         auth.require(actor, "connections.use")
-    if spec.engine == "cluster":  # the Studio's cluster engine: the cluster's own permission
-        auth.require(actor, "cluster.submit")
+    extra = engine_abilities(spec.engine).run_permission  # the cluster's: cluster.submit
+    if extra is not None:
+        auth.require(actor, extra)
     if isinstance(statement, str):
         statement = Statement.plain(statement, driver_params)
     who = actor.username if actor is not None else None

@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import pg_spec
-from tusk.engines.postgres import PostgresConnection, _scanner_cast, _scanner_query
+from tusk.engines.pg_bulk import _scanner_cast, _scanner_query
+from tusk.engines.postgres import PostgresConnection
 from tusk.engines.registry import connect
 from tusk.errors import QueryFailed
 

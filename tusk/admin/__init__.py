@@ -22,7 +22,10 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from tusk import auth
-from tusk.engines.postgres import PostgresEngine, _connect_message, _error, _scrub
+from tusk.engines.abilities import engine_abilities
+from tusk.engines.pg_errors import connect_message, query_error
+from tusk.engines.pg_errors import scrub as scrub_secret
+from tusk.engines.postgres import PostgresEngine
 from tusk.engines.postgres import identifier as _checked_identifier
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryFailed
@@ -82,7 +85,7 @@ class AdminConnection:
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None
             except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
-                raise _error(exc, self._secret) from None
+                raise query_error(exc, self._secret) from None
 
     def one(
         self, query: str | pgsql.Composable, params: Sequence[Any] | dict[str, Any] | None = None
@@ -103,7 +106,7 @@ class AdminConnection:
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None
             except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
-                raise _error(exc, self._secret) from None
+                raise query_error(exc, self._secret) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[psycopg.Connection]:
@@ -113,7 +116,7 @@ class AdminConnection:
                 with self._conn.transaction():
                     yield self._conn
             except (psycopg.Error, UnicodeEncodeError) as exc:  # a character psycopg cannot send
-                raise _error(exc, self._secret) from None
+                raise query_error(exc, self._secret) from None
 
     def cancel(self) -> None:
         """Cancel the statement running on this connection (safe from another thread)."""
@@ -122,7 +125,7 @@ class AdminConnection:
 
     def scrub(self, text: str) -> str:
         """Remove the password from a message, should a tool ever echo it."""
-        return _scrub(text, self._secret)
+        return scrub_secret(text, self._secret)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -143,7 +146,7 @@ def connect(
 ) -> AdminConnection:
     """Open an admin connection to a saved PostgreSQL connection (times out in seconds);
     statements give up on a lock after `lock_timeout_s` (None: wait as long as it takes)."""
-    if spec.engine != "postgres":
+    if not engine_abilities(spec.engine).administrable:
         raise BadInput(
             f"{spec.name!r} is a {spec.engine} connection; the Admin page works on PostgreSQL.",
             "Not PostgreSQL",
@@ -158,7 +161,7 @@ def connect(
                 "select set_config('lock_timeout', %s, false)", (f"{int(lock_timeout_s * 1000)}ms",)
             )
     except psycopg.Error as exc:
-        raise ConnectionFailed(_connect_message(exc, spec, secret)) from None
+        raise ConnectionFailed(connect_message(exc, spec, secret)) from None
     return AdminConnection(spec, conn, secret)
 
 

@@ -36,8 +36,10 @@ from psycopg import sql as pgsql
 
 from tusk import admin, auth, config
 from tusk.admin import AdminConnection
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.base import check_encodable
-from tusk.engines.postgres import PostgresEngine, _scrub
+from tusk.engines.pg_errors import scrub as _scrub
+from tusk.engines.postgres import PostgresEngine
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
 
@@ -958,7 +960,7 @@ def _drop_database(spec: ConnectionSpec, name: str) -> None:
 
 
 def _require_postgres(spec: ConnectionSpec) -> None:
-    if spec.engine != "postgres":
+    if not engine_abilities(spec.engine).administrable:
         raise BadInput(
             f"{spec.name!r} is a {spec.engine} connection; backups work on PostgreSQL.",
             "Not PostgreSQL",

@@ -12,6 +12,7 @@ import pyarrow as pa
 from tusk.arrow_json import json_text
 from tusk.catalog import Catalog
 from tusk.engines.result import QueryResult
+from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed
 
 LoadMode = Literal["create", "append", "replace"]
@@ -26,6 +27,7 @@ class Connection(Protocol):
     """An open session on one engine."""
 
     engine: str  # the engine's name ("duckdb", …), also on a connection run in a worker
+    abilities: type[Abilities]  # what its engine can do (the engine's row of class data)
 
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run SQL (one or more statements); the last statement's first `limit` rows come back."""
@@ -60,6 +62,11 @@ class Connection(Protocol):
         be undone."""
         ...
 
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran (a flag every connection keeps, never asked with hasattr)."""
+        ...
+
     def set_read_only(self) -> None:
         """From now on statements on this session cannot change any database: the engine
         itself refuses writes (a read-only transaction or file handle, not parsed SQL); it
@@ -71,17 +78,73 @@ class Connection(Protocol):
         ...
 
 
-class Engine(Protocol):
-    """A configured database: knows how to open connections."""
+PathKind = Literal["file", "folder"] | None
 
-    name: ClassVar[str]
-    label: ClassVar[str]
+
+class Abilities(Protocol):
+    """What an engine can do, as class data (tusk.engines.abilities holds one row per engine,
+    which its adapter class inherits). Outside tusk/engines code asks these, never the name."""
+
+    name: ClassVar[str]  # "postgres", "sqlite", "duckdb", "datafusion", "cluster"
+    label: ClassVar[str]  # the name people read: "PostgreSQL"
+    icon: ClassVar[str]  # an icon *name* ("database"); the UI maps names to its icons
     supports_cancel: ClassVar[bool]
     paramstyle: ClassVar[str]  # DB-API paramstyle of `execute`'s params
+    default_schema: ClassVar[str | None]  # where an unqualified table name is resolved
+    can_explain: ClassVar[bool]  # EXPLAIN plans the Studio draws (PostgreSQL's JSON plans)
+    can_attach: ClassVar[bool]  # ATTACHes other databases and SQLite files (attach panel)
+    attachable: ClassVar[bool]  # can itself be attached to a session that can_attach
+    file_views: ClassVar[bool]  # CREATE VIEW over a data file (the files panel's workspace)
+    registers_files: ClassVar[bool]  # data files registered as tables (connection.register_file)
+    administrable: ClassVar[bool]  # the Admin page and backups work on it
+    etl_sink: ClassVar[bool]  # a Data page import target (tusk.etl.sinks.to_table)
+    code_reader: ClassVar[str | None]  # how generated Polars code reads a query; None: cannot
+    run_permission: ClassVar[str | None]  # a permission running SQL on it needs besides the rest
+    connection_fields: ClassVar[tuple[str, ...]]  # of host, port, database, user, password,
+    # options, path: the fields the connection form shows and a saved connection uses
+    host_required: ClassVar[bool]  # a connection must name its host (a server)
+    default_port: ClassVar[int | None]
+    path_kind: ClassVar[PathKind]  # what `path` names: a database file or a folder of files
+    path_required: ClassVar[bool]  # a connection must name its path
+    path_local: ClassVar[bool]  # the path is on this machine (so kept inside the data roots)
+    memory_path: ClassVar[bool]  # ":memory:" is a path it takes
+    path_example: ClassVar[str | None]  # a placeholder for the path field
+    confined_options: ClassVar[dict[str, str]]  # spec options for a confined session
+
+
+class Engine(Abilities, Protocol):
+    """A configured database: knows how to open connections; its abilities are class data."""
+
+    spec: ConnectionSpec
 
     def connect(self) -> Connection:
         """Open a connection; raises ConnectionFailed within CONNECT_TIMEOUT_S."""
         ...
+
+
+class ConfiguredEngine:
+    """The constructor every adapter shares: an engine is one saved connection's spec."""
+
+    def __init__(self, spec: ConnectionSpec) -> None:
+        self.spec = spec
+
+
+LOAD_MODES: tuple[LoadMode, ...] = ("create", "append", "replace")
+
+
+def check_load_mode(mode: str) -> None:
+    """BadInput for a load mode other than create, append or replace."""
+    if mode not in LOAD_MODES:
+        raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+
+
+def load_reader(
+    table: str, batches: Iterable[pa.RecordBatch] | pa.Table, schema: str | None = None
+) -> pa.RecordBatchReader:
+    """The data of a load_arrow as one reader, its table, schema and column names checked."""
+    reader = as_batches(batches)
+    check_names(table, schema, reader.schema.names)
+    return reader
 
 
 def inside_roots(path: str | Path, roots: Sequence[Path]) -> bool:

@@ -17,8 +17,9 @@ from typing import Any, ClassVar, Literal
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder
+from tusk.engines.abilities import ClusterAbilities
+from tusk.engines.base import Abilities, ConfiguredEngine
 from tusk.engines.result import QueryResult
-from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed
 from tusk.sqltext import split
 
@@ -51,6 +52,7 @@ class ClusterConnection:
     """Statements submitted one at a time to the head; `cancel` kills the running one."""
 
     engine: ClassVar[str] = "cluster"
+    abilities: ClassVar[type[Abilities]] = ClusterAbilities
 
     def __init__(self, address: str, tables: dict[str, str]) -> None:
         self.address = address
@@ -139,6 +141,11 @@ class ClusterConnection:
         database file); Daft's SQL would otherwise read any path it names."""
         self._roots = tuple(roots)
 
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran: files only inside the data roots."""
+        return self._roots is not None
+
     def set_read_only(self) -> None:
         """Nothing to add: cluster SQL is queries only (tusk.cluster.client refuses the rest)."""
 
@@ -147,16 +154,8 @@ class ClusterConnection:
         self.cancel()
 
 
-class ClusterEngine:
+class ClusterEngine(ConfiguredEngine, ClusterAbilities):
     """Daft on a Ray cluster (see the module docstring)."""
-
-    name: ClassVar[str] = "cluster"
-    label: ClassVar[str] = "Cluster (Ray + Daft)"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "qmark"  # bound parameters are refused by execute
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def connect(self) -> ClusterConnection:
         """Probe the head (ConnectionFailed in ≤ 5 s) and list the folder's tables."""

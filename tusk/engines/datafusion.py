@@ -19,20 +19,22 @@ import pyarrow as pa
 from datafusion import SessionConfig, SessionContext, SQLOptions
 
 from tusk.catalog import Catalog, CatalogBuilder
+from tusk.engines.abilities import DataFusionAbilities
 from tusk.engines.base import (
+    Abilities,
+    ConfiguredEngine,
     LoadMode,
     Params,
-    as_batches,
-    check_names,
+    check_load_mode,
     check_params,
     check_text,
     dedupe_names,
     error_position,
     is_panic,
+    load_reader,
     quote_ident,
 )
 from tusk.engines.result import QueryResult, empty_table
-from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
 from tusk.sqltext import first_keyword, split
 
@@ -83,12 +85,14 @@ class DataFusionConnection:
     """A DataFusion SessionContext."""
 
     engine: ClassVar[str] = "datafusion"
+    abilities: ClassVar[type[Abilities]] = DataFusionAbilities
 
     def __init__(self, ctx: SessionContext) -> None:
         self._ctx = ctx
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._options: SQLOptions | None = None  # set by confine: queries only
+        self._confined = False
 
     @property
     def raw(self) -> SessionContext:
@@ -213,10 +217,8 @@ class DataFusionConnection:
         schema: str | None = None,
     ) -> int:
         """Register Arrow data as an in-memory table (append inserts into it)."""
-        if mode not in ("create", "append", "replace"):
-            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
-        reader = as_batches(batches)
-        check_names(table, schema, reader.schema.names)
+        check_load_mode(mode)
+        reader = load_reader(table, batches, schema)
         data = reader.read_all()
         with self._lock:
             exists = self._ctx.table_exist(table)
@@ -334,9 +336,15 @@ class DataFusionConnection:
     def confine(self, roots: Sequence[Path], *, write: bool = True) -> None:
         """Queries only from now on: DataFusion's SQL reaches files through CREATE EXTERNAL
         TABLE (DDL) and COPY (DML), so both are refused; Tusk registers files itself."""
+        self._confined = True
         self._options = (
             SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         )
+
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran: files only inside the data roots."""
+        return self._confined
 
     def set_read_only(self) -> None:
         """Queries only, as confine: DataFusion's own SQLOptions refuse DDL, DML and
@@ -364,16 +372,8 @@ def _starts_with(path: Path, prefix: bytes, compression: str | None) -> bool:
     return head.startswith(prefix)
 
 
-class DataFusionEngine:
+class DataFusionEngine(ConfiguredEngine, DataFusionAbilities):
     """Apache DataFusion in process; `path` may name a folder of data files to expose."""
-
-    name: ClassVar[str] = "datafusion"
-    label: ClassVar[str] = "DataFusion"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "numeric_dollar"  # $1, $2 … (or $name with a dict)
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def connect(self) -> DataFusionConnection:
         """A new session with information_schema on; files in `path` become tables."""

@@ -18,16 +18,19 @@ import duckdb
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.abilities import DuckDBAbilities
 from tusk.engines.base import (
+    Abilities,
+    ConfiguredEngine,
     LoadMode,
     Params,
-    as_batches,
-    check_names,
+    check_load_mode,
     check_params,
     check_text,
     database_file,
     dedupe_names,
     error_position,
+    load_reader,
     quote_ident,
     sql_literal,
 )
@@ -111,6 +114,7 @@ class DuckDBConnection:
     """One DuckDB connection; `cancel` interrupts it from any thread."""
 
     engine: ClassVar[str] = "duckdb"
+    abilities: ClassVar[type[Abilities]] = DuckDBAbilities
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
@@ -258,12 +262,10 @@ class DuckDBConnection:
         schema: str | None = None,
     ) -> int:
         """Load Arrow data with DuckDB's Arrow scan (zero-copy where it can)."""
-        if mode not in ("create", "append", "replace"):
-            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        check_load_mode(mode)
         if self._read_only:
             raise QueryFailed(_READ_ONLY_MESSAGE, "Read-only session")
-        reader = as_batches(batches)
-        check_names(table, schema, reader.schema.names)
+        reader = load_reader(table, batches, schema)
         # DuckDB's Python client has no identifier tool, and its relation API (rel.create)
         # drops embedded quotes from names: quote_ident is the one quoting path here, and the
         # hostile-name contract test holds it to account.
@@ -356,21 +358,21 @@ class DuckDBConnection:
                 "tables on the Data page.",
                 "Attach unavailable",
             )
-        from tusk.engines.postgres import PostgresEngine  # psycopg only when attaching
+        from tusk.engines.pg_conninfo import conninfo  # psycopg only when attaching
 
         name = _alias(alias)
         password = spec.secret()
         options = {k: v for k, v in spec.options.items() if k.lower() != "password"}
         public = spec.with_changes(password=None, password_env=None, options=options)
         try:
-            conninfo = PostgresEngine(public).conninfo()
+            libpq = conninfo(public)
         except Exception as exc:  # noqa: BLE001 - psycopg rejects unknown libpq options
             raise BadInput(
                 f"The connection {spec.name!r} has options libpq does not accept: {exc}",
                 "Bad connection options",
             ) from None
         secret = f"__tusk_pg_{uuid.uuid4().hex}"  # generated: no user text in the name
-        attach = "ATTACH " + sql_literal(conninfo) + " AS " + quote_ident(name) + " (TYPE postgres"
+        attach = "ATTACH " + sql_literal(libpq) + " AS " + quote_ident(name) + " (TYPE postgres"
         attach += (
             (", SECRET " + quote_ident(secret) + ", READ_ONLY)") if password else ", READ_ONLY)"
         )
@@ -704,18 +706,11 @@ where (c.database_name = current_database() or not d.internal)
 """
 
 
-class DuckDBEngine:
+class DuckDBEngine(ConfiguredEngine, DuckDBAbilities):
     """DuckDB on a file or in memory."""
 
-    name: ClassVar[str] = "duckdb"
-    label: ClassVar[str] = "DuckDB"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "qmark"
     # A confined session loads only spatial (see DuckDBConnection.confine).
     confined_options: ClassVar[dict[str, str]] = {"extensions": ",".join(_CONFINED_EXTENSIONS)}
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def connect(self) -> DuckDBConnection:
         """Open the database file (created if missing) with the offline extensions loaded."""

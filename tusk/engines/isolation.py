@@ -41,6 +41,7 @@ import pyarrow as pa
 
 from tusk.catalog import Catalog
 from tusk.engines import wire
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.base import LoadMode, Params, as_batches
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
@@ -270,6 +271,7 @@ class IsolatedConnection:
         self.spec = spec
         self._demo = demo  # the worker makes the demo database first (it holds the file)
         self.engine = spec.engine
+        self.abilities = engine_abilities(spec.engine)
         self._key = worker_key(spec, confine is not None)
         self._confine = (list(confine[0]), bool(confine[1])) if confine is not None else None
         self._read_only = read_only

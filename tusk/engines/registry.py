@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from tusk.engines.abilities import ABILITIES
 from tusk.engines.base import Connection, Engine
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed
@@ -17,20 +18,10 @@ _ADAPTERS = {
     "cluster": ("tusk.engines.cluster", "ClusterEngine"),
 }
 
-LABELS = {
-    "postgres": "PostgreSQL",
-    "sqlite": "SQLite",
-    "duckdb": "DuckDB",
-    "datafusion": "DataFusion",
-    "cluster": "Cluster (Ray + Daft)",
-}
-ICONS = {
-    "postgres": ":material/database:",
-    "sqlite": ":material/description:",
-    "duckdb": ":material/raven:",
-    "datafusion": ":material/bolt:",
-    "cluster": ":material/hub:",
-}
+LABELS = {name: row.label for name, row in ABILITIES.items()}
+ICON_NAMES = {name: row.icon for name, row in ABILITIES.items()}  # the UI maps names to icons
+# Streamlit's icon strings, for the pages until they map ICON_NAMES themselves (issue 16).
+ICONS = {name: f":material/{icon}:" for name, icon in ICON_NAMES.items()}
 
 
 def engine_class(name: str) -> type[Any]:

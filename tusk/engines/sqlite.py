@@ -12,22 +12,24 @@ from typing import ClassVar
 import pyarrow as pa
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
+from tusk.engines.abilities import SQLiteAbilities
 from tusk.engines.base import (
     CONNECT_TIMEOUT_S,
+    Abilities,
+    ConfiguredEngine,
     LoadMode,
     Params,
-    as_batches,
-    check_names,
+    check_load_mode,
     check_params,
     check_text,
     database_file,
     inside_roots,
+    load_reader,
     quote_ident,
     rows_to_arrow,
 )
 from tusk.engines.result import QueryResult, empty_table
-from tusk.engines.spec import ConnectionSpec
-from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
+from tusk.errors import ConnectionFailed, QueryCancelled, QueryFailed
 from tusk.sqltext import split
 
 _STREAM_BATCH = 50_000
@@ -62,6 +64,7 @@ class SQLiteConnection:
     """One SQLite connection, shareable across threads so `cancel` can interrupt it."""
 
     engine: ClassVar[str] = "sqlite"
+    abilities: ClassVar[type[Abilities]] = SQLiteAbilities
 
     def __init__(self, con: sqlite3.Connection) -> None:
         self._con = con
@@ -161,15 +164,13 @@ class SQLiteConnection:
         schema: str | None = None,
     ) -> int:
         """Insert Arrow data with executemany in one transaction."""
-        if mode not in ("create", "append", "replace"):
-            raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+        check_load_mode(mode)
         if self._read_only:
             raise QueryFailed(
                 "This session is read-only: it may read data, never change it.",
                 "Read-only session",
             )
-        reader = as_batches(batches)
-        check_names(table, schema, reader.schema.names)
+        reader = load_reader(table, batches, schema)
         target = (quote_ident(schema) + "." if schema else "") + quote_ident(table)
         cols = ", ".join(
             f"{quote_ident(f.name)} {_arrow_type_to_sqlite(f.type)}" for f in reader.schema
@@ -257,6 +258,11 @@ class SQLiteConnection:
             self._write_files = write
             self._con.set_authorizer(self._authorize)
 
+    @property
+    def confined(self) -> bool:
+        """True once `confine` ran: files only inside the data roots."""
+        return self._roots is not None
+
     def set_read_only(self) -> None:
         """SQLite's own query_only mode: the engine refuses every write to a database; the
         authorizer refuses turning it off (setting pragmas), ATTACH and DETACH."""
@@ -309,16 +315,8 @@ _READING_PRAGMAS = frozenset(
 )
 
 
-class SQLiteEngine:
+class SQLiteEngine(ConfiguredEngine, SQLiteAbilities):
     """SQLite on a file (or in memory)."""
-
-    name: ClassVar[str] = "sqlite"
-    label: ClassVar[str] = "SQLite"
-    supports_cancel: ClassVar[bool] = True
-    paramstyle: ClassVar[str] = "qmark"
-
-    def __init__(self, spec: ConnectionSpec) -> None:
-        self.spec = spec
 
     def connect(self) -> SQLiteConnection:
         """Open the file (created if missing, like the sqlite3 shell) in autocommit mode."""

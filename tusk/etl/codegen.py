@@ -123,18 +123,20 @@ def _source(source: FileSource | QuerySource | OsmSource, var: str) -> list[str]
 
 def _query(source: QuerySource, var: str) -> list[str]:
     from tusk import connections
+    from tusk.engines.abilities import engine_abilities
 
     spec = connections.get(source.connection)
     if spec.name == connections.DEMO_NAME:
         connections.ensure_demo()
     config = '{"autoinstall_known_extensions": False, "autoload_known_extensions": False}'
-    if spec.engine == "duckdb":
+    reader = engine_abilities(spec.engine).code_reader  # how standalone code reads it
+    if reader == "duckdb_file":
         path = spec.path or ":memory:"
         return [
             f"with duckdb.connect({path!r}, read_only=True, config={config}) as con:",
             f"    {var} = pl.from_arrow(con.execute({source.sql!r}).to_arrow_table()).lazy()",
         ]
-    if spec.engine == "postgres":
+    if reader == "postgres_scanner":
         env = spec.password_env or PASSWORD_ENV
         params = {
             "host": spec.host or "localhost",

@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tusk import auth, files
-from tusk.engines.base import Connection, LoadMode
+from tusk.engines.abilities import ABILITIES, DuckDBAbilities, PostgresAbilities
+from tusk.engines.base import Connection, LoadMode, check_load_mode
 from tusk.errors import BadInput, QueryFailed, TuskError
 from tusk.etl.pipeline import Pipeline, run_error, running
 
@@ -175,7 +176,7 @@ def to_duckdb(
     """Load the result into a DuckDB table (create, append or replace; needs data.import);
     returns the number of rows written."""
     auth.require(actor, "data.import")
-    if conn.engine != "duckdb":
+    if conn.abilities is not DuckDBAbilities:
         raise BadInput("to_duckdb needs a DuckDB connection.", "Not DuckDB")
     return _load(pipeline, conn, table, mode, "DuckDB")
 
@@ -191,17 +192,37 @@ def to_postgres(
     """Load the result into a PostgreSQL table with binary COPY (create, append or replace;
     needs data.import); returns the number of rows written."""
     auth.require(actor, "data.import")
-    if conn.engine != "postgres":
+    if conn.abilities is not PostgresAbilities:
         raise BadInput("to_postgres needs a PostgreSQL connection.", "Not PostgreSQL")
     return _load(pipeline, conn, table, mode, "PostgreSQL")
+
+
+def to_table(
+    pipeline: Pipeline,
+    conn: Connection,
+    table: str,
+    *,
+    mode: LoadMode = "create",
+    actor: User | None = None,
+) -> int:
+    """Load the result into a table of any engine that takes imports (its `etl_sink`: DuckDB,
+    PostgreSQL; create, append or replace; needs data.import); returns the rows written."""
+    auth.require(actor, "data.import")
+    kind = conn.abilities
+    if not kind.etl_sink:
+        sinks = " or ".join(row.label for row in ABILITIES.values() if row.etl_sink)
+        raise BadInput(
+            f"A {kind.label} connection takes no imports: choose a {sinks} connection.",
+            "Not an import target",
+        )
+    return _load(pipeline, conn, table, mode, kind.label)
 
 
 def _load(pipeline: Pipeline, conn: Connection, table: str, mode: str, label: str) -> int:
     name = str(table or "").strip()
     if not name or "\x00" in name:
         raise BadInput("Give the table a name (without NUL characters).", "Table name missing")
-    if mode not in ("create", "append", "replace"):
-        raise BadInput(f"Unknown load mode {mode!r}: use create, append or replace.")
+    check_load_mode(mode)
     if mode == "create" and _table_columns(conn, name) is not None:
         # Refused before the run: a query source would otherwise be read whole for nothing.
         raise BadInput(
