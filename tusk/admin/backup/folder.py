@@ -24,7 +24,7 @@ from tusk.admin.backup.options import BackupOptions, Format
 from tusk.errors import BadInput
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 PERMISSION = "admin.backup"
 META = ".meta.json"  # a backup's sidecar is its name plus this

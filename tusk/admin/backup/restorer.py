@@ -20,7 +20,7 @@ from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 log = logging.getLogger("tusk.admin.backup")
 
