@@ -458,9 +458,10 @@ def set_value(key: str, raw: str) -> Any:
     except BadInput as exc:
         raise BadInput(f"Bad value for {key}: {exc.message}") from None
     if key == "auth_mode" and value == "multi":
-        from tusk.auth import store  # only here: the auth store is heavy to import
+        # Only here, and only auth.db's plumbing: the auth store is heavy to import.
+        from tusk.auth.database import initialised
 
-        if not store.initialised():
+        if not initialised():
             raise BadInput(
                 "Multi-user mode needs users first: run `tusk auth init`, then enable it."
             )

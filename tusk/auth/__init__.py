@@ -1,7 +1,8 @@
 """Who may do what: single mode (no login, everything allowed) or multi-user mode.
 
 `allowed(user, permission)` is the one question every page and library action asks.
-The store (users, groups, sessions, audit) is `tusk.auth.store`.
+Users, groups, sessions and the audit log live in auth.db: `tusk.auth.users`, `.groups`,
+`.sessions`, `.audit` (`tusk.auth.store` re-exports them until its callers move).
 
 A page run asks it a dozen times or more (every sidebar link, the page guard, each action), so
 a UI may name its current script run (`set_run_scope`): a user's permissions are then read from
@@ -21,10 +22,10 @@ from tusk.auth import permissions
 from tusk.errors import PermissionDenied
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 _run_scope: Callable[[], object | None] = lambda: None  # noqa: E731 - the default: no run
-# run object -> {user uid: (store.commits() when read, permissions)}; an entry goes when its
+# run object -> {user uid: (database.commits() when read, permissions)}; an entry goes when its
 # run object is dropped.
 _per_run: weakref.WeakKeyDictionary[object, dict[str, tuple[int, frozenset[str]]]] = (
     weakref.WeakKeyDictionary()
@@ -55,17 +56,18 @@ def set_run_scope(scope: Callable[[], object | None]) -> None:
 
 def _permissions(user: User) -> frozenset[str]:
     """The user's permissions, read once per run of the UI (every time outside a run)."""
-    from tusk.auth import store
+    from tusk.auth.database import commits as committed
+    from tusk.auth.users import permissions_of
 
     run = _run_scope()
     if run is None or not user.uid:
-        return store.permissions_of(user)
-    commits = store.commits()
+        return permissions_of(user)
+    commits = committed()
     with _per_run_lock:
         cached = _per_run.get(run, {}).get(user.uid)
     if cached is not None and cached[0] == commits:
         return cached[1]
-    perms = store.permissions_of(user)
+    perms = permissions_of(user)
     with _per_run_lock:
         _per_run.setdefault(run, {})[user.uid] = (commits, perms)
     return perms
