@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO, pg_spec
 from tusk import config, connections
 from tusk.auth import store
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
+from tusk.ui.admin.page import SECTIONS, TAB_KEY
 
 STUDIO = "pages/1_Studio.py"
 ADMIN = "pages/2_Admin.py"
@@ -48,8 +48,8 @@ def open_page(path: str, *, user: str | None = None, timeout: float = 60) -> App
 
 
 def admin_tab(module: str) -> str:
-    """The Admin page's tab label for a section module, e.g. "admin_roles"."""
-    return next(s.label for s in SECTIONS if s.module == module)
+    """The Admin page's tab label for a section module, e.g. "tusk.ui.admin.roles"."""
+    return next(s.label for s in SECTIONS if s.module.__name__ == module)
 
 
 def open_admin(

@@ -539,7 +539,7 @@ def _show_outcome(
             quick_chart(result.table, key=f"chart_{tab.id}_{i}")
     if map_tab.open:
         with map_tab:
-            from tusk.ui.geo_view import map_view
+            from tusk.ui.geo.view import map_view
 
             statement = o.statement
             map_view(
