@@ -99,7 +99,7 @@ def saved(db: str) -> str:
 def studio_side(at: AppTest, label: str) -> AppTest:
     """Open the Studio's side tab `label` (Schema, History, Saved, Files): only the open one
     is drawn, as when a person clicks it."""
-    from tusk.ui import studio
+    from tusk.ui.studio import page as studio
 
     at.session_state[studio.SIDE_KEY] = label
     return at.run()
@@ -108,8 +108,8 @@ def studio_side(at: AppTest, label: str) -> AppTest:
 def result_view(at: AppTest, view: str, statement: int = 0) -> AppTest:
     """Open the view `view` (Grid, Chart, Map, Export) of the active tab's result `statement`:
     only the open view is drawn, as when a person clicks it."""
-    from tusk.ui import studio
-    from tusk.ui import tabs as qtabs
+    from tusk.ui.studio import results as studio
+    from tusk.ui.studio import tabs as qtabs
 
     tab_id = at.session_state[qtabs.ACTIVE_KEY]
     label = next(v for v in studio.RESULT_VIEWS if v.endswith(f" {view}"))

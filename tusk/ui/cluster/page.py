@@ -282,7 +282,7 @@ def _location(root: str, where: str) -> str:
 
 def _submit(user: User | None, *, single: bool) -> None:
     from tusk.ui.editor import sql_editor
-    from tusk.ui.studio import dark
+    from tusk.ui.theme import dark
 
     # The Studio's editor: Ctrl+Enter submits; the text lives in SQL_TEXT across reruns.
     text = str(st.session_state.get(SQL_TEXT, ""))
