@@ -132,7 +132,7 @@ def fresh_studio_url(studio_url: str, studio_home: Path) -> str:
     The Studio keeps every tab's SQL and connection in TUSK_HOME (shared by the tests of this
     package); without this, one test's tabs and connection would greet the next test.
     """
-    from tusk.ui.tabs import DRAFTS_FILE
+    from tusk.ui.studio.tabs import DRAFTS_FILE
 
     (studio_home / DRAFTS_FILE).unlink(missing_ok=True)
     return studio_url

@@ -15,7 +15,7 @@ from tusk.completion import completions
 from tusk.engines.duckdb import DuckDBConnection
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
-from tusk.ui.schema_browser import select_sql
+from tusk.ui.studio.schema_browser import select_sql
 
 HOSTILE_TABLE = 'x"; drop table y; --'
 HOSTILE_ALIAS = 'a.b"; DROP TABLE t; --'

@@ -350,7 +350,7 @@ def test_sessions_at_once_lose_nothing_and_share_nothing(tusk_home: Path) -> Non
     from tusk import connections
     from tusk.auth import store
     from tusk.store import history, saved
-    from tusk.ui.tabs import DRAFTS_FILE
+    from tusk.ui.studio.tabs import DRAFTS_FILE
 
     people = members(SESSIONS)
     create_users(people)

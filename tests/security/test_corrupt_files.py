@@ -24,7 +24,7 @@ from tusk.cli import app
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput
 from tusk.store import history, saved
-from tusk.ui.tabs import DRAFTS_FILE
+from tusk.ui.studio.tabs import DRAFTS_FILE
 
 runner = CliRunner()
 

@@ -29,7 +29,7 @@ from tusk.etl import store as pipelines
 from tusk.etl.pipeline import Pipeline
 from tusk.etl.sources import QuerySource
 from tusk.store import history, saved
-from tusk.ui.tabs import DRAFTS_FILE
+from tusk.ui.studio.tabs import DRAFTS_FILE
 
 
 def _together(n: int, work: Callable[[int], None]) -> list[BaseException]:

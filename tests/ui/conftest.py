@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO, pg_spec
 from tusk import config, connections
 from tusk.auth import store
-from tusk.ui.admin_page import SECTIONS, TAB_KEY
+from tusk.ui.admin.page import SECTIONS, TAB_KEY
 
 STUDIO = "pages/1_Studio.py"
 ADMIN = "pages/2_Admin.py"
@@ -48,8 +48,8 @@ def open_page(path: str, *, user: str | None = None, timeout: float = 60) -> App
 
 
 def admin_tab(module: str) -> str:
-    """The Admin page's tab label for a section module, e.g. "admin_roles"."""
-    return next(s.label for s in SECTIONS if s.module == module)
+    """The Admin page's tab label for a section module, e.g. "tusk.ui.admin.roles"."""
+    return next(s.label for s in SECTIONS if s.module.__name__ == module)
 
 
 def open_admin(
@@ -99,7 +99,7 @@ def saved(db: str) -> str:
 def studio_side(at: AppTest, label: str) -> AppTest:
     """Open the Studio's side tab `label` (Schema, History, Saved, Files): only the open one
     is drawn, as when a person clicks it."""
-    from tusk.ui import studio
+    from tusk.ui.studio import page as studio
 
     at.session_state[studio.SIDE_KEY] = label
     return at.run()
@@ -108,8 +108,8 @@ def studio_side(at: AppTest, label: str) -> AppTest:
 def result_view(at: AppTest, view: str, statement: int = 0) -> AppTest:
     """Open the view `view` (Grid, Chart, Map, Export) of the active tab's result `statement`:
     only the open view is drawn, as when a person clicks it."""
-    from tusk.ui import studio
-    from tusk.ui import tabs as qtabs
+    from tusk.ui.studio import results as studio
+    from tusk.ui.studio import tabs as qtabs
 
     tab_id = at.session_state[qtabs.ACTIVE_KEY]
     label = next(v for v in studio.RESULT_VIEWS if v.endswith(f" {view}"))

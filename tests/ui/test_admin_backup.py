@@ -19,7 +19,7 @@ from tusk.admin import backup
 from tusk.admin.backup import BackupOptions
 from tusk.auth import store
 from tusk.errors import PermissionDenied
-from tusk.ui.admin_backup import CLEAN_FOR, DELETE_FOR, JOB, RESTORE_JOB
+from tusk.ui.admin.backup import CLEAN_FOR, DELETE_FOR, JOB, RESTORE_JOB
 from tusk.ui.shell import md_escape
 
 pytestmark = pytest.mark.postgres
@@ -95,7 +95,7 @@ def test_back_up_chosen_hostile_tables_then_restore_into_a_new_database(
     """Back up now with two hostile tables in plain format: the job ends verified, the list
     shows it, and Restore loads it into a new database with the same rows."""
     db = saved
-    at = open_admin("admin_backup")
+    at = open_admin("tusk.ui.admin.backup")
     assert any("No backups yet" in i.value for i in at.info)
     at.selectbox(key=P + "format").set_value("plain")
     at.multiselect(key=P + "tables").set_value([(HOSTILE, HOSTILE), (UNICODE, UNICODE)])
@@ -130,7 +130,7 @@ def test_back_up_chosen_hostile_tables_then_restore_into_a_new_database(
     assert not at.get("download_button")[0].proto.disabled
 
     # Streamlit serves downloads from memory: past the cap the button is off and says where.
-    from tusk.ui import admin_backup
+    from tusk.ui.admin import backup as admin_backup
 
     monkeypatch.setattr(admin_backup, "MAX_DOWNLOAD_BYTES", made.size - 1)
     at.run()
@@ -144,7 +144,7 @@ def test_a_failing_dump_is_shown_failed_and_not_listed(
     """A chosen table dropped before the click: pg_dump fails, the page shows its error and
     the list stays empty; a missing pg_dump is an error naming pg_bin_path."""
     db = saved
-    at = open_admin("admin_backup")
+    at = open_admin("tusk.ui.admin.backup")
     at.multiselect(key=P + "tables").set_value([("public", "t")]).run()
     with server_connection(db) as c:
         c.execute("drop table t")
@@ -174,7 +174,7 @@ def test_page_returns_while_the_dump_waits_and_cancel_stops_it(saved: str) -> No
     """A dump stuck behind a lock leaves the page usable (the run ends with the job running);
     Cancel on the page stops it and removes its file."""
     db = saved
-    at = open_admin("admin_backup")
+    at = open_admin("tusk.ui.admin.backup")
     with server_connection(db) as blocker:
         blocker.autocommit = False
         blocker.execute("lock table items in access exclusive mode")
@@ -203,7 +203,7 @@ def test_restore_with_clean_needs_the_database_name(saved: str) -> None:
     before = _checksum(db, "public", "items")
     with server_connection(db) as c:
         c.execute("delete from items where id > 10")
-    at = open_admin("admin_backup")
+    at = open_admin("tusk.ui.admin.backup")
     at.radio(key=P + "target_kind").set_value("Existing database").run()
     assert at.selectbox(key=P + "existing_db").value == db
     at.checkbox(key=P + "clean").check().run()
@@ -230,7 +230,7 @@ def test_delete_asks_first_then_removes_the_file(saved: str) -> None:
         pg_spec(db, name="pg main"), BackupOptions(format="directory"), actor=None
     )
     assert job.wait(WAIT_S) and job.status == "ok", job.message
-    at = open_admin("admin_backup")
+    at = open_admin("tusk.ui.admin.backup")
     assert list(at.dataframe[0].value["Name"]) == [job.name]
     at.button(key=P + "delete").click().run()
     assert at.session_state[DELETE_FOR] == job.name
@@ -255,7 +255,7 @@ def multi(saved: str, multi_user: Callable[..., None]) -> dict[str, store.User]:
 def test_viewer_and_engineer_cannot_back_up(saved: str, multi: dict[str, store.User]) -> None:
     """A Data Engineer sees the tab's permission message and no form; a Viewer cannot open
     Admin at all; the library refuses both."""
-    at = open_admin("admin_backup", user="eddie")
+    at = open_admin("tusk.ui.admin.backup", user="eddie")
     assert any("admin.backup" in i.value for i in at.info)
     assert P + "start" not in [b.key for b in at.button]
 

@@ -37,7 +37,7 @@ def test_install_into_chosen_schema(saved: str, schema: str) -> None:
     with server_connection(db) as c:
         c.execute("create table t (id int)")
         c.execute(sql.SQL("create schema {}").format(sql.Identifier(schema)))
-    at = open_admin("admin_extensions")
+    at = open_admin("tusk.ui.admin.extensions")
     at.text_input(key="admin_ext_search").set_value("trigram").run()
     assert list(at.dataframe[0].value["name"]) == ["pg_trgm"]
 
@@ -60,7 +60,7 @@ def test_install_into_chosen_schema(saved: str, schema: str) -> None:
 def test_install_with_requirements(saved: str) -> None:
     """earthdistance requires cube: the page offers CASCADE (ticked) and installs both."""
     db = saved
-    at = open_admin("admin_extensions")
+    at = open_admin("tusk.ui.admin.extensions")
     at.selectbox(key="admin_ext_pick").set_value("earthdistance").run()
     assert at.checkbox(key="admin_ext_install_cascade").value
     at.button(key="admin_ext_install").click().run()
@@ -72,7 +72,7 @@ def test_install_old_version_and_update(saved: str) -> None:
     """Install hstore 1.4 from the version picker, update it to the default version, then
     uninstall it (nothing uses it, so no CASCADE is needed)."""
     db = saved
-    at = open_admin("admin_extensions")
+    at = open_admin("tusk.ui.admin.extensions")
     at.selectbox(key="admin_ext_pick").set_value("pg_trgm").run()
     at.selectbox(key="admin_ext_version").set_value("1.5").run()
     at.selectbox(key="admin_ext_pick").set_value("hstore").run()
@@ -108,7 +108,7 @@ def test_uninstall_dialog_cascade_needs_the_name(saved: str) -> None:
         conn.close()
     with server_connection(db) as c:
         c.execute("create table kv (id int, h hstore)")
-    at = open_admin("admin_extensions")
+    at = open_admin("tusk.ui.admin.extensions")
     at.selectbox(key="admin_ext_pick").set_value("hstore").run()
 
     at.button(key="admin_ext_uninstall").click().run()
@@ -150,12 +150,12 @@ def test_who_may_use_the_tab(saved: str, multi_user: Callable[..., None]) -> Non
         groups={"Maintainers": ["admin.view", "admin.maintenance"]},
     )
     for name in ("ed", "max"):
-        at = open_admin("admin_extensions", user=name)
+        at = open_admin("tusk.ui.admin.extensions", user=name)
         assert any("admin.extensions" in i.value for i in at.info)
         assert not any(b.key == "admin_ext_install" for b in at.button)
         assert not at.dataframe
 
-    at = open_admin("admin_extensions", user="ada")
+    at = open_admin("tusk.ui.admin.extensions", user="ada")
     at.selectbox(key="admin_ext_pick").set_value("pg_trgm").run()
     at.button(key="admin_ext_install").click().run()
     assert "pg_trgm" in _installed(db)

@@ -16,7 +16,7 @@ from tusk import admin, connections
 from tusk.admin import AdminConnection, activity, locks
 from tusk.auth import store
 from tusk.engines.spec import ConnectionSpec
-from tusk.ui.admin_page import TAB_KEY
+from tusk.ui.admin.page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
 
@@ -85,7 +85,7 @@ def test_unreachable_server_is_a_clear_error() -> None:
 
 def test_dashboard_shows_facts_and_charts_after_two_samples(saved_pg: ConnectionSpec) -> None:
     """The dashboard's metrics come from the server; a second tick gives the rate charts."""
-    at = open_admin("admin_dashboard")
+    at = open_admin("tusk.ui.admin.dashboard")
     assert not at.exception
     labels = [m.label for m in at.metric]
     assert {"Connections", "Cache hit ratio", "Commits", "Deadlocks"} <= set(labels)
@@ -113,7 +113,7 @@ def test_activity_lists_a_session_and_cancels_it(
         lambda: any(s.pid == sleeper.pid and s.state == "active" for s in activity.sessions(watch)),
         "the sleeper",
     )
-    at = open_admin("admin_activity")
+    at = open_admin("tusk.ui.admin.activity")
     assert not at.exception
     table = at.dataframe[0].value
     assert sleeper.pid in list(table["pid"])
@@ -141,7 +141,7 @@ def test_locks_tab_draws_the_chain_and_terminates_the_root(
     waiter = Sleeper(db, "update t set id = 1 where id = 1").start()
     cleanup.append(waiter.conn)
     wait_for(lambda: waiter.pid in locks.blocking_graph(watch).sessions, "B to wait")
-    at = open_admin("admin_locks")
+    at = open_admin("tusk.ui.admin.locks")
     assert not at.exception
     assert at.get("graphviz_chart"), "the blocking graph is drawn"
     holder_pid = holder.info.backend_pid
@@ -169,14 +169,14 @@ def test_data_engineer_sees_but_cannot_kill_and_viewer_is_stopped(
     cleanup.append(sleeper.conn)
     wait_for(lambda: any(s.pid == sleeper.pid for s in activity.sessions(watch)), "the sleeper")
     ed = open_admin(user="ed")
-    ed.session_state[TAB_KEY] = admin_tab("admin_activity")
+    ed.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.activity")
     ed.run()
     assert not ed.exception
     assert sleeper.pid in list(ed.dataframe[0].value["pid"])  # admin.view: may look
     assert ed.button(key="admin_act_cancel").disabled  # no admin.processes: may not kill
     assert ed.button(key="admin_act_terminate").disabled
     activity.cancel(watch, sleeper.pid, actor=store.get_user("admin"))
-    ed.session_state[TAB_KEY] = admin_tab("admin_backup")
+    ed.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.backup")
     ed.run()
     assert any("admin.backup" in i.value for i in ed.info)
 

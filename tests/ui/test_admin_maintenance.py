@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tests.ui.conftest import open_admin
 from tusk.auth import store
-from tusk.ui.admin_maintenance import JOB, VIEW_KEY, VIEWS
+from tusk.ui.admin.maintenance import JOB, VIEW_KEY, VIEWS
 
 pytestmark = pytest.mark.postgres
 
@@ -42,7 +42,7 @@ def _seed(db: str, schema: str = "public", table: str = "t") -> None:
 
 def _page(view: str = TABLES, user: str | None = None) -> AppTest:
     """The Maintenance tab on one of its views."""
-    return open_admin("admin_maintenance", user=user, state={VIEW_KEY: view})
+    return open_admin("tusk.ui.admin.maintenance", user=user, state={VIEW_KEY: view})
 
 
 LONG = (

@@ -16,8 +16,8 @@ from tests.admin.conftest import HOSTILE, SERVER, UNICODE, server_connection
 from tests.conftest import pg_spec
 from tests.ui.conftest import admin_tab, open_admin
 from tusk import connections
-from tusk.ui import admin_roles
-from tusk.ui.admin_page import TAB_KEY
+from tusk.ui.admin import roles as admin_roles
+from tusk.ui.admin.page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
 
@@ -43,7 +43,7 @@ def role_name(pg_database: str) -> Iterator[Callable[[str], str]]:
 def _roles_tab(pg_database: str) -> AppTest:
     """The Admin page on the Roles tab, on a saved connection to the test database."""
     connections.add(pg_spec(pg_database))
-    return open_admin("admin_roles")
+    return open_admin("tusk.ui.admin.roles")
 
 
 def _pg(name: str) -> tuple | None:
@@ -192,7 +192,7 @@ def test_engineer_sees_roles_but_cannot_change_them(
     """admin.view shows the table; without admin.maintenance no form is offered."""
     connections.add(pg_spec(pg_database))  # saved while still in single-user mode
     multi_user({"eng": "Data Engineers"})
-    at = open_admin("admin_roles", user="eng")
+    at = open_admin("tusk.ui.admin.roles", user="eng")
     assert "postgres" in _listed(at)
     assert any("admin.maintenance" in c.value for c in at.caption)
     for key in ("admin_roles_create_name", "admin_roles_drop_confirm"):
@@ -212,9 +212,9 @@ def test_change_form_is_filled_again_after_another_tab(
     at = _roles_tab(pg_database)
     at.selectbox(key="admin_roles_alter_role").set_value(name).run()
     assert at.number_input(key="admin_roles_alter_limit").value == 9
-    at.session_state[TAB_KEY] = admin_tab("admin_settings")
+    at.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.settings")
     at.run()
-    at.session_state[TAB_KEY] = admin_tab("admin_roles")
+    at.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.roles")
     at.run()
     assert at.selectbox(key="admin_roles_alter_role").value == name
     assert at.number_input(key="admin_roles_alter_limit").value == 9

@@ -12,8 +12,8 @@ from tests.conftest import pg_spec
 from tests.ui.conftest import admin_tab, open_admin
 from tusk import connections
 from tusk.admin import settings
-from tusk.ui import admin_settings
-from tusk.ui.admin_page import TAB_KEY
+from tusk.ui.admin import settings as admin_settings
+from tusk.ui.admin.page import TAB_KEY
 
 pytestmark = pytest.mark.postgres
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.postgres
 def _settings_tab(pg_database: str) -> AppTest:
     """The Admin page on the Settings tab."""
     connections.add(pg_spec(pg_database))
-    return open_admin("admin_settings")
+    return open_admin("tusk.ui.admin.settings")
 
 
 def _rows(at: AppTest) -> pd.DataFrame:
@@ -72,9 +72,9 @@ def test_all_settings_and_search(pg_database: str) -> None:
     assert all(e.proto.expanded for e in at.expander)
     at.text_input(key="admin_settings_search").set_value("geqo").run()
     assert "geqo_threshold" in set(_rows(at)["Setting"])  # not on the short list
-    at.session_state[TAB_KEY] = admin_tab("admin_roles")
+    at.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.roles")
     at.run()
-    at.session_state[TAB_KEY] = admin_tab("admin_settings")
+    at.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.settings")
     at.run()
     assert at.text_input(key="admin_settings_search").value == "geqo"  # kept while away
     assert "geqo_threshold" in set(_rows(at)["Setting"])

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import CLUSTER, open_page
 from tusk import files
-from tusk.ui import cluster_page
+from tusk.ui.cluster import page as cluster_page
 
 
 def _page() -> AppTest:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import DATA, open_page
 from tusk import files
-from tusk.ui.data_page import EDIT, PIPE
+from tusk.ui.data.page import EDIT, PIPE
 
 F = "data_form_new_"
 

@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 from tests.ui.conftest import STUDIO, open_page, result_view, settle, studio_side
 from tusk import files
 from tusk.errors import BadInput
-from tusk.ui import tabs as qtabs
-from tusk.ui.files_panel import _key
+from tusk.ui.studio import tabs as qtabs
+from tusk.ui.studio.files_panel import _key
 
 CSV = 'id,name,city\n1,Ann,Zürich\n2,"Bo, Jr.",Oslo\n3,,Lima\n'
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import pg_spec, server_connection
 from tests.ui.conftest import GEO, STUDIO, open_page, result_view, settle
 from tusk import connections, files
-from tusk.ui import tabs as qtabs
+from tusk.ui.studio import tabs as qtabs
 
 
 def _decks(at: AppTest) -> list[dict[str, Any]]:

@@ -38,7 +38,7 @@ def test_local_time_without_a_browser_is_utc() -> None:
 
 def test_map_selection_title() -> None:
     """A picked feature, or a picked hexagon with its row count (and that only 20 are listed)."""
-    from tusk.ui.geo_view import selection_title
+    from tusk.ui.geo.view import selection_title
 
     assert selection_title(False, 1) == "**Selected feature**"
     assert selection_title(True, 7) == "**Selected hexagon** · 7 rows"

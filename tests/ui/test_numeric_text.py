@@ -10,7 +10,7 @@ from tests.conftest import pg_spec
 from tusk.engines.registry import connect
 from tusk.engines.result import NUMERIC_TEXT, is_numeric_text
 from tusk.ui.grid import display_frame
-from tusk.ui.studio import chart_plan
+from tusk.ui.studio.chart import chart_plan
 
 
 def _numeric_text_table() -> pa.Table:

@@ -23,8 +23,8 @@ from tests.ui.conftest import STUDIO, open_page, result_view, settle, studio_sid
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history
-from tusk.ui import tabs as qtabs
 from tusk.ui.editor import editor_key
+from tusk.ui.studio import tabs as qtabs
 
 QUERY = "select x from t where x > :lo order by x"
 EXPECTED = [6, 7, 8, 9, 10]

@@ -14,9 +14,9 @@ from tests.ui.conftest import STUDIO, open_app, open_page, settle, studio_side
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history, saved
-from tusk.ui import tabs as qtabs
 from tusk.ui.editor import editor_key
 from tusk.ui.shell import md_escape
+from tusk.ui.studio import tabs as qtabs
 
 _ids = itertools.count()
 

@@ -9,7 +9,7 @@ from tests.ui.test_studio import active, outcomes, studio, type_and_submit
 from tusk import connections
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
-from tusk.ui.studio import chart_plan
+from tusk.ui.studio.chart import chart_plan
 
 
 def test_ten_megabyte_paste() -> None:

@@ -116,3 +116,8 @@ def theme_toggle() -> None:
     st.session_state[_WIDGET] = current() == "dark"
     st.toggle("Dark theme", key=_WIDGET, on_change=_toggled)
     _tell_browser()
+
+
+def dark() -> bool:
+    """True when the theme shown to this user is dark (the grid and editor follow it)."""
+    return current() == "dark"

@@ -203,3 +203,8 @@ def set_sql(tab: QueryTab, sql: str) -> None:
 
 def _new_id() -> str:
     return uuid.uuid4().hex[:8]
+
+
+def is_busy(tab: QueryTab) -> bool:
+    """True while the tab's query runs."""
+    return tab.run is not None and not tab.run.done

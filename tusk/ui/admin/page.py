@@ -4,14 +4,24 @@ browser session, and the sections as lazy tabs (only the open tab runs its queri
 from __future__ import annotations
 
 import contextlib
-import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING, NamedTuple
 
 import streamlit as st
 
 from tusk import auth, connections
 from tusk.errors import TuskError
-from tusk.ui.shell import current_user, md_escape, show_error
+from tusk.ui.admin import (
+    activity,
+    backup,
+    dashboard,
+    extensions,
+    locks,
+    maintenance,
+    roles,
+    settings,
+)
+from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
@@ -23,23 +33,39 @@ _OPEN_KEY = "tusk_admin_connections"
 
 
 class Section(NamedTuple):
-    """One tab: its label, the tusk.ui module that draws it, and the permission it needs."""
+    """One tab: its label, the module whose render(conn, user) draws it, and the permission
+    it needs."""
 
     label: str
-    module: str
+    module: ModuleType
     permission: str
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section(":material/monitoring: Dashboard", "admin_dashboard", "admin.view"),
-    Section(":material/bolt: Activity", "admin_activity", "admin.view"),
-    Section(":material/lock: Locks", "admin_locks", "admin.view"),
-    Section(":material/backup: Backups", "admin_backup", "admin.backup"),
-    Section(":material/cleaning_services: Maintenance", "admin_maintenance", "admin.maintenance"),
-    Section(":material/extension: Extensions", "admin_extensions", "admin.extensions"),
-    Section(":material/badge: Roles", "admin_roles", "admin.view"),
-    Section(":material/tune: Settings", "admin_settings", "admin.view"),
+    Section(":material/monitoring: Dashboard", dashboard, "admin.view"),
+    Section(":material/bolt: Activity", activity, "admin.view"),
+    Section(":material/lock: Locks", locks, "admin.view"),
+    Section(":material/backup: Backups", backup, "admin.backup"),
+    Section(":material/cleaning_services: Maintenance", maintenance, "admin.maintenance"),
+    Section(":material/extension: Extensions", extensions, "admin.extensions"),
+    Section(":material/badge: Roles", roles, "admin.view"),
+    Section(":material/tune: Settings", settings, "admin.view"),
 )
+
+
+def render() -> None:
+    """The whole Admin page: connection picker, header, and the open tab."""
+    info = setup_page("Admin")
+    spec = pick_connection()
+    sidebar_footer()
+    header(info, None if spec is None else f":material/dns: **{md_escape(spec.name)}**")
+    if spec is None:
+        no_connection()
+        st.stop()
+    conn = open_connection(spec)
+    if conn is None:
+        st.stop()
+    sections(conn)
 
 
 def pick_connection() -> ConnectionSpec | None:
@@ -120,9 +146,8 @@ def sections(conn: AdminConnection) -> None:
                     icon=":material/block:",
                 )
                 continue
-            module = importlib.import_module(f"tusk.ui.{section.module}")
             try:
-                module.render(conn, user)
+                section.module.render(conn, user)
             except TuskError as exc:
                 show_error(exc)
                 if conn.closed:

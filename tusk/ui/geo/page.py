@@ -14,9 +14,9 @@ import streamlit as st
 from tusk import auth, connections, files
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize
-from tusk.ui.geo_view import MAX_FEATURES, map_view
+from tusk.ui.geo.view import MAX_FEATURES, map_view
 from tusk.ui.session import connection, forget_if_lost
-from tusk.ui.shell import current_user, md_escape, show_error
+from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 P = "geo_"
 LOADED = "tusk_geo_loaded"  # (label, table, statement-or-None, connection-or-None)
@@ -35,6 +35,14 @@ DEMO_SQL = "select name, country, population, lat, lon from cities"
 
 
 def render() -> None:
+    """The whole Geo page."""
+    info = setup_page("Geo")
+    sidebar_footer()
+    header(info)
+    body()
+
+
+def body() -> None:
     """The page body: the source picker, then the map of what was loaded."""
     user = current_user()
     query_tab, file_tab = st.tabs([":material/terminal: Query", ":material/folder_open: File"])

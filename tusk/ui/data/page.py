@@ -17,7 +17,7 @@ from tusk import auth, connections, files
 from tusk.errors import TuskError
 from tusk.etl import steps as etl_steps
 from tusk.ui import humanize
-from tusk.ui.shell import current_user, md_escape, show_error
+from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
@@ -708,6 +708,18 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
 
 
 def render() -> None:
+    """The whole Data page: the header names the current pipeline's source."""
+    info = setup_page("Data")
+    sidebar_footer()
+    current = pipeline()
+    header(
+        info,
+        None if current is None else f":material/input: {md_escape(current.source.describe())}",
+    )
+    body()
+
+
+def body() -> None:
     """The page body; query sources run for the signed-in user (confined like the Studio)."""
     from tusk.etl import sources
 

@@ -15,7 +15,7 @@ import streamlit as st
 from tusk import auth, files
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize, live
-from tusk.ui.shell import current_user, md_escape, show_error
+from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
@@ -51,6 +51,14 @@ def local_cluster() -> LocalCluster | None:
 
 
 def render() -> None:
+    """The whole Cluster page."""
+    info = setup_page("Cluster")
+    sidebar_footer()
+    header(info)
+    body()
+
+
+def body() -> None:
     """The page body."""
     user = current_user()
     mode = st.segmented_control(
@@ -274,7 +282,7 @@ def _location(root: str, where: str) -> str:
 
 def _submit(user: User | None, *, single: bool) -> None:
     from tusk.ui.editor import sql_editor
-    from tusk.ui.studio import dark
+    from tusk.ui.theme import dark
 
     # The Studio's editor: Ctrl+Enter submits; the text lives in SQL_TEXT across reruns.
     text = str(st.session_state.get(SQL_TEXT, ""))

@@ -1,0 +1,1 @@
+"""The Admin page: PostgreSQL administration, one module per tab."""

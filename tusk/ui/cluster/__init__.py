@@ -1,0 +1,1 @@
+"""The Cluster page: distributed SQL on Ray with Daft."""

@@ -1,0 +1,1 @@
+"""The Data page: visual Polars pipelines."""

@@ -1,0 +1,1 @@
+"""The Geo page: map a query or a file."""
