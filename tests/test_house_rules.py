@@ -22,14 +22,7 @@ ENGINE_COMPARISON = re.compile(
 )
 
 # The comparisons the UI step of issue 16 removes: file → count. Empty it, never grow it.
-ALLOWED = {
-    "pages/1_Studio.py": 1,  # → abilities.can_attach (the attach panel)
-    "tusk/ui/admin_page.py": 1,  # → abilities.administrable
-    "tusk/ui/connection_form.py": 7,  # → connection_fields, default_port, path_kind, …
-    "tusk/ui/data_page.py": 2,  # → abilities.etl_sink, tusk.etl.sinks.to_table
-    "tusk/ui/files_panel.py": 3,  # → file_views, registers_files, attachable
-    "tusk/ui/studio.py": 3,  # → default_schema (×2), can_explain
-}
+ALLOWED: dict[str, int] = {}  # none left: every page asks the engine's abilities
 
 
 def engine_comparisons() -> Counter[str]:

@@ -77,7 +77,7 @@ def attach_postgres(name: str, pg_name: str, alias: str) -> None:
     `name` as `alias`, remembered so a reopened session attaches it again. A confined
     session (a shared Tusk) cannot: BadInput says so (tusk.connections.open_for)."""
     conn = connection(name)
-    if getattr(conn, "confined", False):
+    if conn.confined:
         raise BadInput(
             "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "
             "attach PostgreSQL.",

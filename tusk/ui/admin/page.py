@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import streamlit as st
 
 from tusk import auth, connections
+from tusk.engines.abilities import engine_abilities
 from tusk.errors import TuskError
 from tusk.ui.admin import (
     activity,
@@ -71,7 +72,9 @@ def render() -> None:
 def pick_connection() -> ConnectionSpec | None:
     """The sidebar's PostgreSQL connection picker; None when there is none saved."""
     try:
-        specs = [s for s in connections.list_connections() if s.engine == "postgres"]
+        specs = [
+            s for s in connections.list_connections() if engine_abilities(s.engine).administrable
+        ]
     except TuskError as exc:  # a damaged connections.toml: name it, no traceback
         show_error(exc)
         return None

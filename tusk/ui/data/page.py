@@ -14,6 +14,7 @@ import streamlit as st
 from pydantic import ValidationError
 
 from tusk import auth, connections, files
+from tusk.engines.abilities import engine_abilities
 from tusk.errors import TuskError
 from tusk.etl import steps as etl_steps
 from tusk.ui import humanize
@@ -601,7 +602,7 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         st.caption(":material/lock: Importing needs the data.import permission.")
         return
     try:
-        targets = [c for c in connections.list_connections() if c.engine in ("duckdb", "postgres")]
+        targets = [c for c in connections.list_connections() if engine_abilities(c.engine).etl_sink]
     except TuskError as exc:  # a damaged connections.toml: name it, the demo still works
         show_error(exc)
         targets = [connections.demo_spec()]
@@ -636,9 +637,8 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         spec = next(t for t in targets if t.name == target)
         try:
             conn = connection(spec.name)
-            load = sinks.to_postgres if spec.engine == "postgres" else sinks.to_duckdb
             with st.spinner(f"Importing into {table}…"):
-                n = load(p, conn, table, mode=str(mode), actor=user)
+                n = sinks.to_table(p, conn, table, mode=str(mode), actor=user)
         except TuskError as exc:
             show_error(exc)
             forget_if_lost(spec.name, exc)  # the next Import reconnects

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from tusk.catalog import Catalog
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, TuskError
 from tusk.ui.session import connection, forget, forget_if_lost
@@ -21,9 +22,7 @@ _ATTACHED = "studio_attached"  # DuckDB connection name → its attached databas
 
 def default_schema(engine: str) -> str:
     """The schema names are resolved in when not qualified."""
-    if engine == "cluster":
-        return "default"
-    return "public" if engine in ("postgres", "datafusion") else "main"
+    return engine_abilities(engine).default_schema or "main"
 
 
 def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from tusk import connections
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec, spec_from_uri
 from tusk.errors import BadInput, TuskError
@@ -51,7 +52,8 @@ def spec_from_form() -> ConnectionSpec:
     s = st.session_state
     name = str(s.get(_F + "name", "")).strip()
     engine = s.get(_F + "engine", "postgres")
-    if engine == "postgres":
+    able = engine_abilities(engine)
+    if "user" in able.connection_fields:  # a server with credentials (PostgreSQL)
         if s.get(_F + "how") == "URI":
             uri = str(s.get(_F + "uri", "")).strip()
             if not uri:
@@ -60,9 +62,9 @@ def spec_from_form() -> ConnectionSpec:
         else:
             spec = ConnectionSpec(
                 name,
-                "postgres",
+                engine,
                 host=str(s.get(_F + "host", "")).strip() or None,
-                port=int(s.get(_F + "port") or 5432),
+                port=int(s.get(_F + "port") or able.default_port or 0),
                 database=str(s.get(_F + "database", "")).strip() or None,
                 user=str(s.get(_F + "user", "")).strip() or None,
                 password=s.get(_F + "password") or None,
@@ -72,12 +74,12 @@ def spec_from_form() -> ConnectionSpec:
         if sslmode:
             spec = spec.with_changes(options={**spec.options, "sslmode": sslmode})
         return spec
-    if engine == "cluster":
+    if "host" in able.connection_fields:  # a server without credentials (a cluster head)
         return ConnectionSpec(
             name,
-            "cluster",
+            engine,
             host=str(s.get(_F + "host", "")).strip() or "127.0.0.1",
-            port=int(s.get(_F + "port") or 8814),
+            port=int(s.get(_F + "port") or able.default_port or 0),
             path=str(s.get(_F + "path", "")).strip() or None,
         )
     return ConnectionSpec(name, engine, path=str(s.get(_F + "path", "")).strip() or None)
@@ -91,7 +93,8 @@ def _form_fields() -> None:
         format_func=lambda e: f"{LABELS[e]}",
     )
     st.text_input("Name", key=_F + "name", placeholder="e.g. production")
-    if engine == "postgres":
+    able = engine_abilities(engine)
+    if "user" in able.connection_fields:
         how = st.segmented_control("Connect with", ["Fields", "URI"], key=_F + "how")
         if how == "URI":
             st.text_input(
@@ -119,7 +122,7 @@ def _form_fields() -> None:
                 placeholder="PGPASSWORD_PROD",
             )
         st.text_input("SSL mode (optional)", key=_F + "sslmode", placeholder="require")
-    elif engine == "cluster":
+    elif "host" in able.connection_fields:
         host, port = st.columns([3, 1])
         host.text_input("Head host", key=_F + "host", placeholder="127.0.0.1")
         port.number_input("Port", key=_F + "port", min_value=1, max_value=65535, step=1)
@@ -128,9 +131,9 @@ def _form_fields() -> None:
             key=_F + "path",
             help="Each file becomes a table named after it.",
         )
-    elif engine == "datafusion":
+    elif able.path_kind == "folder":
         st.text_input(
-            "Folder of Parquet/CSV/JSON files (optional)",
+            "Folder of Parquet/CSV/JSON files" + ("" if able.path_required else " (optional)"),
             key=_F + "path",
             help="Each file becomes a table named after it. Empty: an in-memory session.",
         )
@@ -138,9 +141,9 @@ def _form_fields() -> None:
         st.text_input(
             "Database file",
             key=_F + "path",
-            placeholder="/data/app.sqlite" if engine == "sqlite" else "/data/warehouse.duckdb",
+            placeholder=able.path_example or "",
             help="Created if it does not exist."
-            + (" DuckDB also takes :memory:." if engine == "duckdb" else ""),
+            + (f" {able.label} also takes :memory:." if able.memory_path else ""),
         )
 
 

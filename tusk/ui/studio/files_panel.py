@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from tusk import auth, connections, files
+from tusk.engines.abilities import engine_abilities
 from tusk.errors import TuskError
 from tusk.ui import humanize, session
 from tusk.ui.confirm import confirm_dialog
@@ -56,7 +57,7 @@ def _go(root: str, relative: str) -> None:
 def duckdb_target(spec: ConnectionSpec) -> str:
     """The DuckDB connection file queries go to: the tab's if it is DuckDB, else the built-in
     one (the demo database doubles as the analytics workspace)."""
-    return spec.name if spec.engine == "duckdb" else connections.DEMO_NAME
+    return spec.name if engine_abilities(spec.engine).file_views else connections.DEMO_NAME
 
 
 def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None:  # noqa: ANN001
@@ -93,7 +94,7 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
     if not entries:
         st.caption("This folder is empty — upload a file or choose another folder.")
     target = duckdb_target(spec)
-    fusion = spec.name if spec.engine == "datafusion" else None
+    fusion = spec.name if engine_abilities(spec.engine).registers_files else None
     for entry in entries:
         if entry.is_dir:
             st.button(
@@ -385,7 +386,11 @@ def attach_panel(duck_name: str, forget_catalog, attached_databases) -> None:  #
                     forget_catalog(duck_name)
                     st.rerun()
         try:
-            pg = [c.name for c in connections.list_connections() if c.engine == "postgres"]
+            pg = [
+                c.name
+                for c in connections.list_connections()
+                if engine_abilities(c.engine).attachable
+            ]
         except TuskError:  # a damaged connections.toml: the page shows that error once
             pg = []
         if not pg:

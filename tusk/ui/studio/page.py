@@ -6,6 +6,7 @@ import streamlit as st
 
 from tusk import auth, connections, sqltext
 from tusk.config import load as load_settings
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.registry import ICONS, LABELS
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
@@ -107,7 +108,7 @@ def _sidebar(tab: qtabs.QueryTab) -> tuple[list[str], str | None]:
             disabled=not (user_conn and auth.allowed(me, "connections.delete")),
             width="stretch",
         )
-        if engines.get(tab.connection) == "duckdb":
+        if tab.connection in engines and engine_abilities(engines[tab.connection]).can_attach:
             attach_panel(tab.connection, catalogs.forget_catalog, catalogs.attached_databases)
         with st.expander("All connections", icon=":material/lan:"):
             for c in saved:

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from tusk import params, queries, sqltext
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, TuskError
 from tusk.runs import Run
@@ -134,7 +135,7 @@ def toolbar(spec: ConnectionSpec | None, tab: qtabs.QueryTab) -> None:
         on_click=ask_run,
         args=(tab.id,),
     )
-    if spec is not None and spec.engine == "postgres":
+    if spec is not None and engine_abilities(spec.engine).can_explain:
         if explain_col.button("Explain", icon=":material/account_tree:", key="studio_explain"):
             explain(spec, tab, analyze=False)
         explain_col.checkbox(
