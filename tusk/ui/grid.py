@@ -7,7 +7,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import streamlit as st
 
 from tusk.arrow_json import text_values
 from tusk.engines.result import is_numeric_text
@@ -129,18 +128,3 @@ def results_grid(table: pa.Table, key: str, *, height: int = 420, dark: bool = F
         show_download_button=False,
         show_search=False,
     )
-
-
-def is_available() -> bool:
-    """True when st_aggrid can be imported (it is a core dependency, so normally always)."""
-    try:
-        import st_aggrid  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def simple_grid(table: pa.Table) -> None:
-    """Streamlit's own dataframe, used for small info tables."""
-    frame, _ = display_frame(table)
-    st.dataframe(frame, hide_index=True, width="stretch")

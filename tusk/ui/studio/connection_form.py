@@ -8,7 +8,7 @@ import streamlit as st
 
 from tusk import connections
 from tusk.engines.abilities import engine_abilities
-from tusk.engines.registry import ICONS, LABELS
+from tusk.engines.registry import LABELS
 from tusk.engines.spec import ENGINE_NAMES, ConnectionSpec, spec_from_uri
 from tusk.errors import BadInput, TuskError
 from tusk.ui.confirm import confirm_dialog
@@ -228,8 +228,3 @@ def _delete_dialog(name: str, on_saved: Callable[[str], None]) -> None:
         close=close_dialog,
         keys=("connform_delete", "connform_keep"),
     )
-
-
-def engine_label(name: str, engine: str) -> str:
-    """'<icon> name' for pickers."""
-    return f"{ICONS.get(engine, '')} {name}"
