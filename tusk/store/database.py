@@ -120,7 +120,8 @@ def _prepare(con: sqlite3.Connection, path: Path, migrations: Sequence[str]) -> 
             for statement in script.split(";\n"):
                 if statement.strip():
                     con.execute(statement)
-            con.execute(f"pragma user_version = {int(number)}")
+            # PRAGMA takes no bound parameters; the value is this loop's own integer.
+            con.execute("pragma user_version = " + str(int(number)))
             con.execute("commit")
         except BaseException:
             con.execute("rollback")

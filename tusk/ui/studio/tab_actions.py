@@ -8,7 +8,8 @@ from typing import Any
 
 import streamlit as st
 
-from tusk import connections, params
+from tusk import connections
+from tusk.ui.studio import parameters
 from tusk.ui.studio import tabs as qtabs
 
 
@@ -28,8 +29,7 @@ def insert_into_tab(sql: str, values: Mapping[str, Any] | None = None) -> None:
     values of its `:name` parameters into their inputs (history)."""
     tab = qtabs.active()
     qtabs.set_sql(tab, sql)
-    for name, value in (values or {}).items():
-        tab.params[name] = st.session_state[f"param_{tab.id}_{name}"] = params.text_of(value)
+    parameters.put_values(tab, values)
 
 
 def open_in_new_tab(
@@ -41,5 +41,4 @@ def open_in_new_tab(
     """Open SQL in a new tab (with the values of its `:name` parameters, from history)."""
     tab = qtabs.new_tab(connection_name, sql, title)
     tab.editor_version += 1
-    for name, value in (values or {}).items():
-        tab.params[name] = st.session_state[f"param_{tab.id}_{name}"] = params.text_of(value)
+    parameters.put_values(tab, values)
