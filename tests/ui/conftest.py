@@ -105,6 +105,15 @@ def studio_side(at: AppTest, label: str) -> AppTest:
     return at.run()
 
 
+def open_tables(at: AppTest) -> AppTest:
+    """Open every table of the Studio's schema browser (each is drawn lazily, as when a
+    person clicks it): their columns and Query buttons are drawn."""
+    keys = [e.key for e in at.expander if e.key and "_table_" in e.key]
+    for key in keys:
+        at.session_state[key] = True
+    return at.run()
+
+
 def result_view(at: AppTest, view: str, statement: int = 0) -> AppTest:
     """Open the view `view` (Grid, Chart, Map, Export) of the active tab's result `statement`:
     only the open view is drawn, as when a person clicks it."""

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tests.ui.conftest import STUDIO, open_page, result_view, settle, studio_side
 from tusk import files
 from tusk.errors import BadInput
+from tusk.ui.studio import files_panel
 from tusk.ui.studio import tabs as qtabs
 from tusk.ui.studio.files_panel import _key
 
@@ -221,6 +222,9 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(
         multi_user({"ana": "Analysts"})
     at = open_page(STUDIO, user="ana" if shared else None)
     studio_side(at, "Files")
+    assert not [w for w in at.selectbox if w.key == "attach_pg_conn"]  # drawn when opened
+    at.session_state[files_panel.ATTACH_KEY] = True
+    at.run()
     if shared:
         assert not [b for b in at.button if b.key == "attach_pg_go"]
         assert any("cannot attach PostgreSQL" in c.value for c in at.caption)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import STUDIO, open_app, open_page, settle, studio_side
+from tests.ui.conftest import STUDIO, open_app, open_page, open_tables, settle, studio_side
 from tusk import config, connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import history, saved
@@ -147,6 +147,9 @@ def test_tabs_new_rename_close_keep_their_sql() -> None:
     assert active(at).title == "Query 2"
     type_and_submit(at, "select 2 as second_tab")
     second = active(at)
+    assert not [w for w in at.text_input if w.key == f"studio_rename_{second.id}"]  # lazy
+    at.session_state[f"studio_rename_open_{second.id}"] = True  # open the Rename popover
+    at.run()
     at.text_input(key=f"studio_rename_{second.id}").set_value("Revenue")
     at.button(key=f"studio_rename_go_{second.id}").click().run()
     assert second.title == "Revenue"
@@ -286,7 +289,9 @@ def test_shared_link_opens_a_tab() -> None:
 def test_schema_browser_inserts_a_select() -> None:
     """Clicking Query on a table puts SELECT * FROM it into the editor."""
     at = studio()
-    buttons = [b for b in at.button if b.key and b.key.startswith("browser_demo_pick_")]
+    assert not [b for b in at.button if b.key and b.key.endswith("_pick")]  # drawn when opened
+    open_tables(at)
+    buttons = [b for b in at.button if b.key and b.key.startswith("browser_demo_table_")]
     assert len(buttons) == 5  # the five demo tables
     buttons[0].click().run()
     assert active(at).sql == "SELECT * FROM cities LIMIT 100"
@@ -358,5 +363,8 @@ def test_share_link_carries_connection_and_sql() -> None:
     """The Share popover shows a link with the tab's connection and SQL."""
     at = studio()
     type_and_submit(at, "select 'a&b' as x")
+    assert not [c for c in at.code if "connection=demo" in c.value]  # drawn when opened
+    at.session_state["studio_share_open"] = True
+    at.run()
     links = [c.value for c in at.code if "connection=demo" in c.value]
     assert links and "sql=select+%27a%26b%27+as+x" in links[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.conftest import result_view, settle
+from tests.ui.conftest import open_tables, result_view, settle
 from tests.ui.test_studio import active, outcomes, studio, type_and_submit
 from tusk import connections
 from tusk.engines.registry import connect
@@ -42,10 +42,10 @@ def test_unicode_table_names_in_the_schema_browser() -> None:
     type_and_submit(
         at, 'create table "Données 🦆" ("Prix €" int); insert into "Données 🦆" values (3)'
     )
-    pick = [b for b in at.button if b.key and b.key.startswith("browser_demo_pick_")]
+    open_tables(at)
+    pick = [b for b in at.button if b.key and b.key.startswith("browser_demo_table_")]
     assert len(pick) == 6
-    picked = next(b for b in pick if b.key.endswith("_0"))  # sorted first: "Données 🦆"
-    picked.click().run()
+    pick[0].click().run()  # sorted first: "Données 🦆"
     assert active(at).sql == 'SELECT * FROM "Données 🦆" LIMIT 100'
     settle(at.button(key="studio_run").click().run())
     assert outcomes(at)[0].result.table.to_pylist() == [{"Prix €": 3}]

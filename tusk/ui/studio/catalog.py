@@ -12,7 +12,6 @@ from tusk.engines.abilities import engine_abilities
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, TuskError
 from tusk.ui.session import connection, forget, forget_if_lost
-from tusk.ui.shell import show_error
 from tusk.ui.studio import tabs as qtabs
 from tusk.ui.studio.tabs import is_busy
 
@@ -25,22 +24,21 @@ def default_schema(engine: str) -> str:
     return engine_abilities(engine).default_schema or "main"
 
 
-def catalog_for(spec: ConnectionSpec, *, quiet: bool = False) -> Catalog | None:
-    """The connection's catalog, cached per session; None (with an error shown) on failure."""
+def read_catalog(spec: ConnectionSpec) -> Catalog | TuskError | None:
+    """The connection's catalog, cached per session; the error when it cannot be read (the
+    caller shows it, once); None while a query runs on the connection (never waits on it)."""
     cache: dict[str, Catalog] = st.session_state.setdefault(_CATALOGS, {})
     if spec.name in cache:
         return cache[spec.name]
     if connection_busy(spec.name):
-        return None  # never wait on a running query: the catalog loads after the run
+        return None  # the catalog loads after the run
     try:
         catalog = connection(spec.name).catalog()
     except TuskError as exc:
-        if not quiet:
-            show_error(exc)
         if isinstance(exc, ConnectionFailed):
             forget(spec.name)
         forget_if_lost(spec.name, exc)
-        return None
+        return exc
     cache[spec.name] = catalog
     return catalog
 

@@ -21,6 +21,8 @@ from tusk.ui.session import connection
 from tusk.ui.shell import current_user, md_escape, show_error
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tusk.auth.store import User
     from tusk.engines.spec import ConnectionSpec
     from tusk.files import Entry
@@ -30,6 +32,7 @@ _CWD = "tusk_files_cwd"  # {root name: folder relative to it}
 _PREVIEW = "tusk_files_preview"  # (root, relative) while the preview dialog is open
 _DELETE = "tusk_files_delete"  # (root, relative) while the delete dialog is open
 _UPLOADS = "tusk_files_upload_round"  # bumped to empty the uploader after an upload
+ATTACH_KEY = "studio_attached_open"  # the attached-databases panel is open
 _TOAST = "tusk_files_toast"  # a message to toast on the run after an action's rerun
 ICONS = {
     "parquet": ":material/table_view:",
@@ -67,8 +70,6 @@ def files_panel(spec: ConnectionSpec, open_in_new_tab, forget_catalog) -> None: 
     if not auth.allowed(user, "data.view"):
         st.caption(":material/block: Browsing files needs the data.view permission.")
         return
-    if toast := st.session_state.pop(_TOAST, None):
-        st.toast(toast, icon=":material/check:")
     try:
         roots = files.roots()
     except TuskError as exc:
@@ -171,35 +172,27 @@ def _file_row(  # noqa: ANN001 - the Studio's callbacks
                     icon=":material/visibility_lock:",
                     key=_key(entry.root, entry.relative, "v"),
                 ):
-                    try:
-                        files.create_view(
+                    _change_catalog(
+                        target,
+                        lambda: files.create_view(
                             connection(target), view, entry.root, entry.relative, actor=user
-                        )
-                    except TuskError as exc:
-                        show_error(exc)
-                    else:
-                        forget_catalog(target)
-                        st.toast(
-                            f"View {md_escape(view)} created in {md_escape(target)}",
-                            icon=":material/check:",
-                        )
+                        ),
+                        f"View {md_escape(view)} created in {md_escape(target)}",
+                        forget_catalog,
+                    )
                 if fusion is not None and st.button(
                     f"Register as table {view} in {fusion}",
                     icon=":material/table_rows:",
                     key=_key(entry.root, entry.relative, "df"),
                 ):
-                    try:
-                        files.register_table(
+                    _change_catalog(
+                        fusion,
+                        lambda: files.register_table(
                             connection(fusion), view, entry.root, entry.relative, actor=user
-                        )
-                    except TuskError as exc:
-                        show_error(exc)
-                    else:
-                        forget_catalog(fusion)
-                        st.toast(
-                            f"Table {md_escape(view)} registered in {md_escape(fusion)}",
-                            icon=":material/check:",
-                        )
+                        ),
+                        f"Table {md_escape(view)} registered in {md_escape(fusion)}",
+                        forget_catalog,
+                    )
             if entry.kind == "sqlite":
                 alias = st.text_input(
                     "Attach as",
@@ -211,22 +204,44 @@ def _file_row(  # noqa: ANN001 - the Studio's callbacks
                     icon=":material/link:",
                     key=_key(entry.root, entry.relative, "a"),
                 ):
-                    try:
-                        files.attach_sqlite(
+                    _change_catalog(
+                        target,
+                        lambda: files.attach_sqlite(
                             connection(target), alias, entry.root, entry.relative, actor=user
-                        )
-                    except TuskError as exc:
-                        show_error(exc)
-                    else:
-                        forget_catalog(target)
-                        st.toast(
-                            f"Attached as {md_escape(alias)} (read-only)", icon=":material/check:"
-                        )
+                        ),
+                        f"Attached as {md_escape(alias)} (read-only)",
+                        forget_catalog,
+                    )
         if auth.allowed(user, "data.import") and st.button(
             "Delete", icon=":material/delete:", key=_key(entry.root, entry.relative, "d")
         ):
             st.session_state[_DELETE] = (entry.root, entry.relative)
             st.rerun()
+
+
+def _change_catalog(
+    name: str,
+    action: Callable[[], object],
+    done: str,
+    forget_catalog: Callable[[str], None],
+) -> None:
+    """Run an action that changes connection `name`'s catalog (a view, a table, an attached
+    file); on success read the catalog again and rerun, so the schema browser and the
+    editor's completions (drawn earlier in the page) show it, and say so once."""
+    try:
+        action()
+    except TuskError as exc:
+        show_error(exc)
+        return
+    forget_catalog(name)
+    st.session_state[_TOAST] = done
+    st.rerun()
+
+
+def show_pending_toast() -> None:
+    """The message of an action that reran the page (upload, delete, attach …), once."""
+    if toast := st.session_state.pop(_TOAST, None):
+        st.toast(toast, icon=":material/check:")
 
 
 def _view_name(file_name: str) -> str:
@@ -351,7 +366,13 @@ def attach_panel(duck_name: str, forget_catalog, attached_databases) -> None:  #
     user = current_user()
     if not auth.allowed(user, "connections.use"):
         return
-    with st.expander("Attached databases", icon=":material/link:"):
+    # Lazy: listing them opens the connection; a closed panel costs the page nothing.
+    box = st.expander(
+        "Attached databases", icon=":material/link:", key=ATTACH_KEY, on_change="rerun"
+    )
+    if not box.open:
+        return
+    with box:
         if files.confinement(user) is not None:
             st.caption(
                 "On a shared Tusk, DuckDB sessions are confined to the data roots and cannot "

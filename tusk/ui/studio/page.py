@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from tusk import auth, connections, sqltext
+from tusk.catalog import Catalog
 from tusk.config import load as load_settings
 from tusk.engines.abilities import engine_abilities
 from tusk.engines.registry import ICONS, LABELS
@@ -36,7 +39,7 @@ from tusk.ui.studio import (
 )
 from tusk.ui.studio import tabs as qtabs
 from tusk.ui.studio.connection_form import connection_dialog, open_dialog
-from tusk.ui.studio.files_panel import attach_panel, files_panel
+from tusk.ui.studio.files_panel import attach_panel, files_panel, show_pending_toast
 from tusk.ui.studio.schema_browser import schema_browser
 
 SIDE_TABS = ("Schema", "History", "Saved", "Files")  # no icons: four labels fit the column
@@ -44,39 +47,63 @@ SIDE_KEY = "studio_side"  # the open side tab's label
 
 
 def render() -> None:
-    """The whole Studio page: the sidebar (the tab's connection), the header, the tab bar and
-    the work area."""
+    """The whole Studio page: the header, the tab bar, the work area, then the sidebar (the
+    tab's connection).
+
+    The order is the order the browser gets the parts in: the editor comes before the sidebar
+    and the side panels, so its frame (the slowest part to appear) starts loading while the
+    rest of the page is still being drawn (bench/ui.py, reload case)."""
     info = setup_page("Studio")
+    show_pending_toast()
     picker.apply_pending()
     sharing.open_shared_link()
     tab = qtabs.active()
-    names, missing = _sidebar(tab)
-    spec = _header(info, tab, names, missing)
+    choice = _connections(tab)
+    spec = _header(info, tab, choice)
     _tab_bar(tab)
-    work_area(spec, missing)
+    work_area(spec, choice.missing)
+    _sidebar(tab, choice)
 
 
-def _sidebar(tab: qtabs.QueryTab) -> tuple[list[str], str | None]:
-    """The active tab's connection picker and managing connections; returns the saved
-    connection names and why the tab cannot run (None when it can)."""
+@dataclass(frozen=True)
+class _Choice:
+    """The saved connections and what the active tab may use."""
+
+    saved: list[ConnectionSpec]
+    usable: list[str]
+    missing: str | None  # why the tab cannot run (None when it can)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.saved]
+
+
+def _connections(tab: qtabs.QueryTab) -> _Choice:
+    """The saved connections, those the user may use, and why the tab cannot run (if so)."""
     try:
         saved = connections.list_connections()
     except TuskError as exc:
         show_error(exc)
         saved = [connections.demo_spec()]
     names = [c.name for c in saved]
-    engines = {c.name: c.engine for c in saved}
     # A tab whose connection is gone (deleted or renamed by anyone, or named by a stale draft or a
     # shared link) keeps it and asks: it never moves to another connection by itself.
     me = current_user()
     # Without connections.use only the built-in demo runs (read-only, see connections.open_for).
     usable = [n for n in names if n == connections.DEMO_NAME or auth.allowed(me, "connections.use")]
     missing = picker.missing_connection(tab, names) or picker.unusable_connection(tab, usable)
+    return _Choice(saved, usable, missing)
+
+
+def _sidebar(tab: qtabs.QueryTab, choice: _Choice) -> None:
+    """The active tab's connection picker and managing connections."""
+    me = current_user()
+    engines = {c.name: c.engine for c in choice.saved}
     with st.sidebar:
-        picker.picker_value(tab.id, tab.connection, usable)
+        picker.picker_value(tab.id, tab.connection, choice.usable)
         st.selectbox(
             "Connection for this tab",
-            usable,
+            choice.usable,
             key=f"studio_conn_{tab.id}",
             on_change=picker.set_tab_connection,
             args=(tab.id,),
@@ -91,7 +118,7 @@ def _sidebar(tab: qtabs.QueryTab) -> tuple[list[str], str | None]:
             width="stretch",
             disabled=not auth.allowed(me, "connections.create"),
         )
-        user_conn = missing is None and tab.connection != connections.DEMO_NAME
+        user_conn = choice.missing is None and tab.connection != connections.DEMO_NAME
         edit.button(
             "Edit",
             key="studio_conn_edit",
@@ -110,32 +137,32 @@ def _sidebar(tab: qtabs.QueryTab) -> tuple[list[str], str | None]:
         )
         if tab.connection in engines and engine_abilities(engines[tab.connection]).can_attach:
             attach_panel(tab.connection, catalogs.forget_catalog, catalogs.attached_databases)
-        with st.expander("All connections", icon=":material/lan:"):
-            for c in saved:
-                st.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
+        every = st.expander(
+            "All connections", icon=":material/lan:", key="studio_all_open", on_change="rerun"
+        )
+        if every.open:
+            for c in choice.saved:
+                every.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
     sidebar_footer()
     connection_dialog(on_saved=lambda name: picker.after_dialog(tab.id, name))
-    return names, missing
 
 
-def _header(
-    info: PageInfo, tab: qtabs.QueryTab, names: list[str], missing: str | None
-) -> ConnectionSpec | None:
+def _header(info: PageInfo, tab: qtabs.QueryTab, choice: _Choice) -> ConnectionSpec | None:
     """The header naming the tab's connection; returns its spec (None when it cannot run)."""
-    spec: ConnectionSpec | None = None
-    if missing is not None:
-        gone = " (gone)" if tab.connection not in names else ""
+    if choice.missing is not None:
+        gone = " (gone)" if tab.connection not in choice.names else ""
         header(info, f":material/link_off: **{md_escape(tab.connection)}**{gone}")
-        st.warning(missing, icon=":material/link_off:")
-    else:
-        try:
-            spec = connections.get(tab.connection)
-        except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
-            header(info)
-            show_error(exc)
-            st.stop()
-        picker.follow_saved(spec)
-        header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
+        st.warning(choice.missing, icon=":material/link_off:")
+        return None
+    try:
+        spec = connections.get(tab.connection)
+    except TuskError as exc:  # e.g. a password that no longer decrypts: say so, keep the page
+        header(info)
+        show_error(exc)
+        _sidebar(tab, choice)  # the page stops here: its sidebar still lets the user fix it
+        st.stop()
+    picker.follow_saved(spec)
+    header(info, f"{LABELS[spec.engine]} · **{md_escape(spec.name)}**")
     return spec
 
 
@@ -169,7 +196,16 @@ def _tab_bar(tab: qtabs.QueryTab) -> None:
         args=(tab.id,),
         shortcut="Ctrl+Alt+W",
     )
-    with rename_col.popover("", icon=":material/edit:", help="Rename this tab"):
+    rename = rename_col.popover(
+        "",
+        icon=":material/edit:",
+        help="Rename this tab",
+        key=f"studio_rename_open_{tab.id}",
+        on_change="rerun",
+    )
+    if not rename.open:
+        return  # lazy: its input is drawn when it is opened
+    with rename:
         st.text_input("Tab name", value=tab.title, key=f"studio_rename_{tab.id}")
         st.button(
             "Rename",
@@ -184,50 +220,27 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
     """Side panels, editor, run controls and results: one fragment, so a run (Ctrl+Enter, the
     Run button, Cancel, a page of results) redraws only this, not the sidebar or the tab bar.
     A fast query's rows are drawn in the same run that started it; a slow one leaves a
-    "Running…" watcher and the run ends. History is drawn last, so it lists the run."""
+    "Running…" watcher and the run ends. The editor is drawn first (the side column after it,
+    see render), and History last, so it lists the run."""
     time_fragment("Studio (fragment)")
     tab = qtabs.active()
     side, main = st.columns([1, 3], gap="medium")
+    read: list[Catalog | TuskError | None] = []  # read once per run: a failed open is not retried
 
-    # --- side: schema, history, saved queries, files ------------------------------------------
-    # Only the open tab is drawn (choosing another reruns this fragment): the others' content,
-    # e.g. fifty history entries, is never built or sent.
-    with side:
-        boxes = st.tabs(list(SIDE_TABS), key=SIDE_KEY, on_change="rerun")
-        side_tabs = dict(zip(SIDE_TABS, boxes, strict=True))
-        opened = {label for label, box in side_tabs.items() if box.open is not False}
-        if spec is None:
-            for box in boxes:
-                box.caption("Choose a connection for this tab first.")
-        elif "Schema" in opened:
-            with side_tabs["Schema"]:
-                if st.button(
-                    "Refresh", icon=":material/refresh:", key="studio_refresh", shortcut="F5"
-                ):
-                    catalogs.forget_catalog(spec.name)
-                catalog = catalogs.catalog_for(spec)
-                if catalog is not None:
-                    schema_browser(
-                        catalog,
-                        default_schema=catalogs.default_schema(spec.engine),
-                        key=f"browser_{spec.name}",
-                        on_pick=tab_actions.insert_into_tab,
-                    )
-        elif "Saved" in opened:
-            with side_tabs["Saved"]:
-                saved_queries.saved_panel(spec)
-        elif "Files" in opened:
-            with side_tabs["Files"]:
-                files_panel(spec, tab_actions.open_in_new_tab, catalogs.forget_catalog)
+    def catalog() -> Catalog | TuskError | None:
+        if not read:
+            read.append(catalogs.read_catalog(spec) if spec is not None else None)
+        return read[0]
 
     # --- main: editor, parameters, run controls, results --------------------------------------
     with main:
-        catalog = catalogs.catalog_for(spec, quiet=True) if spec is not None else None
         engine = spec.engine if spec else ""
         event = sql_editor(
             tab.sql,
             editor_key(tab.id, tab.editor_version),
-            lambda sql: catalogs.completions_for(catalog, sql, engine),  # of the text just reported
+            # Of the text just reported; the catalog is read after the editor is on its way
+            # to the browser (on a new session that opens the connection).
+            lambda sql: catalogs.completions_for(_usable(catalog()), sql, engine),
             dark=theme.dark(),
         )
         st.caption(SHORTCUTS)
@@ -296,6 +309,48 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
             results.show_outcomes(spec, tab)
         saved_queries.save_dialog(tab)
 
+    # --- side (drawn after the editor): schema, saved queries, files ------------------------
+    # Only the open tab is drawn (choosing another reruns this fragment): the others' content,
+    # e.g. fifty history entries, is never built or sent.
+    with side:
+        boxes = st.tabs(list(SIDE_TABS), key=SIDE_KEY, on_change="rerun")
+        side_tabs = dict(zip(SIDE_TABS, boxes, strict=True))
+        opened = {label for label, box in side_tabs.items() if box.open is not False}
+        if spec is None:
+            for box in boxes:
+                box.caption("Choose a connection for this tab first.")
+        elif "Schema" in opened:
+            with side_tabs["Schema"]:
+                st.button(
+                    "Refresh",
+                    icon=":material/refresh:",
+                    key="studio_refresh",
+                    shortcut="F5",
+                    on_click=catalogs.forget_catalog,
+                    args=(spec.name,),
+                )
+                current = catalog()
+                if isinstance(current, TuskError):
+                    show_error(current)
+                elif current is not None:
+                    schema_browser(
+                        current,
+                        default_schema=catalogs.default_schema(spec.engine),
+                        key=f"browser_{spec.name}",
+                        on_pick=tab_actions.insert_into_tab,
+                    )
+        elif "Saved" in opened:
+            with side_tabs["Saved"]:
+                saved_queries.saved_panel(spec)
+        elif "Files" in opened:
+            with side_tabs["Files"]:
+                files_panel(spec, tab_actions.open_in_new_tab, catalogs.forget_catalog)
+
     if spec is not None and "History" in opened:
         with side_tabs["History"]:  # drawn last: it lists the run that just ended
             query_history.history_panel(spec)
+
+
+def _usable(catalog: Catalog | TuskError | None) -> Catalog | None:
+    """The catalog for completions: none when it could not be read (the Schema tab says why)."""
+    return catalog if isinstance(catalog, Catalog) else None

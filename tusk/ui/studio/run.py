@@ -155,7 +155,13 @@ def toolbar(spec: ConnectionSpec | None, tab: qtabs.QueryTab) -> None:
     )
     if save_col.button("Save", icon=":material/save:", key="studio_save", help="Ctrl+S"):
         open_save_dialog(tab)
-    with save_col.popover("Share", icon=":material/link:"):
+    # Lazy: its link is drawn when it is opened (which reruns the work area).
+    share = save_col.popover(
+        "Share", icon=":material/link:", key="studio_share_open", on_change="rerun"
+    )
+    if not share.open:
+        return
+    with share:
         st.caption(
             "This link opens the tab's SQL on the same connection name (no results, no secrets)."
         )

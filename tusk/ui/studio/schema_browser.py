@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import streamlit as st
@@ -25,6 +26,14 @@ def select_sql(table: Table, default_schema: str) -> str:
         parts = [table.name]
     name = ".".join(quote_name(part) for part in parts)
     return f"SELECT * FROM {name} LIMIT 100"  # noqa: S608 - editor text; names quoted above
+
+
+def table_key(key: str, table: Table) -> str:
+    """The widget key of `table`'s row in browser `key` (its expander; `…_pick` its button):
+    from the table's full name, so the open rows stay open when a filter or a new table
+    moves the others."""
+    name = "\x00".join((table.database or "", table.schema or "", table.name))
+    return f"{key}_table_{hashlib.sha1(name.encode()).hexdigest()[:16]}"  # noqa: S324 - a key
 
 
 def column_line(table: Table, column_name: str) -> str:
@@ -75,22 +84,31 @@ def schema_browser(
         tables = tables[:MAX_TABLES]
     # An attached database's schema is its own group (shop.main is not the own main).
     groups = list(dict.fromkeys((t.database, t.schema) for t in tables))
-    for g, (database, schema) in enumerate(groups):
+    seen: set[str] = set()
+    for database, schema in groups:
         in_schema = [t for t in tables if (t.database, t.schema) == (database, schema)]
         if len(groups) > 1:
             label = f"**{md_escape(schema)}**"
             if database is not None:
                 label = f":material/database: **{md_escape(database)}** › {label}"
             st.markdown(f"{label} · {len(in_schema)}")
-        for i, table in enumerate(in_schema):
+        for table in in_schema:
             icon = ":material/visibility:" if table.kind == "view" else ":material/table:"
             rows = f" · ~{table.row_estimate:,} rows" if table.row_estimate is not None else ""
-            with st.expander(f"{icon} {md_escape(table.name)}{rows}"):
-                for col in table.columns:
-                    st.markdown(column_line(table, col.name))
+            row = table_key(key, table)
+            if row in seen:  # a catalog that lists a name twice must not break the page
+                continue
+            seen.add(row)
+            # Lazy: a closed table sends one element, not a line per column; opening it
+            # reruns the Studio's work area (a fragment), which draws its columns.
+            box = st.expander(f"{icon} {md_escape(table.name)}{rows}", key=row, on_change="rerun")
+            if not box.open:
+                continue
+            with box:
+                st.markdown("  \n".join(column_line(table, c.name) for c in table.columns))
                 st.button(
                     "Query",
-                    key=f"{key}_pick_{g}_{i}",  # g, not the names: they may repeat
+                    key=f"{row}_pick",
                     icon=":material/play_arrow:",
                     on_click=on_pick,
                     args=(select_sql(table, default_schema),),
