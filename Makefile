@@ -40,14 +40,14 @@ postgres:
 	scripts/pg-up
 
 ## make test: install, start PostgreSQL and chromium, lint, run every test
-test: install-test chromium postgres
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: install-test chromium postgres lint
 	$(PY) -m pytest
 
-lint:
+## make lint: ruff (style, imports, bugs) and mypy (types of tusk/, configured in pyproject)
+lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format:
 	$(VENV)/bin/ruff check --fix .

@@ -168,13 +168,13 @@ def completions(catalog: Catalog, sql: str = "", dialect: str = "postgres") -> l
                 TABLE_SCORE,
             )
     for ref in _references(sql, dialect):
-        table = None if ref.columns is not None else _find_table(catalog, ref, default_schema)
-        if table is not None:
-            label, columns = table.name, [(c.name, c.type) for c in table.columns]
+        found = None if ref.columns is not None else _find_table(catalog, ref, default_schema)
+        if found is not None:
+            label, columns = found.name, [(c.name, c.type) for c in found.columns]
         else:
             label, columns = ref.name, [(name, "") for name in ref.columns or ()]
-        if table is not None and ref.key == ref.name:  # unaliased: qualify as the catalog spells it
-            prefix, qualifier = table.name, quote_name(table.name, dialect)
+        if found is not None and ref.key == ref.name:  # unaliased: qualify as the catalog spells it
+            prefix, qualifier = found.name, quote_name(found.name, dialect)
         else:
             prefix, qualifier = ref.key, (quote_name(ref.key, dialect) if ref.quoted else ref.key)
         for name, type_ in columns:
@@ -276,7 +276,7 @@ def _identifier(node: exp.Expression | None) -> tuple[str, bool]:
     return (node.name if node is not None else ""), False
 
 
-def _output_names(query: exp.Expression | None, alias: exp.Expression | None) -> tuple[str, ...]:
+def _output_names(query: exp.Expr | None, alias: exp.Expr | None) -> tuple[str, ...]:
     """Column names a CTE or subquery returns: its column list, else its named selects."""
     if isinstance(alias, exp.TableAlias) and alias.columns:
         return tuple(c.name for c in alias.columns)
@@ -291,7 +291,7 @@ def _output_names(query: exp.Expression | None, alias: exp.Expression | None) ->
     return tuple(dict.fromkeys(n for n in names if n))
 
 
-def _references_in_tree(statements: Sequence[exp.Expression | None]) -> list[_Ref]:
+def _references_in_tree(statements: Sequence[exp.Expr | None]) -> list[_Ref]:
     """References from statements sqlglot parsed."""
     refs: list[_Ref] = []
     for statement in statements:
@@ -308,8 +308,8 @@ def _references_in_tree(statements: Sequence[exp.Expression | None]) -> list[_Re
             # A table function (read_parquet(...), generate_series(...)) has only its alias.
             if not isinstance(table.this, exp.Identifier):
                 if alias:
-                    columns = _output_names(None, table.args.get("alias"))
-                    refs.append(_Ref(alias, alias_quoted, None, alias, columns))
+                    outputs = _output_names(None, table.args.get("alias"))
+                    refs.append(_Ref(alias, alias_quoted, None, alias, outputs))
                 continue
             name, quoted = _identifier(table.this)
             schema = table.db or None
@@ -438,10 +438,10 @@ class _TokenScan:
             alias, end = self._read_alias(close + 1)
             if alias is None:
                 return end
-            columns: tuple[str, ...] = ()
+            listed: tuple[str, ...] = ()
             if self._kind(end) == TokenType.L_PAREN and end in self.closing:  # AS u(x, y)
-                columns, end = self._names_in(end), self.closing[end] + 1
-            refs.append(_Ref(alias.text, _quoted(alias), None, alias.text, columns))
+                listed, end = self._names_in(end), self.closing[end] + 1
+            refs.append(_Ref(alias.text, _quoted(alias), None, alias.text, listed))
             return end
         name = parts[-1]
         schema = parts[-2].text if len(parts) > 1 else None

@@ -294,6 +294,7 @@ def open_for(
     attaching fails."""
     from tusk import files
     from tusk.engines import isolation
+    from tusk.engines.base import attaching
     from tusk.engines.registry import connect, engine_class
 
     read_only = _truthy(spec.options.get("read_only"))
@@ -331,7 +332,9 @@ def open_for(
         conn = connect(spec)
     try:
         for pg, alias in attach:
-            conn.attach_postgres(pg, alias)  # type: ignore[attr-defined] - DuckDB only
+            if not attaching(conn):
+                raise BadInput(f"{spec.name} cannot attach databases.", "Cannot attach")
+            conn.attach_postgres(pg, alias)
         if roots is not None:
             conn.confine(roots, write=write)
         if read_only:

@@ -101,7 +101,7 @@ def export(
     target: BinaryIO | str | os.PathLike[str],
     *,
     params: Params = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     actor: User | None = None,
 ) -> ExportSummary:
     """Stream the full result of `sql` into `target` (a binary file object or a path) as `fmt`.
@@ -136,7 +136,7 @@ def _export_to_path(
     fmt: str,
     path: Path,
     params: Params,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> tuple[int, int]:
     path = path.expanduser()
     if path.is_dir():
@@ -163,7 +163,7 @@ def _export_to_stream(
     fmt: str,
     target: BinaryIO,
     params: Params,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> tuple[int, int]:
     batches = conn.stream_arrow(sql, params)
     try:
@@ -178,7 +178,7 @@ def write_batches(
     batches: Iterable[pa.RecordBatch],
     fmt: str,
     target: BinaryIO,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[int, int]:
     """Write Arrow batches as `fmt` into a binary file object: (rows, bytes written)."""
     sink = _CountingSink(target)

@@ -33,7 +33,16 @@ import pyarrow as pa
 
 from tusk import auth, config, private
 from tusk import export as exporting
-from tusk.engines.base import Connection, Params, check_encodable, quote_ident, sql_literal
+from tusk.engines.base import (
+    Attaching,
+    Connection,
+    Params,
+    attaching,
+    check_encodable,
+    quote_ident,
+    registers_files,
+    sql_literal,
+)
 from tusk.engines.duckdb import DuckDBConnection, escape_glob, open_duckdb
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError
@@ -481,7 +490,7 @@ def _scan(path: Path, kind: str, table: str | None = None) -> str:
     return f"{'read_parquet' if kind == 'parquet' else 'read_json_auto'}({literal})"
 
 
-def _table(conn: Connection, path: Path, shown: str, table: str | None) -> str:
+def _table(conn: Attaching, path: Path, shown: str, table: str | None) -> str:
     """The SQLite table to read: the one asked for (it must exist), else the first."""
     tables = _sqlite_tables(conn, path, shown)
     if table is None:
@@ -496,7 +505,7 @@ def _table(conn: Connection, path: Path, shown: str, table: str | None) -> str:
     return table
 
 
-def _sqlite_tables(conn: Connection, path: Path, shown: str) -> list[str]:
+def _sqlite_tables(conn: Attaching, path: Path, shown: str) -> list[str]:
     alias = f"f_{uuid.uuid4().hex[:8]}"  # generated, and the query takes it as a parameter
     try:
         conn.attach_sqlite(path, alias)
@@ -520,7 +529,7 @@ order by 1
 
 
 @contextmanager
-def _reader(kind: str) -> Iterator[Connection]:
+def _reader(kind: str) -> Iterator[Attaching]:
     """A private in-memory DuckDB (with sqlite_scanner when needed), closed afterwards. With
     isolation on (the app), it runs in the files worker process: a file that crashes DuckDB
     (a deeply nested JSON) crashes that worker, never the server. Only Tusk's own SQL over
@@ -535,6 +544,7 @@ def _reader(kind: str) -> Iterator[Connection]:
     else:
         conn = DuckDBConnection(open_duckdb(None, [extensions] if extensions else []))
     try:
+        assert attaching(conn)  # a DuckDB session, here or in the files worker
         yield conn
     finally:
         conn.close()
@@ -558,7 +568,7 @@ def register_table(
     """Register a data file as DataFusion table `name`, read when queried (needs data.view:
     the table reads the file)."""
     auth.require(actor, "data.view")
-    if not conn.abilities.registers_files:
+    if not registers_files(conn):
         raise BadInput("Files are registered as tables on a DataFusion connection.")
     path, kind, _ = _readable(root_name, relative)
     conn.register_file(name, path, kind)
@@ -570,7 +580,7 @@ def attach_sqlite(
     """ATTACH a SQLite file of a data root READ_ONLY to a DuckDB connection as `alias`
     (needs data.view: its tables can then be read)."""
     auth.require(actor, "data.view")
-    if not conn.abilities.can_attach:
+    if not attaching(conn):
         raise BadInput("SQLite files are attached to a DuckDB connection.", "Not DuckDB")
     path, kind, shown = _readable(root_name, relative)
     if kind != "sqlite":
@@ -591,7 +601,7 @@ def create_view(
     returns the statement (needs queries.execute, what typing that statement needs, and
     data.view, as the view reads the file)."""
     auth.require(actor, "queries.execute")
-    if not conn.abilities.file_views:
+    if not (conn.abilities.file_views and attaching(conn)):
         raise BadInput("Views over files need a DuckDB connection.", "Not DuckDB")
     name = str(view).strip()
     if not name or "\x00" in name:

@@ -8,7 +8,7 @@ powers of 1024, so `shared_buffers = 128MB` on the server reads "128 MB" here to
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,7 +176,7 @@ _MEMORY = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
-def _largest(amount: float, units: dict[str, float], base: str) -> str:
+def _largest(amount: float, units: Mapping[str, float], base: str) -> str:
     """`amount` (in the smallest unit) in the largest unit that holds it exactly."""
     if amount == 0:
         return f"0 {base}"

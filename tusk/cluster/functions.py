@@ -17,7 +17,7 @@ allowed by class.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from tusk.errors import BadInput, PermissionDenied, QueryFailed
 
@@ -100,7 +100,7 @@ def _reader() -> Any:
 
         class _AsWritten(Dialect):
             class Parser(parser.Parser):
-                FUNCTIONS: dict[str, Any] = {}  # noqa: RUF012 - sqlglot reads class attributes
+                FUNCTIONS: ClassVar[dict[str, Any]] = {}  # sqlglot reads class attributes
                 FUNCTION_PARSERS = {  # noqa: RUF012 - the calls with keywords inside
                     k: v for k, v in parser.Parser.FUNCTION_PARSERS.items() if k in keep
                 }

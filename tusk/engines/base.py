@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, TypeGuard, runtime_checkable
 
 import pyarrow as pa
 
@@ -26,8 +26,16 @@ CONNECT_TIMEOUT_S = 4  # unreachable hosts fail well inside 5 s
 class Connection(Protocol):
     """An open session on one engine."""
 
-    engine: str  # the engine's name ("duckdb", …), also on a connection run in a worker
-    abilities: type[Abilities]  # what its engine can do (the engine's row of class data)
+    # Read-only members: an adapter has them as class data, a worker's proxy per instance.
+    @property
+    def engine(self) -> str:
+        """The engine's name ("duckdb", …), also on a connection run in a worker."""
+        ...
+
+    @property
+    def abilities(self) -> type[Abilities]:
+        """What its engine can do (the engine's row of class data)."""
+        ...
 
     def execute(self, sql: str, params: Params = None, *, limit: int | None = 1000) -> QueryResult:
         """Run SQL (one or more statements); the last statement's first `limit` rows come back."""
@@ -76,6 +84,55 @@ class Connection(Protocol):
     def close(self) -> None:
         """Close the session."""
         ...
+
+
+class Attaching(Connection, Protocol):
+    """A connection whose engine `can_attach` (DuckDB): other databases, SQLite files and
+    extensions, and results with the engine's own type names."""
+
+    def execute_typed(
+        self, sql: str, params: Params = None, *, limit: int | None = 1000
+    ) -> tuple[QueryResult, list[tuple[str, str]]]:
+        """Like execute, plus the last statement's columns as (name, engine type) pairs."""
+        ...
+
+    def attach_sqlite(self, path: Path, alias: str) -> None:
+        """ATTACH a SQLite file READ_ONLY as `alias`."""
+        ...
+
+    def attach_postgres(self, spec: ConnectionSpec, alias: str) -> None:
+        """ATTACH a PostgreSQL database READ_ONLY as `alias`."""
+        ...
+
+    def detach(self, alias: str) -> None:
+        """DETACH `alias`."""
+        ...
+
+    def attached(self) -> list[str]:
+        """The aliases attached to this session."""
+        ...
+
+    def load_extension(self, extension: str) -> None:
+        """LOAD one of the offline extensions."""
+        ...
+
+
+class RegistersFiles(Connection, Protocol):
+    """A connection whose engine `registers_files` (DataFusion): data files as tables."""
+
+    def register_file(self, name: str, path: Path, kind: str) -> None:
+        """Register the file at `path` (of `kind`: parquet, csv, json) as table `name`."""
+        ...
+
+
+def attaching(conn: Connection) -> TypeGuard[Attaching]:
+    """True when `conn`'s engine attaches databases and files (asked of its abilities)."""
+    return conn.abilities.can_attach
+
+
+def registers_files(conn: Connection) -> TypeGuard[RegistersFiles]:
+    """True when `conn`'s engine registers data files as tables (asked of its abilities)."""
+    return conn.abilities.registers_files
 
 
 PathKind = Literal["file", "folder"] | None

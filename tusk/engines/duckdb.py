@@ -41,7 +41,7 @@ from tusk.errors import BadInput, ConnectionFailed, QueryCancelled, QueryFailed
 DUCKDB_VERSION = "1.5.5"
 # Extensions come from the PyPI duckdb-extension-* wheels; DuckDB never downloads anything.
 OFFLINE_EXTENSIONS = ("spatial", "postgres_scanner", "sqlite_scanner")
-BASE_CONFIG = {
+BASE_CONFIG: dict[str, str | bool] = {  # every DuckDB database Tusk opens
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
@@ -70,10 +70,16 @@ def extension_path(name: str) -> Path:
     return path
 
 
+def _value(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The first value of the one row `sql` returns (a setting, a yes/no); None without a row."""
+    row = con.execute(sql).fetchone()
+    return row[0] if row is not None else None
+
+
 def load_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """LOAD an offline extension into a DuckDB connection. A database confined to the data
     roots refuses LOAD (even of an extension it has); confining loaded them all before."""
-    if not con.execute("select current_setting('enable_external_access')").fetchone()[0]:
+    if not _value(con, "select current_setting('enable_external_access')"):
         return
     # LOAD takes no parameters; the path comes from the installed wheel, as a literal.
     con.execute("LOAD " + sql_literal(str(extension_path(name))))
@@ -447,7 +453,7 @@ class DuckDBConnection:
         with self._lock:
             cur = self._con.cursor()
             try:
-                if cur.execute(_HAS_POSTGRES).fetchone()[0]:
+                if _value(cur, _HAS_POSTGRES):
                     cur.execute("SELECT * FROM pg_clear_cache()").fetchall()
                 cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                 cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
@@ -490,9 +496,7 @@ class DuckDBConnection:
             if self._confined is not None:
                 return
             try:
-                open_access = self._con.execute(
-                    "select current_setting('enable_external_access')"
-                ).fetchone()[0]
+                open_access = _value(self._con, "select current_setting('enable_external_access')")
                 if open_access:
                     # (Once confined, DuckDB refuses duckdb_extensions(): checked before.)
                     leaky = self._con.execute(_LOADED_LEAKY).fetchall()

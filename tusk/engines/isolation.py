@@ -149,7 +149,8 @@ class _Process:
         """Stop the process (its sessions end) and remove its socket folder."""
         if self.alive():
             with contextlib.suppress(OSError):
-                self.proc.stdin.close()  # type: ignore[union-attr] - the worker watches it
+                if self.proc.stdin is not None:  # the worker watches it: closed, it exits
+                    self.proc.stdin.close()
             try:
                 self.proc.wait(timeout=2)
             except subprocess.TimeoutExpired:
@@ -173,10 +174,12 @@ def _start(key: tuple[str, ...]) -> _Process:
     )
     process = _Process(key, proc, folder, authkey)
     try:
-        proc.stdin.write(authkey.hex().encode("ascii") + b"\n")  # type: ignore[union-attr]
-        proc.stdin.flush()  # type: ignore[union-attr]
-        ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
-        line = proc.stdout.readline() if ready else b""  # type: ignore[union-attr]
+        stdin, stdout = proc.stdin, proc.stdout
+        assert stdin is not None and stdout is not None  # both PIPE above
+        stdin.write(authkey.hex().encode("ascii") + b"\n")
+        stdin.flush()
+        ready, _, _ = select.select([stdout], [], [], START_TIMEOUT_S)
+        line = stdout.readline() if ready else b""
     except OSError:
         line = b""
     if line.strip() != b"ready":

@@ -313,8 +313,7 @@ class ScannerBulkPath:
                 if rendered is None and _is_user_error(exc):
                     raise QueryFailed(scrub(_server_message(str(exc)), self._secret)) from None
                 self._streams[tag] = None  # the cursor's query is cancelled by cancel_safe
-                duck.close()
-                duck = None
+                duck.close()  # now: the cursor path may run long (closing twice is a no-op)
                 self._check_cancelled(tag)
                 self._stream_path = "cursor"
                 yield from self._stream_cursor(sql, params, schema)
@@ -337,8 +336,7 @@ class ScannerBulkPath:
                         batch = batch.set_column(i, batch.schema.field(i), _abbrev(batch.column(i)))
                 yield _conform(batch, schema)
         finally:
-            if duck is not None:
-                duck.close()
+            duck.close()
 
     def _refuse_nan(self, table: tuple[str, str], columns: list[Field], schema: pa.Schema) -> None:
         """Raise QueryFailed when one of a table's numeric(p, s) columns holds NaN."""

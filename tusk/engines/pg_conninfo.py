@@ -36,7 +36,7 @@ def conninfo(spec: ConnectionSpec) -> str:
         check_text(str(key), "A connection option's name")
         check_text(str(value), shown)
     try:
-        return psycopg.conninfo.make_conninfo(**params)
+        return psycopg.conninfo.make_conninfo("", **params)
     except psycopg.ProgrammingError as exc:  # an option libpq does not know
         reason = scrub(str(exc).strip(), secret)
         raise BadInput(
@@ -51,4 +51,4 @@ def read_only_conninfo(conninfo: str) -> str:
     params = psycopg.conninfo.conninfo_to_dict(conninfo)
     options = str(params.get("options") or "")
     params["options"] = (options + " -c default_transaction_read_only=on").strip()
-    return psycopg.conninfo.make_conninfo(**params)
+    return psycopg.conninfo.make_conninfo("", **params)

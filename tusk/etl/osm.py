@@ -148,7 +148,7 @@ def layer_parquet(path: Path, layer: str) -> Path:
     return convert(path)[layer]
 
 
-def convert(path: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+def convert(path: Path, *, progress: Callable[[int], object] | None = None) -> dict[str, Path]:
     """Convert an OSM file into one Parquet file per layer (once: a fresh cache is reused);
     `progress` gets the number of OSM objects read so far."""
     folder, _ = _cached(path, progress)
@@ -170,7 +170,7 @@ def missing_geometry(path: Path) -> dict[str, int]:
     return {key: int(value) for key, value in manifest["missing_geometry"].items()}
 
 
-def _cached(path: Path, progress: Callable[[int], None] | None) -> tuple[Path, dict[str, Any]]:
+def _cached(path: Path, progress: Callable[[int], object] | None) -> tuple[Path, dict[str, Any]]:
     """The cache folder of a file's current version and its manifest, converting if needed."""
     source, stat = _source(path)
     key = _key(source, stat)
@@ -315,7 +315,7 @@ def _convert(
     source: Path,
     stat: os.stat_result,
     folder: Path,
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> dict[str, Any]:
     """Write all layers into a temp folder, then rename it into place in one step."""
     fmt = _format(source)
@@ -429,7 +429,7 @@ class _LayerWriter:
 
 
 def _write_layers(
-    source: Path, fmt: str, folder: Path, progress: Callable[[int], None] | None
+    source: Path, fmt: str, folder: Path, progress: Callable[[int], object] | None
 ) -> _Counts:
     counts = _Counts()
     writers = {

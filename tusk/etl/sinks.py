@@ -32,8 +32,9 @@ from tusk.etl.pipeline import Pipeline, run_error, running
 if TYPE_CHECKING:
     from tusk.auth.store import User
 
-FILE_FORMATS = ("csv", "parquet")
-Progress = Callable[[int], None]
+FileFormat = Literal["csv", "parquet"]
+FILE_FORMATS: tuple[FileFormat, ...] = ("csv", "parquet")
+Progress = Callable[[int], object]
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ Progress = Callable[[int], None]
 
 def write_file(
     pipeline: Pipeline,
-    fmt: Literal["csv", "parquet"],
+    fmt: FileFormat,
     root: str,
     relative: str,
     *,
@@ -76,7 +77,7 @@ def write_path(
     pipeline: Pipeline,
     path: Path,
     *,
-    fmt: Literal["csv", "parquet"] | None = None,
+    fmt: FileFormat | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Path:
@@ -100,16 +101,17 @@ def write_path(
     return path
 
 
-def _format(fmt: str) -> Literal["csv", "parquet"]:
+def _format(fmt: str) -> FileFormat:
     value = str(fmt or "").lower().lstrip(".")
     if value == "pq":
         value = "parquet"
-    if value not in FILE_FORMATS:
-        raise BadInput(
-            f"Pipelines write CSV or Parquet files (.csv, .parquet), not {fmt!r}.",
-            "Unknown format",
-        )
-    return value  # type: ignore[return-value]
+    for known in FILE_FORMATS:
+        if value == known:
+            return known
+    raise BadInput(
+        f"Pipelines write CSV or Parquet files (.csv, .parquet), not {fmt!r}.",
+        "Unknown format",
+    )
 
 
 def _sink(

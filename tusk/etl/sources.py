@@ -36,8 +36,10 @@ if TYPE_CHECKING:
     from tusk.auth.store import User
     from tusk.engines.base import Connection
 
-FORMATS = ("csv", "parquet", "ndjson", "json")
-LAYERS = ("nodes", "ways", "relations")
+FileFormat = Literal["csv", "parquet", "ndjson", "json"]
+OsmLayer = Literal["nodes", "ways", "relations"]
+FORMATS: tuple[FileFormat, ...] = ("csv", "parquet", "ndjson", "json")
+LAYERS: tuple[OsmLayer, ...] = ("nodes", "ways", "relations")
 PREVIEW_SOURCE_ROWS = 10_000  # rows of a query a preview runs the steps over
 SPOOL_ROW_GROUP = 65_536  # small engine batches are gathered into row groups of this many rows
 SPOOL_STALE_S = 24 * 3600  # a spool folder this old was left by a run that died: removed
@@ -45,7 +47,7 @@ CSV_CHECK_WHOLE_BYTES = 16 << 20  # a preview checks a CSV this big whole (~50 m
 _CSV_CHECK_CHUNK = 1 << 20
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")  # Polars inflates
 
-_SUFFIXES = {
+_SUFFIXES: dict[str, FileFormat] = {
     ".csv": "csv",
     ".tsv": "csv",
     ".txt": "csv",
@@ -70,7 +72,7 @@ class FileSource(_Model):
     kind: Literal["file"] = "file"
     root: str
     relative: str
-    format: Literal["csv", "parquet", "ndjson", "json"] = "csv"
+    format: FileFormat = "csv"
     separator: str = ","
     has_header: bool = True
     encoding: Literal["utf8", "utf8-lossy"] = "utf8"
@@ -107,7 +109,7 @@ class OsmSource(_Model):
     kind: Literal["osm"] = "osm"
     root: str
     relative: str
-    layer: Literal["nodes", "ways", "relations"] = "nodes"
+    layer: OsmLayer = "nodes"
 
     def describe(self) -> str:
         """A short label such as `maps/city.osm.pbf (OSM ways)`."""
@@ -117,7 +119,7 @@ class OsmSource(_Model):
 Source = Annotated[FileSource | QuerySource | OsmSource, Field(discriminator="kind")]
 
 
-def guess_format(relative: str) -> str | None:
+def guess_format(relative: str) -> FileFormat | None:
     """csv, parquet, ndjson or json from a file name, or None when the name does not say."""
     suffix = PurePosixPath(relative).suffix.lower()
     return _SUFFIXES.get(suffix)

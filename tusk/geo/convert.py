@@ -59,7 +59,8 @@ def _geometries(table: pa.Table, col: GeoColumn, *, memo: bool) -> tuple[np.ndar
     if col.srid is not None:
         mask &= (srids == 0) | (srids == col.srid)
     # A fresh array: the memoised parse is shared and must not be edited.
-    geoms = np.where(mask, parsed, None)
+    geoms = parsed.copy()
+    geoms[~mask] = None
     return geoms, mask
 
 
@@ -221,7 +222,7 @@ def write_geojson(
     *,
     properties: bool = True,
     include_null: bool = False,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> GeoJSONSummary:
     """Stream a FeatureCollection into a binary file object, one Arrow batch at a time.
 

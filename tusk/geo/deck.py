@@ -189,13 +189,14 @@ def build_deck(
         )
 
     points_only = col.kind == "latlon"
+    geoms: np.ndarray | None = None  # shapely geometries, or
+    x: np.ndarray | None = None  # longitudes and latitudes of a lat/lon pair
+    y: np.ndarray | None = None
     if points_only:
         x, y, mask = latlon_values(_col(table, col.lat), _col(table, col.lon))
-        geoms = None
     else:
         geoms, mask = geometries(table, col)
         geoms = to_4326(geoms, col.srid)
-        x = y = None
     valid_rows = np.flatnonzero(mask)
     total = len(valid_rows)
     notes: list[str] = []
@@ -210,7 +211,8 @@ def build_deck(
         return builder.plan(_view(None), tiles, total, total, False, notes)
 
     if geoms is not None:
-        bounds = tuple(float(v) for v in shapely.total_bounds(geoms[valid_rows]))
+        west, south, east, north = (float(v) for v in shapely.total_bounds(geoms[valid_rows]))
+        bounds = (west, south, east, north)
         if not math.isfinite(bounds[0]):  # only empty geometries
             return builder.plan(_view(None), tiles, 0, total, False, notes)
         types = shapely.get_type_id(geoms[valid_rows])

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -24,7 +24,7 @@ import shapely
 GeoKind = Literal["wkb", "wkt", "ewkt", "geojson", "latlon", "duckdb_geometry", "postgis"]
 KINDS: tuple[str, ...] = ("wkb", "wkt", "ewkt", "geojson", "latlon", "duckdb_geometry", "postgis")
 
-Column = pa.Array | pa.ChunkedArray
+Column: TypeAlias = "pa.Array | pa.ChunkedArray"
 
 # Arrow extension names that DuckDB (and other GeoArrow producers) put on geometry columns.
 GEOARROW_WKB = "geoarrow.wkb"

@@ -4,6 +4,7 @@ the riskiest ask for its name typed): a body, then the action and a way out."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import streamlit as st
 
@@ -32,7 +33,7 @@ def confirm_dialog(
     otherwise the dialog closes and the whole page reruns. `close` clears the flag (and the
     dialog's inputs); `keys` are the widget keys of the action and cancel buttons.
     """
-    width = "stretch" if stretch else "content"
+    width: Literal["stretch", "content"] = "stretch" if stretch else "content"
 
     @st.dialog(title, on_dismiss=close)
     def body() -> None:

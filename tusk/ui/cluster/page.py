@@ -64,7 +64,7 @@ def body() -> None:
     mode = st.segmented_control(
         "Where queries run",
         list(MODES),
-        format_func=MODES.get,
+        format_func=lambda k: MODES[k],
         default="remote",
         required=True,
         key=f"{P}mode",

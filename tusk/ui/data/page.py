@@ -22,12 +22,17 @@ from tusk.ui.shell import current_user, header, md_escape, setup_page, show_erro
 
 if TYPE_CHECKING:
     from tusk.auth.store import User
+    from tusk.engines.base import LoadMode
     from tusk.etl.pipeline import Pipeline
+    from tusk.etl.sinks import FileFormat
 
 PIPE = "tusk_data_pipeline"  # the Pipeline being built (None until a source is chosen)
 EDIT = "tusk_data_edit"  # the id of the step being edited, or "new"
 NEW_KIND = "data_new_kind"
 P = "data_"
+SOURCE_KINDS = {"file": "File", "query": "SQL query", "osm": "OSM / PBF"}
+OUT_FORMATS: tuple[FileFormat, ...] = ("parquet", "csv")  # Parquet first: it keeps the types
+LOAD_MODES: tuple[LoadMode, ...] = ("create", "append", "replace")
 STEP_KINDS = {
     "filter": "Filter rows",
     "select": "Select columns",
@@ -84,8 +89,8 @@ def source_form(key: str = "src") -> Any | None:
 
     kind = st.segmented_control(
         "Source",
-        ["file", "query", "osm"],
-        format_func={"file": "File", "query": "SQL query", "osm": "OSM / PBF"}.get,
+        list(SOURCE_KINDS),
+        format_func=lambda k: SOURCE_KINDS[k],
         default="file",
         required=True,
         key=f"{P}{key}_kind",
@@ -107,19 +112,22 @@ def source_form(key: str = "src") -> Any | None:
                 st.caption("No .osm.pbf file in this root yet — upload one in the Studio's Files.")
                 return None
             rel = st.selectbox("File", found, key=f"{P}{key}_osm_file")
-            layer = st.selectbox("Layer", list(sources.LAYERS), key=f"{P}{key}_layer")
-            return sources.OsmSource(root=root, relative=str(rel), layer=layer)
+            layer = st.selectbox("Layer", sources.LAYERS, key=f"{P}{key}_layer")
+            return sources.OsmSource(root=root, relative=str(rel), layer=layer or "nodes")
         found = _data_files(root, (".csv", ".tsv", ".parquet", ".ndjson", ".jsonl", ".json"), user)
         if not found:
             st.caption("No CSV, Parquet or JSON file in this root yet — upload one in the Studio.")
             return None
         rel = str(st.selectbox("File", found, key=f"{P}{key}_file"))
         guessed = sources.guess_format(rel) or "csv"
-        fmt = st.selectbox(
-            "Format",
-            list(sources.FORMATS),
-            index=list(sources.FORMATS).index(guessed),
-            key=f"{P}{key}_format_{rel}",
+        fmt = (
+            st.selectbox(
+                "Format",
+                sources.FORMATS,
+                index=list(sources.FORMATS).index(guessed),
+                key=f"{P}{key}_format_{rel}",
+            )
+            or guessed
         )
         options: dict[str, Any] = {}
         if fmt == "csv":
@@ -147,8 +155,11 @@ def _source_section(user: User | None) -> None:
         icon=":material/input:",
     ):
         chosen = source_form()
-        if st.button(
-            "Use this source", type="primary", key=f"{P}use_source", disabled=chosen is None
+        if (
+            st.button(
+                "Use this source", type="primary", key=f"{P}use_source", disabled=chosen is None
+            )
+            and chosen is not None
         ):
             steps = [] if p is None else p.steps
             _set(Pipeline(name="" if p is None else p.name, source=chosen, steps=steps))
@@ -223,7 +234,9 @@ def _steps_section(p: Pipeline, issues: dict[str, str]) -> None:
             if editing == step.id:
                 _step_editor(p, i, step.kind, step)
     a, b = st.columns([3, 1], vertical_alignment="bottom")
-    kind = a.selectbox("Add a step", list(STEP_KINDS), format_func=STEP_KINDS.get, key=NEW_KIND)
+    kind = a.selectbox(
+        "Add a step", list(STEP_KINDS), format_func=lambda k: STEP_KINDS[k], key=NEW_KIND
+    )
     if b.button("Add step", icon=":material/add:", key=f"{P}add"):
         st.session_state[EDIT] = "new"
         st.rerun()
@@ -572,14 +585,14 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         roots = [r.name for r in files.roots()]
         root = a.selectbox("Data root", roots, key=f"{P}out_root")
         name = b.text_input("File", value=f"{p.name or 'pipeline'}.parquet", key=f"{P}out_file")
-        fmt = c.selectbox("Format", ["parquet", "csv"], key=f"{P}out_fmt")
+        fmt = c.selectbox("Format", OUT_FORMATS, key=f"{P}out_fmt") or "parquet"
         overwrite = st.checkbox("Replace a file with the same name", key=f"{P}out_overwrite")
         if st.button("Export", type="primary", key=f"{P}out_go", icon=":material/save:"):
             progress = st.progress(0.0, text="Writing…")
             try:
                 entry = sinks.write_file(
                     p,
-                    str(fmt),
+                    fmt,
                     str(root),
                     name,
                     overwrite=overwrite,
@@ -620,7 +633,7 @@ def _output_section(p: Pipeline, user: User | None) -> None:
     table = b.text_input("Table", value=_table_name(p), key=f"{P}imp_table")
     mode = c.selectbox(
         "If it exists",
-        ["create", "append", "replace"],
+        LOAD_MODES,
         key=f"{P}imp_mode",
         help="create refuses an existing table",
     )
@@ -638,7 +651,7 @@ def _output_section(p: Pipeline, user: User | None) -> None:
         try:
             conn = connection(spec.name)
             with st.spinner(f"Importing into {table}…"):
-                n = sinks.to_table(p, conn, table, mode=str(mode), actor=user)
+                n = sinks.to_table(p, conn, table, mode=mode or "create", actor=user)
         except TuskError as exc:
             show_error(exc)
             forget_if_lost(spec.name, exc)  # the next Import reconnects

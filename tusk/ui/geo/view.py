@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import streamlit as st
@@ -18,7 +18,10 @@ from tusk.errors import TuskError
 from tusk.ui import humanize
 from tusk.ui.shell import show_error
 
-LAYERS = {
+if TYPE_CHECKING:  # the geo extra (shapely) is imported only when a map is drawn
+    from tusk.geo.deck import LayerChoice
+
+LAYERS: dict[LayerChoice, str] = {
     "auto": "Automatic",
     "scatter": "Points",
     "path": "Lines",
@@ -62,7 +65,7 @@ def map_view(
     a, b, c, d = st.columns(4)
     picked = a.selectbox("Geometry", list(by_summary), key=f"{key}_geom")
     col = by_summary[str(picked)]
-    layer = b.selectbox("Layer", list(LAYERS), format_func=LAYERS.get, key=f"{key}_layer")
+    layer = b.selectbox("Layer", list(LAYERS), format_func=lambda k: LAYERS[k], key=f"{key}_layer")
     others = [n for n in table.column_names if n not in col.columns]
     color_by = c.selectbox(
         "Colour by",
@@ -86,7 +89,7 @@ def map_view(
         plan = geo.build_deck(
             table,
             col,
-            layer=str(layer),
+            layer=layer or "auto",
             color_by=color_by,
             size_by=size_by,
             max_features=MAX_FEATURES,

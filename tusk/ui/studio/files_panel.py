@@ -348,8 +348,8 @@ def _upload(root: str, cwd: str, user: User | None) -> None:
                     done.append(f.name)
                 except TuskError as exc:
                     failed.append((f.name, exc))
-            for _name, exc in failed:
-                show_error(exc)
+            for _name, error in failed:
+                show_error(error)
             if done:
                 st.session_state[_TOAST] = f"Uploaded {md_escape(', '.join(done))}"
             if not failed:
