@@ -80,6 +80,8 @@ class AdminConnection:
         with self._lock:
             try:
                 with self._conn.cursor(row_factory=dict_row) as cur:
+                    # psycopg types a query as a LiteralString; these are the module constants
+                    # of tusk/admin (or psycopg.sql compositions), never user text.
                     cur.execute(query, params)  # type: ignore[arg-type]
                     return list(cur.fetchall()) if cur.description else []
             except psycopg.errors.LockNotAvailable:
@@ -101,7 +103,7 @@ class AdminConnection:
         with self._lock:
             try:
                 with self._conn.cursor() as cur:
-                    cur.execute(query, params)  # type: ignore[arg-type]
+                    cur.execute(query, params)  # type: ignore[arg-type]  # as in rows()
                     return str(cur.statusmessage or "")
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None
@@ -183,7 +185,7 @@ def audit(actor: User | None, action: str, target: str, detail: str = "") -> Non
 def positive_pid(pid: object) -> int:
     """A backend pid from user input, as an int (BadInput otherwise)."""
     try:
-        value = int(pid)  # type: ignore[call-overload]
+        value = int(pid)  # type: ignore[call-overload]  # any input; int() refuses the rest
     except (TypeError, ValueError):
         raise BadInput(f"{pid!r} is not a process id.") from None
     if value <= 0:

@@ -186,7 +186,7 @@ def _connection_limit(limit: object) -> int:
     if isinstance(limit, bool):
         raise BadInput(f"{limit!r} is not a connection limit.", "Bad connection limit")
     try:
-        value = int(limit)  # type: ignore[call-overload]
+        value = int(limit)  # type: ignore[call-overload]  # any input; int() refuses the rest
     except (TypeError, ValueError):
         raise BadInput(f"{limit!r} is not a connection limit.", "Bad connection limit") from None
     if value < -1 or value != limit:

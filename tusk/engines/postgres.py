@@ -137,7 +137,8 @@ class PostgresConnection(ScannerBulkPath):
                     raise _NotDeclarable() from None
                 except psycopg.Error as exc:
                     # The server counts positions from the start of "DECLARE … FOR ".
-                    exc.tusk_prefix = len(f'DECLARE "{name}" CURSOR FOR ')  # type: ignore[attr-defined]
+                    # An attribute of our own on the driver's exception, read by pg_errors.
+                    setattr(exc, "tusk_prefix", len(f'DECLARE "{name}" CURSOR FOR '))  # noqa: B010
                     raise
                 rows = cur.fetchmany(limit + 1)
                 fields = self._cursor_fields(cur)

@@ -63,7 +63,7 @@ class ConnectionSpec:
 
     def with_changes(self, **changes: object) -> ConnectionSpec:
         """A copy with some fields changed."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace
 
     def describe(self) -> str:
         """Where this connection points, without any secret (for lists and headers)."""

@@ -220,7 +220,7 @@ def to_table(
     return _load(pipeline, conn, table, mode, kind.label)
 
 
-def _load(pipeline: Pipeline, conn: Connection, table: str, mode: str, label: str) -> int:
+def _load(pipeline: Pipeline, conn: Connection, table: str, mode: LoadMode, label: str) -> int:
     name = str(table or "").strip()
     if not name or "\x00" in name:
         raise BadInput("Give the table a name (without NUL characters).", "Table name missing")
@@ -241,7 +241,7 @@ def _load(pipeline: Pipeline, conn: Connection, table: str, mode: str, label: st
         batches = _batches(lf, arrow_schema, failed)
         reader = pa.RecordBatchReader.from_batches(arrow_schema, batches)
         try:
-            return conn.load_arrow(name, reader, mode=mode)  # type: ignore[arg-type]
+            return conn.load_arrow(name, reader, mode=mode)
         except TuskError as exc:
             if failed:
                 raise run_error(pipeline, failed[0]) from None

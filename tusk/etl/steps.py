@@ -18,7 +18,7 @@ import math
 import uuid
 import zoneinfo
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -42,14 +42,20 @@ Op = Literal[
     "in",
     "not_in",
 ]
-OPS: tuple[str, ...] = Op.__args__  # type: ignore[attr-defined]
+OPS: tuple[str, ...] = get_args(Op)
 AggFn = Literal["count", "sum", "mean", "min", "max", "n_unique", "first", "last"]
-AGG_FNS: tuple[str, ...] = AggFn.__args__  # type: ignore[attr-defined]
+AGG_FNS: tuple[str, ...] = get_args(AggFn)
 JoinHow = Literal["inner", "left", "outer", "semi", "anti"]
-JOIN_HOWS: tuple[str, ...] = JoinHow.__args__  # type: ignore[attr-defined]
+JOIN_HOWS: tuple[str, ...] = get_args(JoinHow)
 
 _TEXT_OPS = {"contains": "contains", "starts_with": "starts_with", "ends_with": "ends_with"}
-_POLARS_HOW = {"inner": "inner", "left": "left", "outer": "full", "semi": "semi", "anti": "anti"}
+_POLARS_HOW: dict[str, Literal["inner", "left", "full", "semi", "anti"]] = {
+    "inner": "inner",
+    "left": "left",
+    "outer": "full",
+    "semi": "semi",
+    "anti": "anti",
+}
 _NUMERIC_AGGS = {"sum", "mean"}
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
@@ -82,7 +88,7 @@ class _Step(BaseModel):
 
     def describe(self) -> str:
         """A one-line summary for lists and code comments."""
-        return self.kind  # type: ignore[attr-defined]
+        return str(getattr(self, "kind", type(self).__name__.lower()))  # each step has kind
 
     def apply(
         self, lf: pl.LazyFrame, schema: pl.Schema, *, preview_rows: int | None = None
@@ -646,7 +652,7 @@ class Join(_Step):
             other,
             left_on=self.left_on,
             right_on=self.right_on,
-            how=_POLARS_HOW[self.how],  # type: ignore[arg-type]
+            how=_POLARS_HOW[self.how],
             suffix=self.suffix,
             coalesce=True,  # one key column, as SQL's JOIN … USING gives
             maintain_order="left_right",  # the same row order on every run and in the code

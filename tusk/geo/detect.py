@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import get_args
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +22,6 @@ import shapely
 from tusk.geo.encoding import (
     GEOARROW_WKB,
     GEOARROW_WKT,
-    KINDS,
     Column,
     GeoKind,
     combined,
@@ -150,8 +150,9 @@ def _hinted(hint: str | None) -> tuple[GeoKind | None, int | None]:
     if not hint:
         return None, None
     text = hint.strip()
-    if text in KINDS and text != "latlon":
-        return text, None  # type: ignore[return-value]
+    for kind in get_args(GeoKind):
+        if text == kind and kind != "latlon":
+            return kind, None
     m = _DUCK_TYPE.match(text)
     if m:  # DuckDB spells its type in capitals, PostgreSQL's format_type in lower case
         crs = m.group(1)

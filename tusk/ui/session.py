@@ -15,7 +15,7 @@ from typing import Any
 import streamlit as st
 
 from tusk import connections
-from tusk.engines.base import Connection
+from tusk.engines.base import Connection, attaching
 from tusk.errors import BadInput, ConnectionLost, TuskError
 from tusk.ui.shell import md_escape
 
@@ -83,7 +83,9 @@ def attach_postgres(name: str, pg_name: str, alias: str) -> None:
             "attach PostgreSQL.",
             "Attach unavailable",
         )
-    conn.attach_postgres(connections.get(pg_name), alias)  # type: ignore[attr-defined]
+    if not attaching(conn):
+        raise BadInput(f"{name} cannot attach databases.", "Attach unavailable")
+    conn.attach_postgres(connections.get(pg_name), alias)
     _attachments(name).append((pg_name, alias))
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from tusk.catalog import Catalog
 from tusk.engines.abilities import engine_abilities
+from tusk.engines.base import attaching
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import ConnectionFailed, TuskError
 from tusk.ui.session import connection, forget, forget_if_lost
@@ -63,7 +64,8 @@ def attached_databases(name: str) -> list[str] | None:
     if name not in cache:
         if connection_busy(name):
             return None
-        cache[name] = connection(name).attached()  # type: ignore[attr-defined]
+        conn = connection(name)
+        cache[name] = conn.attached() if attaching(conn) else []
     return cache[name]
 
 

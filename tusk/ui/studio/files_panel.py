@@ -14,6 +14,7 @@ import streamlit as st
 
 from tusk import auth, connections, files
 from tusk.engines.abilities import engine_abilities
+from tusk.engines.base import attaching
 from tusk.errors import TuskError
 from tusk.ui import humanize, session
 from tusk.ui.confirm import confirm_dialog
@@ -399,7 +400,9 @@ def attach_panel(duck_name: str, forget_catalog, attached_databases) -> None:  #
                 help=f"Detach {alias}",
             ):
                 try:
-                    connection(duck_name).detach(alias)  # type: ignore[attr-defined]
+                    duck = connection(duck_name)
+                    if attaching(duck):
+                        duck.detach(alias)
                 except TuskError as exc:
                     show_error(exc)
                 else:
