@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import config
 from tusk.cluster import client, log
-from tusk.cluster.nodes import LocalCluster, free_port, get_json, session_pids
+from tusk.cluster.nodes import LocalCluster, free_port, get_json
+from tusk.cluster.processes import session_pids
 from tusk.errors import ConnectionFailed, PermissionDenied, QueryCancelled, QueryFailed
 
 pytestmark = pytest.mark.cluster

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 
 from tusk.cluster import client, log
-from tusk.cluster.nodes import LocalCluster, session_pids
+from tusk.cluster.nodes import LocalCluster
+from tusk.cluster.processes import session_pids
 from tusk.errors import ConnectionFailed, TuskError
 
 pytestmark = pytest.mark.cluster

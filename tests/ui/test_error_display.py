@@ -1,5 +1,5 @@
 """Errors are shown as written: a name like `**x**` or `[a](b)` in a message is text, never
-Markdown (every page shows errors through tusk.ui.shell's one escaping helper)."""
+Markdown (every page shows errors through tusk.ui.error_display's one escaping helper)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tusk import connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.store import saved
 from tusk.ui.editor import editor_key
-from tusk.ui.shell import error_markdown, md_escape
+from tusk.ui.error_display import error_markdown, md_escape
 
 MARKUP = "**x** [a](b)"  # bold and a link, if rendered as Markdown
 SHOWN = r"\*\*x\*\* \[a\]\(b\)"  # the same text, escaped: Markdown shows it literally

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tusk.cluster import log
+from tusk.cluster.processes import session_pids
 from tusk.cluster.runner import is_csv
 from tusk.errors import (
     BadInput,
@@ -453,8 +454,6 @@ def daft_message(error: str) -> str:
 
 def _kill_session(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the query process's whole session (it may have spawned helpers)."""
-    from tusk.cluster.nodes import session_pids
-
     for pid in [proc.pid, *session_pids(proc.pid)]:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)

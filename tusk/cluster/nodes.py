@@ -25,6 +25,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
+from tusk.cluster.client import stop_warm
+from tusk.cluster.processes import session_pids, signal_session
 from tusk.errors import BadInput, ConnectionFailed, TuskError
 
 if TYPE_CHECKING:
@@ -172,7 +174,7 @@ class NodeProcess:
 
     def terminate(self) -> None:
         """SIGTERM every process of the node's session (returns at once)."""
-        _signal_session(self.pid, signal.SIGTERM)
+        signal_session(self.pid, signal.SIGTERM)
 
     def finish(self, deadline: float) -> None:
         """Wait for the session to end until `deadline` (monotonic), then SIGKILL the rest."""
@@ -180,7 +182,7 @@ class NodeProcess:
             self.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
         while session_pids(self.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        _signal_session(self.pid, signal.SIGKILL)
+        signal_session(self.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             self.popen.wait(timeout=5)
         end = time.monotonic() + 5
@@ -200,33 +202,6 @@ def _stop_together(nodes: list[NodeProcess], grace_s: float) -> None:
         node.terminate()
     for node in nodes:
         node.finish(deadline)
-
-
-def session_pids(sid: int) -> list[int]:
-    """Live (non-zombie) processes whose session id is `sid`, read from /proc."""
-    found: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # the process ended while we looked
-        # The command name is in parentheses and may hold spaces: split after the last ")".
-        fields = stat[stat.rfind(")") + 2 :].split()
-        if len(fields) > 3 and fields[0] not in ("Z", "X") and int(fields[3]) == sid:
-            found.append(int(entry.name))
-    return found
-
-
-def _signal_session(sid: int, sig: signal.Signals) -> None:
-    """Send `sig` to the process group and to every member of the session."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(sid, sig)
-    # Members that moved to their own process group are still in the session.
-    for pid in session_pids(sid):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
 
 
 def start_node(role: str, cmd: list[str], log_path: Path | None = None) -> NodeProcess:
@@ -417,8 +392,6 @@ class LocalCluster:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         """Stop the workers together, then the head; leaves no process of this cluster behind."""
-        from tusk.cluster.client import stop_warm
-
         stop_warm()  # idle query processes connected to this head would only wait to die
         workers = [node for node in self.nodes if node.role != "head"]
         heads = [node for node in self.nodes if node.role == "head"]

@@ -33,7 +33,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from tusk import auth
 from tusk.errors import TuskError
-from tusk.ui.shell import show_error
+from tusk.ui.error_display import show_error
 
 if TYPE_CHECKING:
     from tusk.auth.store import User

@@ -1,19 +1,22 @@
-"""Page anatomy shared by every page: config, sidebar links, header row, error display."""
+"""Page anatomy shared by every page: config, sidebar links, header row, error display (from
+error_display)."""
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
 from tusk import config
 from tusk.errors import TuskError
 
-log = logging.getLogger("tusk.ui")
+# Pages import these from here with the rest of their frame; they live below it, in
+# error_display, because the frame's own sign-in gate and theme switch show errors too.
+from tusk.ui.error_display import error_markdown as error_markdown
+from tusk.ui.error_display import md_escape as md_escape
+from tusk.ui.error_display import show_error as show_error
 
 
 @dataclass(frozen=True)
@@ -177,27 +180,3 @@ def header(info: PageInfo, context: str | None = None) -> None:
     left.title(f"{info.icon} {info.label}")
     if context:
         right.markdown(context, text_alignment="right")
-
-
-_MD_SPECIAL = set("\\`*_{}[]()<>#+-.!|~$:")
-
-
-def md_escape(text: str) -> str:
-    """Escape Markdown so user-chosen names (connections, tables) render literally."""
-    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-
-
-def error_markdown(title: str, message: str) -> str:
-    """An error as Markdown: the title in bold, then the message, both shown as written."""
-    # Messages carry the server's text and user-chosen names (order_items, **x**, [a](b)):
-    # escape every line, and keep the line breaks.
-    lines = "  \n".join(md_escape(line) for line in message.splitlines())
-    return f"**{md_escape(title)}** — {lines}"
-
-
-def show_error(exc: TuskError, *, title: str | None = None, into: Any = None) -> None:
-    """Show a Tusk error as a short title plus the server's message (never a traceback);
-    `title` replaces the error's own, `into` is the container to draw in (default: the page)."""
-    log.info("%s: %s", exc.title, exc.message)
-    target = st if into is None else into
-    target.error(error_markdown(title or exc.title, exc.message), icon=":material/error:")

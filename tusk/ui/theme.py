@@ -15,7 +15,7 @@ import streamlit as st
 
 from tusk import auth, config
 from tusk.errors import TuskError
-from tusk.ui.shell import md_escape
+from tusk.ui.error_display import md_escape
 
 _WIDGET = "tusk_dark_theme"
 
@@ -73,7 +73,7 @@ _SCRIPT = """<script>
 
 
 def _user():  # noqa: ANN202 - a tusk.auth.store.User or None
-    from tusk.ui.shell import current_user
+    from tusk.ui.auth_gate import current_user
 
     return current_user()
 
