@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,20 @@ def _fail(message: str, code: int = 1) -> None:
     """Print a one-line error and exit (no traceback)."""
     typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def _exit_on_error(cleanup: Callable[[], object] | None = None) -> Iterator[None]:
+    """Turn a TuskError inside the block into the one-line CLI error and exit code 1;
+    `cleanup` runs first (e.g. stop a node the block started)."""
+    from tusk.errors import TuskError  # here, not at the top: --help stays light
+
+    try:
+        yield
+    except TuskError as exc:
+        if cleanup is not None:
+            cleanup()
+        _fail(exc.message)
 
 
 def app_dir() -> Path:
@@ -75,9 +91,8 @@ def studio(
 ) -> None:
     """Start the Tusk studio (Streamlit) in the foreground."""
     from tusk import config
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         settings = config.load()
         host = host or settings["host"]
         port = port or settings["port"]
@@ -87,8 +102,6 @@ def studio(
         from tusk.connections import ensure_demo
 
         ensure_demo()
-    except TuskError as exc:
-        _fail(exc.message)
     base = app_dir()
     # No --theme.base: the theme is chosen per browser (tusk.ui.theme), not for the server.
     flags = streamlit_flags(base)
@@ -129,12 +142,9 @@ def help_(ctx: typer.Context) -> None:
 def config_show() -> None:
     """Print every setting with its value (defaults included)."""
     from tusk import config
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         values = config.load()
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"# {config.home() / config.CONFIG_FILE}")
     for key, setting in config.SETTINGS.items():
         value = values[key]
@@ -149,12 +159,9 @@ def config_set(
 ) -> None:
     """Change one setting; unknown keys and bad values are refused."""
     from tusk import config
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         stored = config.set_value(key, value)
-    except TuskError as exc:
-        _fail(exc.message)
     shown = ",".join(stored) if isinstance(stored, list) else stored
     typer.echo(f"{key} = {shown}")
 
@@ -190,12 +197,9 @@ def auth_init(
 ) -> None:
     """Create auth.db with the default groups and the admin user."""
     from tusk.auth import store
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         user, generated = store.init(password, actor="cli")
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"Created {store.path()} with groups: {', '.join(_default_groups())}.")
     if generated:
         typer.echo(
@@ -219,15 +223,12 @@ def _default_groups() -> list[str]:
 def auth_enable() -> None:
     """Switch to multi-user mode: everyone signs in."""
     from tusk import config
-    from tusk.errors import TuskError
 
     store = _auth_store()
-    try:
+    with _exit_on_error():
         if not any(u.is_admin and u.active for u in store.list_users()):
             _fail("No active administrator exists: create one with `tusk users create --admin`.")
         config.set_value("auth_mode", "multi")
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo("Multi-user mode is on: `tusk studio` now asks everyone to sign in.")
 
 
@@ -235,12 +236,9 @@ def auth_enable() -> None:
 def auth_disable() -> None:
     """Switch to single mode: no login, everything allowed."""
     from tusk import config
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         config.set_value("auth_mode", "single")
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo("Single mode is on: no login, everything is allowed. Users are kept.")
 
 
@@ -249,9 +247,8 @@ def auth_status() -> None:
     """Print the mode, the users and the groups."""
     from tusk import auth
     from tusk.auth import store
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         typer.echo(f"Mode: {auth.mode()}")
         if not store.initialised():
             typer.echo("Users: none (run `tusk auth init`)")
@@ -263,21 +260,15 @@ def auth_status() -> None:
         typer.echo("Groups:")
         for group, perms, members in store.list_groups():
             typer.echo(f"  {group.name}: {members} members, {len(perms)} permissions")
-    except TuskError as exc:
-        _fail(exc.message)
 
 
 @users_app.command("list")
 def users_list() -> None:
     """List the users with their groups."""
-    from tusk.errors import TuskError
-
     store = _auth_store()
-    try:
+    with _exit_on_error():
         users = store.list_users()
         rows = [(u, ", ".join(store.groups_of(u))) for u in users]
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"{'USERNAME':<20} {'ADMIN':<6} {'ACTIVE':<7} {'LAST LOGIN':<17} GROUPS")
     for user, groups in rows:
         last = user.last_login.strftime("%Y-%m-%d %H:%M") if user.last_login else "never"
@@ -304,15 +295,11 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user."""
-    from tusk.errors import TuskError
-
     store = _auth_store()
-    try:
+    with _exit_on_error():
         user = store.create_user(
             name, _ask_password(password), is_admin=admin, groups=group or (), actor="cli"
         )
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"Created user {user.username!r}.")
 
 
@@ -327,17 +314,13 @@ def users_reset_password(
     ] = False,
 ) -> None:
     """Set a new password for a user and sign them out everywhere."""
-    from tusk.errors import TuskError
-
     store = _auth_store()
-    try:
+    with _exit_on_error():
         if store.get_user(name) is None:
             _fail(f"There is no user {name!r}.")
         user = store.set_password(
             name, _ask_password(password, "New password"), must_change=temporary, actor="cli"
         )
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"Password of {user.username!r} changed; their sessions are ended.")
 
 
@@ -347,17 +330,13 @@ def users_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a user (never the last active administrator)."""
-    from tusk.errors import TuskError
-
     store = _auth_store()
     if store.get_user(name) is None:
         _fail(f"There is no user {name!r}.")
     if not yes and not typer.confirm(f"Delete user {name!r}?"):
         _fail("Cancelled; nothing was deleted.")
-    try:
+    with _exit_on_error():
         store.delete_user(name, actor="cli")
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"Deleted user {name!r}.")
 
 
@@ -365,13 +344,10 @@ def users_delete(
 def users_groups() -> None:
     """List the groups with their members and permissions."""
     from tusk.auth.permissions import ALL
-    from tusk.errors import TuskError
 
     store = _auth_store()
-    try:
+    with _exit_on_error():
         groups = store.list_groups()
-    except TuskError as exc:
-        _fail(exc.message)
     for group, perms, members in groups:
         typer.echo(f"{group.name} ({members} members): {group.description}")
         shown = [p for p in ALL if p in perms]
@@ -384,13 +360,10 @@ def users_groups() -> None:
 @pipeline_app.command("list")
 def pipeline_list() -> None:
     """List the saved pipelines with when each was last changed."""
-    from tusk.errors import TuskError
     from tusk.etl import store
 
-    try:
+    with _exit_on_error():
         saved = store.list_pipelines()
-    except TuskError as exc:
-        _fail(exc.message)
     if not saved:
         typer.echo("No saved pipelines (save one on the Data page).")
         return
@@ -414,10 +387,9 @@ def pipeline_run(
     rows: Annotated[int, typer.Option(help="Rows to print without --output.", min=0)] = 10,
 ) -> None:
     """Run a saved pipeline: print its first rows and row count, or write it to --output."""
-    from tusk.errors import TuskError
     from tusk.etl import pipeline, sinks, store
 
-    try:
+    with _exit_on_error():
         saved = store.load(name)
         if output is not None:
             path = sinks.write_path(saved, output, overwrite=overwrite)
@@ -433,8 +405,6 @@ def pipeline_run(
                 count = int(lf.select(pl.len()).collect(engine="streaming").item())
             except (pl.exceptions.PolarsError, OSError) as exc:
                 raise pipeline.run_error(saved, exc) from None
-    except TuskError as exc:
-        _fail(exc.message)
     with pl.Config(tbl_rows=rows, tbl_cols=-1, tbl_width_chars=160):
         typer.echo(first)
     typer.echo(f"{count:,} row{'' if count == 1 else 's'}")
@@ -490,9 +460,8 @@ def scheduler(
 ) -> None:
     """Start a Ray head node (the cluster's scheduler) in the foreground; Ctrl+C stops it."""
     from tusk.cluster import nodes
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         cmd = nodes.head_command(
             host=host,
             port=port,
@@ -502,8 +471,6 @@ def scheduler(
             memory=nodes.parse_size(memory) if memory else None,
         )
         node = nodes.start_node("head", cmd)
-    except TuskError as exc:
-        _fail(exc.message)
     shown = "127.0.0.1" if dashboard_host == "0.0.0.0" else dashboard_host
     url = f"http://{shown}:{dashboard_port}"
 
@@ -513,11 +480,8 @@ def scheduler(
         typer.echo(f"Dashboard: {url}  (Ctrl+C to stop)")
         node.popen.wait()
 
-    try:
+    with _exit_on_error(cleanup=node.stop):
         _run_until_signal(node.stop, wait)
-    except TuskError as exc:
-        node.stop()
-        _fail(exc.message)
 
 
 @app.command(epilog=_TOKEN_HELP)
@@ -536,9 +500,8 @@ def worker(
 ) -> None:
     """Start a Ray worker node that joins the head at --scheduler; Ctrl+C stops it."""
     from tusk.cluster import client, nodes
-    from tusk.errors import TuskError
 
-    try:
+    with _exit_on_error():
         client.check_head(scheduler)  # Ray itself would wait forever for a wrong address
         cmd = nodes.worker_command(
             scheduler,
@@ -548,8 +511,6 @@ def worker(
             memory=nodes.parse_size(memory) if memory else None,
         )
         node = nodes.start_node("worker", cmd)
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo(f"Ray worker joining {scheduler}  (Ctrl+C to stop)")
     _run_until_signal(node.stop, node.popen.wait)
     if node.popen.returncode not in (0, None, -15):
@@ -572,7 +533,6 @@ def cluster(
     import time
 
     from tusk.cluster import nodes
-    from tusk.errors import TuskError
 
     local = nodes.LocalCluster(
         workers,
@@ -594,10 +554,8 @@ def cluster(
             time.sleep(0.5)
         typer.echo("A Ray node exited on its own; stopping the cluster.")
 
-    try:
+    with _exit_on_error():
         _run_until_signal(local.stop, wait)
-    except TuskError as exc:
-        _fail(exc.message)
     typer.echo("Cluster stopped.")
 
 

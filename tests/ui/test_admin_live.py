@@ -120,7 +120,7 @@ def test_activity_lists_a_session_and_cancels_it(
     at.selectbox(key="admin_act_pid").set_value(sleeper.pid).run()
     at.button(key="admin_act_cancel").click().run()
     assert not at.exception
-    at.button(key="admin_kill_yes").click().run()
+    at.button(key="admin_signal_yes").click().run()
     assert not at.exception
     sleeper.thread.join(10)
     assert isinstance(sleeper.error, psycopg.errors.QueryCanceled)
@@ -146,8 +146,8 @@ def test_locks_tab_draws_the_chain_and_terminates_the_root(
     assert at.get("graphviz_chart"), "the blocking graph is drawn"
     holder_pid = holder.info.backend_pid
     assert any(f"Root blocker {holder_pid}" in m.value for m in at.markdown)
-    at.button(key=f"admin_locks_kill_{holder_pid}").click().run()
-    at.button(key="admin_kill_yes").click().run()
+    at.button(key=f"admin_locks_terminate_{holder_pid}").click().run()
+    at.button(key="admin_signal_yes").click().run()
     assert not at.exception
     waiter.thread.join(10)
     assert waiter.error is None  # B got the row once A was gone

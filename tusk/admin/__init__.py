@@ -173,7 +173,7 @@ def identifier(*names: str) -> pgsql.Identifier:
 
 
 def audit(actor: User | None, action: str, target: str, detail: str = "") -> None:
-    """Record a change that succeeded (kill, backup, VACUUM, DDL) in the audit log; only in
+    """Record a change that succeeded (cancel/terminate, backup, VACUUM, DDL) in the audit log; only in
     multi-user mode, where auth.db exists. Check permissions first with `auth.require`."""
     if auth.mode() != "multi":
         return

@@ -111,7 +111,7 @@ class BlockingGraph:
 
     @property
     def roots(self) -> list[int]:
-        """Root blockers: involved sessions that wait on nobody (killing one frees a chain).
+        """Root blockers: involved sessions that wait on nobody (terminating one frees a chain).
         In a cycle (a deadlock about to be broken by the server) every member counts."""
         free = [p for p, s in self.sessions.items() if not s.blocked_by]
         if free:

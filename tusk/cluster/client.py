@@ -321,13 +321,13 @@ class ClusterQuery:
         return self._table
 
     def cancel(self, actor: User | None = None) -> None:
-        """Stop the query: kill its process (Ray then ends the tasks of that driver's job)."""
+        """Cancel the query: kill its process (Ray then ends the tasks of that driver's job)."""
         from tusk import auth
 
         auth.require(actor, "cluster.cancel")
-        self.stop()
+        self.cancel_unchecked()
 
-    def stop(self) -> None:
+    def cancel_unchecked(self) -> None:
         """Cancel without a permission check: for the code that submitted the query (the
         Studio's Cancel of its own run), whose submit was already checked."""
         self._cancelled.set()

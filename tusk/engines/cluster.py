@@ -114,7 +114,7 @@ class ClusterConnection:
         with self._lock:
             query = self._running
         if query is not None:
-            query.stop()
+            query.cancel_unchecked()
 
     def catalog(self) -> Catalog:
         """The folder's files as tables, with their columns (read from file metadata)."""

@@ -19,9 +19,7 @@ _ADAPTERS = {
 }
 
 LABELS = {name: row.label for name, row in ABILITIES.items()}
-ICON_NAMES = {name: row.icon for name, row in ABILITIES.items()}  # the UI maps names to icons
-# Streamlit's icon strings, for the pages until they map ICON_NAMES themselves (issue 16).
-ICONS = {name: f":material/{icon}:" for name, icon in ICON_NAMES.items()}
+ICON_NAMES = {name: row.icon for name, row in ABILITIES.items()}  # tusk.ui.icons maps them
 
 
 def engine_class(name: str) -> type[Any]:

@@ -8,8 +8,9 @@ import streamlit as st
 
 from tusk import connections
 from tusk.auth import allowed
-from tusk.engines.registry import ICONS, LABELS
+from tusk.engines.registry import LABELS
 from tusk.errors import TuskError
+from tusk.ui.icons import engine_icon
 from tusk.ui.shell import (
     PAGES,
     current_user,
@@ -49,7 +50,7 @@ def _connections(me: Any) -> None:
         row = st.container(border=True)
         name_col, where_col, test_col = row.columns([2, 4, 1], vertical_alignment="center")
         name_col.markdown(
-            f"{ICONS[spec.engine]} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}"
+            f"{engine_icon(spec.engine)} **{md_escape(spec.name)}**  \n{LABELS[spec.engine]}"
         )
         where_col.code(spec.describe(), language=None)
         usable = spec.name == connections.DEMO_NAME or allowed(me, "connections.use")

@@ -1,5 +1,6 @@
 """Controls shared by the live views (dashboard, activity, locks): refresh interval and pause,
-and a confirmation dialog for killing a session that survives the views' refreshes."""
+and a confirmation dialog for signalling a session (cancel its query or terminate it, as
+PostgreSQL's pg_signal_backend role says) that survives the views' refreshes."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
 INTERVALS: dict[str, float] = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "1 min": 60.0}
 DEFAULT_INTERVAL = "5 s"
-_KILL_KEY = "tusk_admin_kill"  # (how, pid, summary) waiting for the user's confirmation
+_SIGNAL_KEY = "tusk_admin_signal"  # (how, pid, summary) waiting for the user's confirmation
 
 
 def controls(prefix: str) -> float | None:
@@ -32,15 +33,15 @@ def controls(prefix: str) -> float | None:
     return None if paused else INTERVALS[str(every)]
 
 
-def ask_kill(how: str, pid: int, summary: str) -> None:
+def ask_signal(how: str, pid: int, summary: str) -> None:
     """Ask for confirmation (from inside a fragment: the dialog opens on the full rerun)."""
-    st.session_state[_KILL_KEY] = (how, pid, summary)
+    st.session_state[_SIGNAL_KEY] = (how, pid, summary)
     st.rerun()
 
 
-def kill_dialog(conn: AdminConnection, user: User | None) -> None:
-    """The confirmation dialog, open while a kill is pending; call once per full run."""
-    pending = st.session_state.get(_KILL_KEY)
+def signal_dialog(conn: AdminConnection, user: User | None) -> None:
+    """The confirmation dialog, open while a cancel or terminate waits; call once per full run."""
+    pending = st.session_state.get(_SIGNAL_KEY)
     if not pending:
         return
     how, pid, summary = pending
@@ -56,7 +57,7 @@ def kill_dialog(conn: AdminConnection, user: User | None) -> None:
                 icon=":material/warning:",
             )
 
-    def kill() -> None:
+    def send() -> None:
         from tusk.admin import activity
 
         act = activity.cancel if how == "cancel" else activity.terminate
@@ -70,9 +71,9 @@ def kill_dialog(conn: AdminConnection, user: User | None) -> None:
         f"{verb} session {pid}?",
         content,
         action="Cancel query" if how == "cancel" else "Terminate session",
-        on_confirm=kill,
-        close=lambda: st.session_state.pop(_KILL_KEY, None),
-        keys=("admin_kill_yes", "admin_kill_no"),
+        on_confirm=send,
+        close=lambda: st.session_state.pop(_SIGNAL_KEY, None),
+        keys=("admin_signal_yes", "admin_signal_no"),
         cancel="Keep it running",
     )
 

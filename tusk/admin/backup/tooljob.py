@@ -206,8 +206,8 @@ _LIVE: weakref.WeakSet[ToolJob] = weakref.WeakSet()  # jobs whose tool is still 
 
 
 @atexit.register
-def _stop_running_jobs() -> None:
-    """When Tusk exits, stop the tools it started (they run in their own process groups, so
+def _cancel_running_jobs() -> None:
+    """When Tusk exits, cancel the tools it started (they run in their own process groups, so
     Ctrl+C does not reach them) and let their threads remove what they left half-written."""
     jobs = list(_LIVE)
     for job in jobs:

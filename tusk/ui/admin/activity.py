@@ -19,8 +19,8 @@ STATES = ["active", "idle", "idle in transaction", "idle in transaction (aborted
 
 
 def render(conn: AdminConnection, user: User | None) -> None:
-    """Filters, the live session list, and the kill actions."""
-    live.kill_dialog(conn, user)
+    """Filters, the live session list, and the cancel / terminate actions."""
+    live.signal_dialog(conn, user)
     every = live.controls("admin_act")
     a, b, c = st.columns([2, 2, 1], vertical_alignment="bottom")
     search = a.text_input(
@@ -28,7 +28,7 @@ def render(conn: AdminConnection, user: User | None) -> None:
     )
     states = b.multiselect("States", STATES, key="admin_act_states", placeholder="All states")
     background = c.toggle("Background processes", key="admin_act_background")
-    may_kill = auth.allowed(user, "admin.processes")
+    may_signal = auth.allowed(user, "admin.processes")
 
     @st.fragment(run_every=every)
     def table() -> None:
@@ -61,7 +61,7 @@ def render(conn: AdminConnection, user: User | None) -> None:
                 "query": st.column_config.TextColumn("query", width="large"),
             },
         )
-        _actions(found, may_kill)
+        _actions(found, may_signal)
 
     table()
 
@@ -95,7 +95,7 @@ def _age(seconds: float | None) -> str:
     return "" if seconds is None else humanize.duration(max(seconds, 0.0))
 
 
-def _actions(found: list[Session], may_kill: bool) -> None:
+def _actions(found: list[Session], may_signal: bool) -> None:
     """Pick a session, read its whole query, cancel or terminate it (after confirming)."""
     by_pid = {s.pid: s for s in found}
     left, right = st.columns([3, 2], vertical_alignment="bottom")
@@ -112,24 +112,24 @@ def _actions(found: list[Session], may_kill: bool) -> None:
         return
     chosen = by_pid[pid]
     summary = live.session_summary(chosen.pid, chosen.usename, chosen.datname, chosen.query)
-    help_text = None if may_kill else "Needs the admin.processes permission."
-    cancel_col, kill_col = right.columns(2)
+    help_text = None if may_signal else "Needs the admin.processes permission."
+    cancel_col, terminate_col = right.columns(2)
     if cancel_col.button(
         "Cancel query",
         key="admin_act_cancel",
         icon=":material/stop_circle:",
-        disabled=not may_kill,
+        disabled=not may_signal,
         help=help_text or "pg_cancel_backend: stop the statement, keep the session",
     ):
-        live.ask_kill("cancel", chosen.pid, summary)
-    if kill_col.button(
+        live.ask_signal("cancel", chosen.pid, summary)
+    if terminate_col.button(
         "Terminate",
         key="admin_act_terminate",
         icon=":material/cancel:",
-        disabled=not may_kill,
+        disabled=not may_signal,
         help=help_text or "pg_terminate_backend: end the session",
     ):
-        live.ask_kill("terminate", chosen.pid, summary)
+        live.ask_signal("terminate", chosen.pid, summary)
     if chosen.query:
         with st.expander("Full query", expanded=False):
             st.code(chosen.query, language="sql")

@@ -7,7 +7,6 @@ fragment redraws its progress every second and the rest of the page stays usable
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -15,10 +14,11 @@ import streamlit as st
 
 from tusk.admin import backup
 from tusk.admin.backup import Backup, BackupJob, BackupOptions, RestoreJob, ToolJob
-from tusk.errors import BadInput, TuskError
+from tusk.errors import BadInput
 from tusk.ui import humanize
+from tusk.ui.admin.actions import keep_error, show_kept_error
 from tusk.ui.confirm import confirm_dialog
-from tusk.ui.shell import md_escape, show_error
+from tusk.ui.shell import md_escape
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
@@ -50,9 +50,7 @@ MAX_DOWNLOAD_BYTES = 1024**3  # Streamlit holds a download in memory while it is
 
 def render(conn: AdminConnection, user: User | None) -> None:
     """The Backups tab."""
-    error = st.session_state.pop(ERROR, None)
-    if error is not None:
-        show_error(error)
+    show_kept_error(ERROR)
     _job_panel(JOB)
     _job_panel(RESTORE_JOB)
     _back_up_form(conn, user)
@@ -61,14 +59,6 @@ def render(conn: AdminConnection, user: User | None) -> None:
     if picked is not None:
         _restore_form(conn, user, picked)
     _dialogs(conn, user)
-
-
-def _act(action: Callable[[], None]) -> None:
-    """Run a button's action in its callback; a TuskError is kept to show at the top."""
-    try:
-        action()
-    except TuskError as exc:
-        st.session_state[ERROR] = exc
 
 
 # --- jobs ----------------------------------------------------------------------------------------
@@ -228,8 +218,8 @@ def _back_up_form(conn: AdminConnection, user: User | None) -> None:
         icon=":material/backup:",
         disabled=busy,
         help="A backup is already running." if busy else None,
-        on_click=_act,
-        args=(lambda: _start_backup(conn, user, catalog),),
+        on_click=keep_error,
+        args=(ERROR, lambda: _start_backup(conn, user, catalog)),
     )
 
 
@@ -404,8 +394,8 @@ def _restore_form(conn: AdminConnection, user: User | None, picked: Backup) -> N
         icon=":material/settings_backup_restore:",
         disabled=busy,
         help="A restore is already running." if busy else None,
-        on_click=_act,
-        args=(lambda: _ask_or_restore(conn, user, picked),),
+        on_click=keep_error,
+        args=(ERROR, lambda: _ask_or_restore(conn, user, picked)),
     )
 
 
@@ -496,7 +486,7 @@ def _clean_dialog(conn: AdminConnection, user: User | None, args: dict[str, Any]
         action="Drop and restore",
         icon=":material/warning:",
         # A failed start is shown at the top of the tab, like the other actions' errors.
-        on_confirm=lambda: _act(lambda: _start_restore(conn, user, args)),
+        on_confirm=lambda: keep_error(ERROR, lambda: _start_restore(conn, user, args)),
         close=lambda: st.session_state.pop(CLEAN_FOR, None),
         keys=(P + "clean_go", P + "clean_cancel"),
         cancel="Cancel",

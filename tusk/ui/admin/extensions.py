@@ -3,8 +3,7 @@ into a chosen schema, update, and uninstall (CASCADE only after typing the name)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -12,6 +11,7 @@ import streamlit as st
 from tusk.admin import extensions
 from tusk.errors import TuskError
 from tusk.ui import humanize
+from tusk.ui.admin.actions import Done, LastOutcome
 from tusk.ui.confirm import confirm_dialog
 from tusk.ui.shell import md_escape, show_error
 
@@ -20,17 +20,8 @@ if TYPE_CHECKING:
     from tusk.auth.store import User
 
 P = "admin_ext_"
-OUTCOME = P + "outcome"  # the last action's message or error, shown until the next action
-TOAST = P + "toast"  # set for one run after a success
+OUTCOME = LastOutcome(P + "outcome", P + "toast")  # the last action's Done or error
 UNINSTALL_FOR = P + "uninstall_for"  # the extension whose uninstall dialog is open
-
-
-class Done(NamedTuple):
-    """A finished action: a short toast and the full message with versions and duration."""
-
-    toast: str
-    message: str
-
 
 _COLUMNS: dict[str, Any] = {
     "name": st.column_config.TextColumn("Extension", pinned=True),
@@ -46,7 +37,7 @@ _COLUMNS: dict[str, Any] = {
 
 def render(conn: AdminConnection, user: User | None) -> None:
     """The Extensions tab."""
-    _outcome(conn)
+    OUTCOME.show(conn)
     rows = extensions.extensions(conn)
     installed = [r for r in rows if r["installed_version"] is not None]
     left, right = st.columns([3, 1], vertical_alignment="bottom")
@@ -140,7 +131,7 @@ def _install_form(conn: AdminConnection, user: User | None, row: dict[str, Any])
         key=P + "install",
         type="primary",
         icon=":material/download:",
-        on_click=_act,
+        on_click=OUTCOME.act,
         args=(conn, lambda: _install(conn, user, name, bool(fixed), bool(requires))),
     )
 
@@ -186,7 +177,7 @@ def _installed_actions(conn: AdminConnection, user: User | None, row: dict[str, 
             key=P + "update",
             icon=":material/upgrade:",
             disabled=target is None or target == row["installed_version"],
-            on_click=_act,
+            on_click=OUTCOME.act,
             args=(conn, lambda: _update(conn, user, name)),
         )
     st.button(
@@ -259,8 +250,7 @@ def _uninstall_dialog(conn: AdminConnection, user: User | None, row: dict[str, A
             f"Uninstalled {change.name}{' with CASCADE' if change.cascade else ''} "
             f"({humanize.duration(change.elapsed_s)}).",
         )
-        st.session_state[OUTCOME] = (conn.spec.name, conn.database, done)
-        st.session_state[TOAST] = True
+        OUTCOME.keep(conn.spec.name, conn.database, done)
 
     def refused(exc: TuskError) -> None:
         show_error(exc)
@@ -291,30 +281,3 @@ def _keep_valid(key: str, options: list[str]) -> None:
     was picked), so the widget falls back to its default instead of refusing the value."""
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
-
-
-def _act(conn: AdminConnection, action: Callable[[], Done]) -> None:
-    """Button callback: run the action before the page redraws, so the list already shows
-    its effect; keep what happened (and where) for `_outcome`."""
-    try:
-        outcome: Done | TuskError = action()
-    except TuskError as exc:
-        outcome = exc
-    else:
-        st.session_state[TOAST] = True
-    st.session_state[OUTCOME] = (conn.spec.name, conn.database, outcome)
-
-
-def _outcome(conn: AdminConnection) -> None:
-    """The last action's result (with its duration) or its error, until the next action;
-    only on the connection and database it happened on."""
-    found = st.session_state.get(OUTCOME)
-    if found is None or tuple(found[:2]) != (conn.spec.name, conn.database):
-        return
-    outcome = found[2]
-    if isinstance(outcome, TuskError):
-        show_error(outcome)
-        return
-    st.success(md_escape(outcome.message), icon=":material/check_circle:")
-    if st.session_state.pop(TOAST, False):
-        st.toast(md_escape(outcome.toast), icon=":material/check_circle:")

@@ -44,9 +44,9 @@ LIMITS = [100, 1000, 10_000]
 
 def render(conn: AdminConnection, user: User | None) -> None:
     """The live blocking view, then the raw locks."""
-    live.kill_dialog(conn, user)
+    live.signal_dialog(conn, user)
     every = live.controls("admin_locks")
-    may_kill = auth.allowed(user, "admin.processes")
+    may_terminate = auth.allowed(user, "admin.processes")
 
     @st.fragment(run_every=every)
     def blocking() -> None:
@@ -84,13 +84,13 @@ def render(conn: AdminConnection, user: User | None) -> None:
                 st.code(s.query or "(no query text)", language="sql")
                 if st.button(
                     f"Terminate {root}",
-                    key=f"admin_locks_kill_{root}",
+                    key=f"admin_locks_terminate_{root}",
                     icon=":material/cancel:",
                     type="primary",
-                    disabled=not may_kill,
-                    help=None if may_kill else "Needs the admin.processes permission.",
+                    disabled=not may_terminate,
+                    help=None if may_terminate else "Needs the admin.processes permission.",
                 ):
-                    live.ask_kill(
+                    live.ask_signal(
                         "terminate",
                         root,
                         live.session_summary(root, s.usename, s.datname, s.query),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +15,7 @@ from tusk.admin import extensions, maintenance
 from tusk.auth.permissions import ADMIN_EXTENSIONS
 from tusk.errors import BadInput, TuskError
 from tusk.ui import humanize
+from tusk.ui.admin.actions import Done, LastOutcome
 from tusk.ui.shell import md_escape, show_error
 
 if TYPE_CHECKING:
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
 
 P = "admin_maint_"
 VIEW_KEY = P + "view"
-OUTCOME = P + "outcome"  # the last action's message or error, shown until the next action
+OUTCOME = LastOutcome(P + "outcome", P + "toast")  # the last action's Done or error
 JOB = P + "job"  # the long action (VACUUM, ANALYZE, REINDEX) running on its own connection
-TOAST = P + "toast"  # set for one run after a success
 VIEWS: tuple[str, ...] = (
     ":material/table_chart: Tables",
     ":material/format_list_bulleted: Indexes",
@@ -34,17 +34,10 @@ VIEWS: tuple[str, ...] = (
 TOP_LIMITS = (10, 20, 50, 100)
 
 
-class Done(NamedTuple):
-    """A finished action: a short toast and the full message with statement and duration."""
-
-    toast: str
-    message: str
-
-
 def render(conn: AdminConnection, user: User | None) -> None:
     """The Maintenance tab."""
     _running(conn)
-    _outcome(conn)
+    OUTCOME.show(conn)
     tabs = st.tabs(list(VIEWS), key=VIEW_KEY, on_change="rerun")
     for tab, draw in zip(tabs, (_tables, _indexes, _top_queries), strict=True):
         if tab.open:
@@ -303,7 +296,7 @@ def _top_queries(conn: AdminConnection, user: User | None) -> None:
                 key=P + "install_statements",
                 type="primary",
                 icon=":material/download:",
-                on_click=_act,
+                on_click=OUTCOME.act,
                 args=(conn, lambda: _install_statements(conn, user)),
             )
         else:
@@ -344,7 +337,7 @@ def _top_queries(conn: AdminConnection, user: User | None) -> None:
             "Reset",
             key=P + "reset_statements",
             type="primary",
-            on_click=_act,
+            on_click=OUTCOME.act,
             args=(conn, lambda: _reset_statements(conn, user)),
         )
 
@@ -382,9 +375,9 @@ def _start(
     try:
         label, work = prepare(user)
     except TuskError as exc:
-        st.session_state[OUTCOME] = (conn.spec.name, conn.database, exc)
+        OUTCOME.keep(conn.spec.name, conn.database, exc)
         return
-    st.session_state.pop(OUTCOME, None)
+    OUTCOME.forget()
     st.session_state[JOB] = (conn.database, Job(conn.spec, label, work))
 
 
@@ -399,10 +392,9 @@ def _running(conn: AdminConnection) -> None:
     def status() -> None:
         if job.done:
             st.session_state.pop(JOB, None)
-            outcome = job.error if job.error is not None else job.result
-            st.session_state[OUTCOME] = (job.spec.name, database, outcome)
-            if job.error is None:
-                st.session_state[TOAST] = True
+            OUTCOME.keep(
+                job.spec.name, database, job.error if job.error is not None else job.result
+            )
             st.rerun()
         with st.status(f"{job.label} — running", state="running", expanded=True):
             st.write(f"{humanize.duration(job.elapsed_s)} so far, on its own connection.")
@@ -421,33 +413,6 @@ def _busy() -> bool:
     """True while a long action runs (its buttons are off meanwhile)."""
     found = st.session_state.get(JOB)
     return found is not None and not found[1].done
-
-
-def _act(conn: AdminConnection, action: Callable[[], Done]) -> None:
-    """Button callback: run the action before the page redraws, so the tables below already
-    show its effect; keep what happened (and where) for `_outcome`."""
-    try:
-        outcome: Done | TuskError = action()
-    except TuskError as exc:
-        outcome = exc
-    else:
-        st.session_state[TOAST] = True
-    st.session_state[OUTCOME] = (conn.spec.name, conn.database, outcome)
-
-
-def _outcome(conn: AdminConnection) -> None:
-    """The last action's result (with its duration) or its error, until the next action;
-    only on the connection and database it happened on."""
-    found = st.session_state.get(OUTCOME)
-    if found is None or tuple(found[:2]) != (conn.spec.name, conn.database):
-        return
-    outcome = found[2]
-    if isinstance(outcome, TuskError):
-        show_error(outcome)
-        return
-    st.success(md_escape(outcome.message), icon=":material/check_circle:")
-    if st.session_state.pop(TOAST, False):
-        st.toast(md_escape(outcome.toast), icon=":material/check_circle:")
 
 
 def _ran(statement: str, elapsed_s: float) -> str:

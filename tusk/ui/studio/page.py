@@ -10,11 +10,12 @@ from tusk import auth, connections, sqltext
 from tusk.catalog import Catalog
 from tusk.config import load as load_settings
 from tusk.engines.abilities import engine_abilities
-from tusk.engines.registry import ICONS, LABELS
+from tusk.engines.registry import LABELS
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
 from tusk.ui import theme
 from tusk.ui.editor import SHORTCUTS, editor_key, sql_editor, statement_at
+from tusk.ui.icons import engine_icon
 from tusk.ui.shell import (
     PageInfo,
     current_user,
@@ -142,7 +143,9 @@ def _sidebar(tab: qtabs.QueryTab, choice: _Choice) -> None:
         )
         if every.open:
             for c in choice.saved:
-                every.markdown(f"{ICONS[c.engine]} **{md_escape(c.name)}** · {LABELS[c.engine]}")
+                every.markdown(
+                    f"{engine_icon(c.engine)} **{md_escape(c.name)}** · {LABELS[c.engine]}"
+                )
     sidebar_footer()
     connection_dialog(on_saved=lambda name: picker.after_dialog(tab.id, name))
 
