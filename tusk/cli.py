@@ -169,13 +169,12 @@ def _ask_password(given: str | None, prompt: str = "Password") -> str:
     return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 
-def _auth_store():  # noqa: ANN202 - the module, imported here to keep --help light
-    """tusk.auth.store, or a one-line error when `tusk auth init` has not been run."""
-    from tusk.auth import store
+def _auth_ready() -> None:
+    """A one-line error when `tusk auth init` has not been run."""
+    from tusk.auth.database import initialised  # here, not at the top: --help stays light
 
-    if not store.initialised():
+    if not initialised():
         _fail("Auth is not set up yet: run `tusk auth init` first.")
-    return store
 
 
 @auth_app.command("init")
@@ -189,14 +188,15 @@ def auth_init(
     ] = None,
 ) -> None:
     """Create auth.db with the default groups and the admin user."""
-    from tusk.auth import store
+    from tusk.auth import database
+    from tusk.auth.bootstrap import init
     from tusk.errors import TuskError
 
     try:
-        user, generated = store.init(password, actor="cli")
+        user, generated = init(password, actor="cli")
     except TuskError as exc:
         _fail(exc.message)
-    typer.echo(f"Created {store.path()} with groups: {', '.join(_default_groups())}.")
+    typer.echo(f"Created {database.path()} with groups: {', '.join(_default_groups())}.")
     if generated:
         typer.echo(
             f"Sign in as {user.username!r} with the one-time password {generated} "
@@ -219,11 +219,12 @@ def _default_groups() -> list[str]:
 def auth_enable() -> None:
     """Switch to multi-user mode: everyone signs in."""
     from tusk import config
+    from tusk.auth.users import list_users
     from tusk.errors import TuskError
 
-    store = _auth_store()
+    _auth_ready()
     try:
-        if not any(u.is_admin and u.active for u in store.list_users()):
+        if not any(u.is_admin and u.active for u in list_users()):
             _fail("No active administrator exists: create one with `tusk users create --admin`.")
         config.set_value("auth_mode", "multi")
     except TuskError as exc:
@@ -248,20 +249,22 @@ def auth_disable() -> None:
 def auth_status() -> None:
     """Print the mode, the users and the groups."""
     from tusk import auth
-    from tusk.auth import store
+    from tusk.auth.database import initialised
+    from tusk.auth.groups import list_groups
+    from tusk.auth.users import list_users
     from tusk.errors import TuskError
 
     try:
         typer.echo(f"Mode: {auth.mode()}")
-        if not store.initialised():
+        if not initialised():
             typer.echo("Users: none (run `tusk auth init`)")
             return
-        users = store.list_users()
+        users = list_users()
         active = sum(u.active for u in users)
         admins = sum(u.is_admin and u.active for u in users)
         typer.echo(f"Users: {len(users)} ({active} active, {admins} active admins)")
         typer.echo("Groups:")
-        for group, perms, members in store.list_groups():
+        for group, perms, members in list_groups():
             typer.echo(f"  {group.name}: {members} members, {len(perms)} permissions")
     except TuskError as exc:
         _fail(exc.message)
@@ -270,12 +273,13 @@ def auth_status() -> None:
 @users_app.command("list")
 def users_list() -> None:
     """List the users with their groups."""
+    from tusk.auth.users import groups_of, list_users
     from tusk.errors import TuskError
 
-    store = _auth_store()
+    _auth_ready()
     try:
-        users = store.list_users()
-        rows = [(u, ", ".join(store.groups_of(u))) for u in users]
+        users = list_users()
+        rows = [(u, ", ".join(groups_of(u))) for u in users]
     except TuskError as exc:
         _fail(exc.message)
     typer.echo(f"{'USERNAME':<20} {'ADMIN':<6} {'ACTIVE':<7} {'LAST LOGIN':<17} GROUPS")
@@ -304,11 +308,12 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user."""
+    from tusk.auth.users import create_user
     from tusk.errors import TuskError
 
-    store = _auth_store()
+    _auth_ready()
     try:
-        user = store.create_user(
+        user = create_user(
             name, _ask_password(password), is_admin=admin, groups=group or (), actor="cli"
         )
     except TuskError as exc:
@@ -327,13 +332,14 @@ def users_reset_password(
     ] = False,
 ) -> None:
     """Set a new password for a user and sign them out everywhere."""
+    from tusk.auth.users import get_user, set_password
     from tusk.errors import TuskError
 
-    store = _auth_store()
+    _auth_ready()
     try:
-        if store.get_user(name) is None:
+        if get_user(name) is None:
             _fail(f"There is no user {name!r}.")
-        user = store.set_password(
+        user = set_password(
             name, _ask_password(password, "New password"), must_change=temporary, actor="cli"
         )
     except TuskError as exc:
@@ -347,15 +353,16 @@ def users_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a user (never the last active administrator)."""
+    from tusk.auth.users import delete_user, get_user
     from tusk.errors import TuskError
 
-    store = _auth_store()
-    if store.get_user(name) is None:
+    _auth_ready()
+    if get_user(name) is None:
         _fail(f"There is no user {name!r}.")
     if not yes and not typer.confirm(f"Delete user {name!r}?"):
         _fail("Cancelled; nothing was deleted.")
     try:
-        store.delete_user(name, actor="cli")
+        delete_user(name, actor="cli")
     except TuskError as exc:
         _fail(exc.message)
     typer.echo(f"Deleted user {name!r}.")
@@ -364,12 +371,13 @@ def users_delete(
 @users_app.command("groups")
 def users_groups() -> None:
     """List the groups with their members and permissions."""
+    from tusk.auth.groups import list_groups
     from tusk.auth.permissions import ALL
     from tusk.errors import TuskError
 
-    store = _auth_store()
+    _auth_ready()
     try:
-        groups = store.list_groups()
+        groups = list_groups()
     except TuskError as exc:
         _fail(exc.message)
     for group, perms, members in groups:

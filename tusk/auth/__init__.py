@@ -1,8 +1,9 @@
 """Who may do what: single mode (no login, everything allowed) or multi-user mode.
 
 `allowed(user, permission)` is the one question every page and library action asks.
-Users, groups, sessions and the audit log live in auth.db: `tusk.auth.users`, `.groups`,
-`.sessions`, `.audit` (`tusk.auth.store` re-exports them until its callers move).
+Users, groups, sessions and the audit log live in auth.db, one job per module:
+`tusk.auth.users`, `.groups`, `.sessions`, `.audit`, `.passwords`, `.validation`,
+`.bootstrap` (`init`), `.schema` (the tables) and `.database` (auth.db itself).
 
 A page run asks it a dozen times or more (every sidebar link, the page guard, each action), so
 a UI may name its current script run (`set_run_scope`): a user's permissions are then read from

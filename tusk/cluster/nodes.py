@@ -28,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 from tusk.errors import BadInput, ConnectionFailed, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 DEFAULT_PORT = 8814
 DEFAULT_DASHBOARD_PORT = 8265
