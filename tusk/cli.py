@@ -148,6 +148,7 @@ def config_set(
     value: Annotated[str, typer.Argument(help="New value.")],
 ) -> None:
     """Change one setting; unknown keys and bad values are refused."""
+    import tusk.auth  # noqa: F401 - adds auth's rule for auth_mode (multi needs users first)
     from tusk import config
     from tusk.errors import TuskError
 

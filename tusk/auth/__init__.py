@@ -19,8 +19,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
+from tusk import config
 from tusk.auth import permissions
-from tusk.errors import PermissionDenied
+from tusk.errors import BadInput, PermissionDenied, TuskError
 
 if TYPE_CHECKING:
     from tusk.auth.schema import User
@@ -38,14 +39,26 @@ def mode() -> Literal["single", "multi"]:
     """The auth_mode setting: "single" (no login) or "multi" (users sign in). Fails closed:
     anything but a valid "single" — a typo, a wrong type, a config.toml Tusk cannot read —
     means multi-user; `config.load()` reports what is wrong with the file."""
-    from tusk import config
-    from tusk.errors import TuskError
-
     try:
         value = config.get("auth_mode")
     except TuskError:
         return "multi"
     return "single" if value == "single" else "multi"
+
+
+def _users_first(value: object) -> None:
+    """Refuse multi-user mode before `tusk auth init` made users: nobody could sign in."""
+    if value != "multi":
+        return
+    from tusk.auth.database import initialised  # auth.db's plumbing is heavy to import
+
+    if not initialised():
+        raise BadInput("Multi-user mode needs users first: run `tusk auth init`, then enable it.")
+
+
+# Every import of tusk.auth (or of any module in it) adds the rule, before anyone can call
+# `config.set_value("auth_mode", "multi")` with auth in the process.
+config.add_check("auth_mode", _users_first)
 
 
 def set_run_scope(scope: Callable[[], object | None]) -> None:
