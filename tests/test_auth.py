@@ -14,6 +14,7 @@ from tusk.auth import database, passwords, permissions, sessions
 from tusk.auth.audit import audit, audit_log
 from tusk.auth.bootstrap import init
 from tusk.auth.database import initialised
+from tusk.auth.grants import permissions_of
 from tusk.auth.groups import create_group, delete_group, list_groups, set_group_permissions
 from tusk.auth.permissions import ALL, CATEGORIES, DEFAULT_GROUPS
 from tusk.auth.schema import MIGRATIONS
@@ -39,7 +40,6 @@ from tusk.auth.users import (
     get_user,
     groups_of,
     list_users,
-    permissions_of,
     set_password,
     set_user_groups,
     update_user,

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tusk import config, connections
-from tusk.auth.users import get_user, permissions_of
+from tusk.auth.grants import permissions_of
+from tusk.auth.users import get_user
 from tusk.engines import isolation
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError

@@ -2,8 +2,9 @@
 
 `allowed(user, permission)` is the one question every page and library action asks.
 Users, groups, sessions and the audit log live in auth.db, one job per module:
-`tusk.auth.users`, `.groups`, `.sessions`, `.audit`, `.passwords`, `.validation`,
-`.bootstrap` (`init`), `.schema` (the tables) and `.database` (auth.db itself).
+`tusk.auth.users`, `.groups`, `.grants` (a user's permissions), `.sessions`, `.audit`,
+`.passwords`, `.validation`, `.bootstrap` (`init`), `.schema` (the tables) and `.database`
+(auth.db itself).
 
 A page run asks it a dozen times or more (every sidebar link, the page guard, each action), so
 a UI may name its current script run (`set_run_scope`): a user's permissions are then read from
@@ -71,7 +72,7 @@ def set_run_scope(scope: Callable[[], object | None]) -> None:
 def _permissions(user: User) -> frozenset[str]:
     """The user's permissions, read once per run of the UI (every time outside a run)."""
     from tusk.auth.database import commits as committed
-    from tusk.auth.users import permissions_of
+    from tusk.auth.grants import permissions_of
 
     run = _run_scope()
     if run is None or not user.uid:

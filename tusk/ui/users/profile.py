@@ -7,9 +7,10 @@ from typing import Any
 import streamlit as st
 
 from tusk import auth
+from tusk.auth.grants import permissions_of
 from tusk.auth.passwords import PASSWORD_RULE
 from tusk.auth.sessions import create_session, revoke_sessions
-from tusk.auth.users import change_own_password, groups_of, permissions_of, update_user
+from tusk.auth.users import change_own_password, groups_of, update_user
 from tusk.errors import TuskError
 from tusk.ui.auth_gate import TOKEN, remember, request_sign_out
 from tusk.ui.shell import (
