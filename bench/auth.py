@@ -2,7 +2,7 @@
 
 Measured without a browser, through Streamlit's AppTest (the same script runs a browser gets):
 
-- bcrypt: one `store.verify_login` at the real cost (`BCRYPT_ROUNDS`), the bulk of a sign-in;
+- bcrypt: one `sessions.verify_login` at the real cost (`BCRYPT_ROUNDS`), the bulk of a sign-in;
 - sign-in: the login form submitted (one page run: password checked, session made, cookie set);
 - a signed-in page run: Home and the Studio rerun for a signed-in Viewer, with the number of
   auth.db transactions each run opens (every `current_user()` / `allowed()` that reaches the
@@ -42,12 +42,12 @@ class Counter:
     def attach(self) -> None:
         from sqlalchemy import event
 
-        from tusk.auth import store
+        from tusk.auth import database
 
         try:  # the writer (BEGIN IMMEDIATE) and the reader (deferred BEGIN)
-            engines = {store._engine(read=False), store._engine(read=True)}
+            engines = {database.engine(read=False), database.engine(read=True)}
         except TypeError:  # before reads had their own engine (to measure the old code)
-            engines = {store._engine()}
+            engines = {database.engine()}
         for engine in engines:
             event.listen(engine, "begin", self._on_begin)
 
@@ -70,7 +70,10 @@ def main() -> None:
     from streamlit.testing.v1 import AppTest
 
     from tusk import config
-    from tusk.auth import store
+    from tusk.auth import passwords
+    from tusk.auth.bootstrap import init
+    from tusk.auth.sessions import verify_login
+    from tusk.auth.users import create_user
 
     quiet = contextlib.redirect_stdout(io.StringIO())  # the cookie component prints
     quiet.__enter__()  # noqa: PLC2801 - left at the end of the measurements
@@ -80,8 +83,8 @@ def main() -> None:
         at.run()
         return at
 
-    store.init(PASSWORD)
-    store.create_user("vera", PASSWORD, groups=["Viewers"])
+    init(PASSWORD)
+    create_user("vera", PASSWORD, groups=["Viewers"])
     counter = Counter()
     counter.attach()
 
@@ -94,7 +97,7 @@ def main() -> None:
     bcrypt_s = []
     for _ in range(few + 1):
         start = time.perf_counter()
-        assert store.verify_login("vera", PASSWORD) is not None
+        assert verify_login("vera", PASSWORD) is not None
         bcrypt_s.append(time.perf_counter() - start)
     bcrypt_s = bcrypt_s[1:]  # the first also made the dummy hash for unknown names
 
@@ -141,7 +144,7 @@ def main() -> None:
     quiet.__exit__(None, None, None)
 
     print(f"auth bench · {args.repeat} runs per figure · TUSK_HOME {home}")
-    print(f"bcrypt verify_login ({store.BCRYPT_ROUNDS} rounds)   {_ms(bcrypt_s):8.1f} ms")
+    print(f"bcrypt verify_login ({passwords.BCRYPT_ROUNDS} rounds)   {_ms(bcrypt_s):8.1f} ms")
     print(
         f"sign-in run (form submitted)         {_ms(sign_in_s):8.1f} ms"
         f"   {statistics.median(sign_in_tx):.0f} auth.db transactions"

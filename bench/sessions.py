@@ -196,9 +196,9 @@ def _values(outcomes: list, attr: str) -> list[float]:
 def _bcrypt_ms(repeat: int = 5) -> float:
     import bcrypt
 
-    from tusk.auth import store
+    from tusk.auth import passwords
 
-    hashed = bcrypt.hashpw(b"x" * 44, bcrypt.gensalt(store.BCRYPT_ROUNDS))
+    hashed = bcrypt.hashpw(b"x" * 44, bcrypt.gensalt(passwords.BCRYPT_ROUNDS))
     samples = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -340,9 +340,9 @@ def main() -> None:
 
 
 def _rounds() -> int:
-    from tusk.auth import store
+    from tusk.auth import passwords
 
-    return store.BCRYPT_ROUNDS
+    return passwords.BCRYPT_ROUNDS
 
 
 if __name__ == "__main__":

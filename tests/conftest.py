@@ -18,9 +18,9 @@ PG_USER = os.environ.get("TUSK_TEST_PG_USER", "postgres")
 PG_PASSWORD = os.environ.get("TUSK_TEST_PG_PASSWORD", "tusk")  # set by scripts/pg-up
 REPO = Path(__file__).resolve().parent.parent
 # Tusk's password rule: at least 12 characters, not containing the user name, not one
-# character repeated, not a common password (tusk.auth.store.check_password).
+# character repeated, not a common password (tusk.auth.passwords.check_password).
 PASSWORD = "correct-horse-battery-9"  # every test user's, unless a test says otherwise
-ADMIN_PASSWORD = "staple-horse-battery-7"  # the admin made by store.init in fixtures
+ADMIN_PASSWORD = "staple-horse-battery-7"  # the admin made by bootstrap.init in fixtures
 
 
 @pytest.fixture(autouse=True)
@@ -138,18 +138,20 @@ def conn(db_spec: ConnectionSpec) -> Iterator[Any]:
 def users(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Multi-user mode with one user per default group: viewer, analyst, engineer, admin."""
     from tusk import config
-    from tusk.auth import store
+    from tusk.auth import passwords
+    from tusk.auth.bootstrap import init
+    from tusk.auth.users import create_user, get_user
 
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init(ADMIN_PASSWORD)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init(ADMIN_PASSWORD)
     for name, group in (
         ("viewer", "Viewers"),
         ("analyst", "Analysts"),
         ("engineer", "Data Engineers"),
     ):
-        store.create_user(name, PASSWORD, groups=[group])
+        create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
-    return {n: store.get_user(n) for n in ("viewer", "analyst", "engineer", "admin")}
+    return {n: get_user(n) for n in ("viewer", "analyst", "engineer", "admin")}
 
 
 HOSTILE = 'x"; DROP TABLE t; --'

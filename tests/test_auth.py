@@ -1,4 +1,4 @@
-"""tusk.auth: the auth store, validation, sessions, rate limiting and the permission matrix."""
+"""tusk.auth: users and groups in auth.db, validation, sessions, rate limiting and the permission matrix."""
 
 from __future__ import annotations
 
@@ -10,8 +10,40 @@ from pathlib import Path
 import pytest
 
 from tusk import auth, config
-from tusk.auth import permissions, store
+from tusk.auth import database, passwords, permissions, sessions
+from tusk.auth.audit import audit, audit_log
+from tusk.auth.bootstrap import init
+from tusk.auth.database import initialised
+from tusk.auth.grants import permissions_of
+from tusk.auth.groups import create_group, delete_group, list_groups, set_group_permissions
 from tusk.auth.permissions import ALL, CATEGORIES, DEFAULT_GROUPS
+from tusk.auth.schema import MIGRATIONS
+from tusk.auth.sessions import (
+    COOKIE_KEY_FILE,
+    SESSION_IDLE,
+    cookie_key,
+    cookie_user,
+    create_session,
+    credentials,
+    revoke_session,
+    revoke_sessions,
+    session_user,
+    verify_login,
+    void_cookie,
+)
+from tusk.auth.users import (
+    activate,
+    change_own_password,
+    create_user,
+    deactivate,
+    delete_user,
+    get_user,
+    groups_of,
+    list_users,
+    set_password,
+    set_user_groups,
+    update_user,
+)
 from tusk.errors import BadInput, PermissionDenied
 
 PW = "correct-horse-battery-9"  # passes the password rule (tests/security/test_auth_passwords.py)
@@ -22,18 +54,18 @@ NEW_PW = "brand-new-password-5"
 @pytest.fixture(autouse=True)
 def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """bcrypt at 4 rounds: the same code path, a thousandth of the time."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
 
 
 @pytest.fixture
 def multi() -> None:
     """Multi-user mode with auth initialised (admin password ADMIN_PW)."""
-    store.init(ADMIN_PW)
+    init(ADMIN_PW)
     config.set_value("auth_mode", "multi")
 
 
 def _user_count() -> int:
-    return len(store.list_users())
+    return len(list_users())
 
 
 # --- permissions catalogue -----------------------------------------------------------------------
@@ -62,35 +94,35 @@ def test_exactly_24_permissions_in_6_categories() -> None:
 def test_init_default_admin_must_change_password(tusk_home: Path) -> None:
     """No password: a generated one, flagged must_change_password; files are 0600; schema
     versioned."""
-    user, generated = store.init()
+    user, generated = init()
     assert generated and user.username == "admin" and user.is_admin and user.must_change_password
-    assert store.verify_login("admin", generated) is not None
-    assert stat.S_IMODE(store.path().stat().st_mode) == 0o600
-    key = tusk_home / store.COOKIE_KEY_FILE
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(store.cookie_key()) > 30
-    with sqlite3.connect(store.path()) as con:
-        assert con.execute("pragma user_version").fetchone()[0] == len(store.MIGRATIONS)
-    assert [g.name for g, _, _ in store.list_groups()] == sorted(DEFAULT_GROUPS)
-    assert store.groups_of("admin") == ["Administrators"]
+    assert verify_login("admin", generated) is not None
+    assert stat.S_IMODE(database.path().stat().st_mode) == 0o600
+    key = tusk_home / COOKIE_KEY_FILE
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and len(cookie_key()) > 30
+    with sqlite3.connect(database.path()) as con:
+        assert con.execute("pragma user_version").fetchone()[0] == len(MIGRATIONS)
+    assert [g.name for g, _, _ in list_groups()] == sorted(DEFAULT_GROUPS)
+    assert groups_of("admin") == ["Administrators"]
 
 
 def test_init_with_password_and_refused_twice() -> None:
     """A given password is used as is; a second init is a clear BadInput."""
-    user, generated = store.init(ADMIN_PW)
+    user, generated = init(ADMIN_PW)
     assert generated is None and not user.must_change_password
-    assert store.verify_login("admin", "admin") is None
-    assert store.verify_login("admin", ADMIN_PW) is not None
+    assert verify_login("admin", "admin") is None
+    assert verify_login("admin", ADMIN_PW) is not None
     with pytest.raises(BadInput, match="already set up"):
-        store.init()
+        init()
     assert _user_count() == 1
 
 
 def test_initialised_does_not_create_the_database() -> None:
     """Asking whether auth is set up leaves no auth.db behind."""
-    assert not store.initialised()
-    assert not store.path().exists()
-    store.init()
-    assert store.initialised()
+    assert not initialised()
+    assert not database.path().exists()
+    init()
+    assert initialised()
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -102,33 +134,33 @@ def test_initialised_does_not_create_the_database() -> None:
 )
 def test_bad_usernames_are_refused_and_nothing_written(username: str) -> None:
     """Empty, too long or control-character names: BadInput, no user row."""
-    store.init()
+    init()
     with pytest.raises(BadInput):
-        store.create_user(username, PW)
+        create_user(username, PW)
     assert _user_count() == 1
 
 
 def test_password_limits() -> None:
     """Empty and 10 KB passwords are clear BadInput, not a crash."""
-    store.init()
+    init()
     with pytest.raises(BadInput, match="too long"):
-        store.create_user("bob", "x" * 10_240)
+        create_user("bob", "x" * 10_240)
     with pytest.raises(BadInput, match="empty"):
-        store.create_user("bob", "")
+        create_user("bob", "")
     with pytest.raises(BadInput, match="too long"):
-        store.set_password("admin", "x" * 10_240)
+        set_password("admin", "x" * 10_240)
     assert _user_count() == 1
-    assert store.verify_login("admin", "x" * 10_240) is None
+    assert verify_login("admin", "x" * 10_240) is None
 
 
 def test_long_passwords_are_not_truncated() -> None:
     """Passwords differing after byte 72 are different (bcrypt alone would not see it)."""
-    store.init()
-    store.create_user("bob", "xy" * 50)
-    assert store.verify_login("bob", "xy" * 49 + "xz") is None
-    assert store.verify_login("bob", "xy" * 50) is not None
-    store.create_user("max", "éü" * 512)
-    assert store.verify_login("max", "éü" * 512) is not None
+    init()
+    create_user("bob", "xy" * 50)
+    assert verify_login("bob", "xy" * 49 + "xz") is None
+    assert verify_login("bob", "xy" * 50) is not None
+    create_user("max", "éü" * 512)
+    assert verify_login("max", "éü" * 512) is not None
 
 
 @pytest.mark.parametrize(
@@ -137,41 +169,41 @@ def test_long_passwords_are_not_truncated() -> None:
 )
 def test_unicode_and_sql_metacharacters_are_just_data(username: str) -> None:
     """Hostile and unicode names round-trip and break nothing."""
-    store.init()
-    user = store.create_user(username, PW, groups=["Viewers"], display_name=username)
-    assert store.get_user(username) is not None
-    assert store.get_user(user.id) is not None
-    assert store.verify_login(username, PW) is not None
-    assert {u.username for u in store.list_users()} == {"admin", username}
-    assert store.groups_of(username) == ["Viewers"]
+    init()
+    user = create_user(username, PW, groups=["Viewers"], display_name=username)
+    assert get_user(username) is not None
+    assert get_user(user.id) is not None
+    assert verify_login(username, PW) is not None
+    assert {u.username for u in list_users()} == {"admin", username}
+    assert groups_of(username) == ["Viewers"]
 
 
 def test_duplicate_usernames_are_refused() -> None:
     """Exact and unicode-equivalent (NFC) duplicates, and padded names, are BadInput."""
-    store.init()
-    store.create_user("jos\u00e9", PW)
+    init()
+    create_user("jos\u00e9", PW)
     for name in ("jos\u00e9", "jose\u0301", "  jos\u00e9  ", "admin"):
         with pytest.raises(BadInput, match="already exists"):
-            store.create_user(name, PW)
+            create_user(name, PW)
     assert _user_count() == 2
 
 
 def test_unknown_group_writes_nothing() -> None:
     """A user with one unknown group is not created at all."""
-    store.init()
+    init()
     with pytest.raises(BadInput, match="no group"):
-        store.create_user("bob", PW, groups=["Viewers", "Nope"])
-    assert store.get_user("bob") is None
+        create_user("bob", PW, groups=["Viewers", "Nope"])
+    assert get_user("bob") is None
 
 
 def test_bad_email_and_permission_names() -> None:
     """Values other than names are validated too."""
-    store.init()
+    init()
     with pytest.raises(BadInput, match="email"):
-        store.create_user("bob", PW, email="not an email")
+        create_user("bob", PW, email="not an email")
     with pytest.raises(BadInput, match="Unknown permissions"):
-        store.create_group("Ops", perms=["admin.view", "admin.everything"])
-    assert all(g.name != "Ops" for g, _, _ in store.list_groups())
+        create_group("Ops", perms=["admin.view", "admin.everything"])
+    assert all(g.name != "Ops" for g, _, _ in list_groups())
 
 
 # --- users and the last admin --------------------------------------------------------------------
@@ -179,51 +211,51 @@ def test_bad_email_and_permission_names() -> None:
 
 def test_last_admin_cannot_be_deleted_demoted_or_deactivated() -> None:
     """The last active admin stays; with a second admin, the first can go."""
-    store.init()
+    init()
     for action in (
-        lambda: store.delete_user("admin"),
-        lambda: store.update_user("admin", is_admin=False),
-        lambda: store.deactivate("admin"),
+        lambda: delete_user("admin"),
+        lambda: update_user("admin", is_admin=False),
+        lambda: deactivate("admin"),
     ):
         with pytest.raises(BadInput, match="last active administrator"):
             action()
-    assert store.get_user("admin").is_admin  # type: ignore[union-attr]
-    store.create_user("root2", PW, is_admin=True)
-    store.update_user("admin", is_admin=False)
-    store.update_user("admin", is_admin=True)
-    store.delete_user("admin")
-    assert store.get_user("admin") is None
+    assert get_user("admin").is_admin  # type: ignore[union-attr]
+    create_user("root2", PW, is_admin=True)
+    update_user("admin", is_admin=False)
+    update_user("admin", is_admin=True)
+    delete_user("admin")
+    assert get_user("admin") is None
     with pytest.raises(BadInput, match="last active administrator"):
-        store.delete_user("root2")
+        delete_user("root2")
 
 
 def test_inactive_admin_does_not_count() -> None:
     """An inactive second admin does not make the active one deletable."""
-    store.init()
-    store.create_user("root2", PW, is_admin=True)
-    store.deactivate("root2")
+    init()
+    create_user("root2", PW, is_admin=True)
+    deactivate("root2")
     with pytest.raises(BadInput, match="last active administrator"):
-        store.delete_user("admin")
+        delete_user("admin")
 
 
 def test_update_user_and_unknown_user() -> None:
     """Details change; an unknown user is a clear BadInput."""
-    store.init()
-    user = store.update_user("admin", display_name="Boss", email="boss@example.com")
+    init()
+    user = update_user("admin", display_name="Boss", email="boss@example.com")
     assert (user.display_name, user.email) == ("Boss", "boss@example.com")
     with pytest.raises(BadInput, match="no user"):
-        store.update_user("ghost", display_name="x")
+        update_user("ghost", display_name="x")
     with pytest.raises(BadInput, match="no user"):
-        store.delete_user("ghost")
+        delete_user("ghost")
 
 
 def test_change_own_password_needs_the_current_one() -> None:
     """The profile change checks the current password."""
-    store.init(ADMIN_PW)
+    init(ADMIN_PW)
     with pytest.raises(BadInput, match="current password is wrong"):
-        store.change_own_password("admin", "nope", NEW_PW)
-    store.change_own_password("admin", ADMIN_PW, NEW_PW)
-    assert store.verify_login("admin", NEW_PW) is not None
+        change_own_password("admin", "nope", NEW_PW)
+    change_own_password("admin", ADMIN_PW, NEW_PW)
+    assert verify_login("admin", NEW_PW) is not None
 
 
 # --- login and rate limiting ---------------------------------------------------------------------
@@ -231,44 +263,44 @@ def test_change_own_password_needs_the_current_one() -> None:
 
 def test_verify_login_good_bad_inactive_unknown() -> None:
     """Only the right password of an active user signs in; last_login is recorded."""
-    store.init()
-    store.create_user("bob", PW)
-    assert store.verify_login("bob", "wrong") is None
-    assert store.verify_login("ghost", PW) is None
-    user = store.verify_login(" bob ", PW)
+    init()
+    create_user("bob", PW)
+    assert verify_login("bob", "wrong") is None
+    assert verify_login("ghost", PW) is None
+    user = verify_login(" bob ", PW)
     assert user is not None and user.last_login is not None
-    store.deactivate("bob")
-    assert store.verify_login("bob", PW) is None
-    store.activate("bob")
-    assert store.verify_login("bob", PW) is not None
-    actions = [e.action for e in store.audit_log()]
+    deactivate("bob")
+    assert verify_login("bob", PW) is None
+    activate("bob")
+    assert verify_login("bob", PW) is not None
+    actions = [e.action for e in audit_log()]
     assert actions.count("login.failed") == 3 and actions.count("login") == 2
 
 
 def test_rate_limit_after_five_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     """5 failures in a minute lock that username out, even for the right password, for a while."""
-    store.init(ADMIN_PW)
-    store.create_user("bob", PW)
+    init(ADMIN_PW)
+    create_user("bob", PW)
     for _ in range(5):
-        assert store.verify_login("bob", "wrong") is None
+        assert verify_login("bob", "wrong") is None
     with pytest.raises(BadInput, match=r"Too many failed attempts; wait \d+ s"):
-        store.verify_login("bob", PW)
-    assert store.verify_login("admin", ADMIN_PW) is not None  # other names are not affected
-    real_now = store._now
-    monkeypatch.setattr(store, "_now", lambda: real_now() + timedelta(seconds=61))
-    assert store.verify_login("bob", PW) is not None
+        verify_login("bob", PW)
+    assert verify_login("admin", ADMIN_PW) is not None  # other names are not affected
+    real_now = database.utc_now
+    monkeypatch.setattr(sessions, "utc_now", lambda: real_now() + timedelta(seconds=61))
+    assert verify_login("bob", PW) is not None
 
 
 def test_success_resets_the_failure_count() -> None:
     """Failures before a successful login do not count towards the next lock-out."""
-    store.init()
-    store.create_user("bob", PW)
+    init()
+    create_user("bob", PW)
     for _ in range(4):
-        store.verify_login("bob", "wrong")
-    assert store.verify_login("bob", PW) is not None
+        verify_login("bob", "wrong")
+    assert verify_login("bob", PW) is not None
     for _ in range(4):
-        store.verify_login("bob", "wrong")
-    assert store.verify_login("bob", PW) is not None
+        verify_login("bob", "wrong")
+    assert verify_login("bob", PW) is not None
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -276,61 +308,61 @@ def test_success_resets_the_failure_count() -> None:
 
 def test_session_round_trip_and_sign_out() -> None:
     """A token finds its user until revoked; garbage tokens find nobody."""
-    store.init()
-    admin = store.get_user("admin")
+    init()
+    admin = get_user("admin")
     assert admin is not None
-    token = store.create_session(admin)
-    assert store.session_user(token).username == "admin"  # type: ignore[union-attr]
-    assert store.session_user("garbage") is None and store.session_user(None) is None
-    store.revoke_session(token)
-    assert store.session_user(token) is None
+    token = create_session(admin)
+    assert session_user(token).username == "admin"  # type: ignore[union-attr]
+    assert session_user("garbage") is None and session_user(None) is None
+    revoke_session(token)
+    assert session_user(token) is None
 
 
 def test_password_change_ends_sessions() -> None:
     """Setting a password ends every session of that user, not others'."""
-    store.init()
-    bob = store.create_user("bob", PW)
-    admin = store.get_user("admin")
+    init()
+    bob = create_user("bob", PW)
+    admin = get_user("admin")
     assert admin is not None
-    tokens = [store.create_session(bob), store.create_session(bob)]
-    other = store.create_session(admin)
-    store.set_password("bob", NEW_PW)
-    assert all(store.session_user(t) is None for t in tokens)
-    assert store.session_user(other) is not None
+    tokens = [create_session(bob), create_session(bob)]
+    other = create_session(admin)
+    set_password("bob", NEW_PW)
+    assert all(session_user(t) is None for t in tokens)
+    assert session_user(other) is not None
 
 
 def test_deactivate_and_delete_end_sessions() -> None:
     """Deactivation ends sessions for good; deletion too."""
-    store.init()
-    bob = store.create_user("bob", PW)
-    token = store.create_session(bob)
-    store.deactivate("bob")
-    assert store.session_user(token) is None
-    store.activate("bob")
-    assert store.session_user(token) is None  # reactivation does not revive old sessions
-    token = store.create_session(bob)
-    store.delete_user("bob")
-    assert store.session_user(token) is None
+    init()
+    bob = create_user("bob", PW)
+    token = create_session(bob)
+    deactivate("bob")
+    assert session_user(token) is None
+    activate("bob")
+    assert session_user(token) is None  # reactivation does not revive old sessions
+    token = create_session(bob)
+    delete_user("bob")
+    assert session_user(token) is None
 
 
 def test_revoke_sessions_and_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     """Sign out everywhere counts sessions; idle sessions expire."""
-    store.init()
-    bob = store.create_user("bob", PW)
-    store.create_session(bob)
-    store.create_session(bob)
-    assert store.revoke_sessions(bob.id) == 2  # type: ignore[arg-type]
-    token = store.create_session(bob)
-    real_now = store._now
-    monkeypatch.setattr(store, "_now", lambda: real_now() + store.SESSION_IDLE + timedelta(1))
-    assert store.session_user(token) is None
+    init()
+    bob = create_user("bob", PW)
+    create_session(bob)
+    create_session(bob)
+    assert revoke_sessions(bob.id) == 2  # type: ignore[arg-type]
+    token = create_session(bob)
+    real_now = database.utc_now
+    monkeypatch.setattr(sessions, "utc_now", lambda: real_now() + SESSION_IDLE + timedelta(1))
+    assert session_user(token) is None
 
 
 def test_session_tokens_are_not_stored_in_clear() -> None:
     """auth.db holds only the SHA-256 of a token."""
-    store.init()
-    token = store.create_session(store.get_user("admin"))  # type: ignore[arg-type]
-    with sqlite3.connect(store.path()) as con:
+    init()
+    token = create_session(get_user("admin"))  # type: ignore[arg-type]
+    with sqlite3.connect(database.path()) as con:
         stored = [row[0] for row in con.execute("select token from sessions")]
     assert token not in stored and len(stored) == 1
 
@@ -340,27 +372,27 @@ def test_session_tokens_are_not_stored_in_clear() -> None:
 
 def test_groups_change_permissions() -> None:
     """Group edits and memberships drive permissions_of."""
-    store.init()
-    bob = store.create_user("bob", PW, groups=["Viewers"])
-    assert store.permissions_of(bob) == frozenset(DEFAULT_GROUPS["Viewers"])
-    store.create_group("Ops", "operators", ["admin.view", "admin.processes"])
-    store.set_user_groups("bob", ["Ops"])
-    assert store.permissions_of(bob) == {"admin.view", "admin.processes"}
-    store.set_group_permissions("Ops", ["cluster.manage"])
-    assert store.permissions_of(bob) == {"cluster.manage"}
-    store.delete_group("Ops")
-    assert store.permissions_of(bob) == frozenset()
-    assert store.groups_of("bob") == []
+    init()
+    bob = create_user("bob", PW, groups=["Viewers"])
+    assert permissions_of(bob) == frozenset(DEFAULT_GROUPS["Viewers"])
+    create_group("Ops", "operators", ["admin.view", "admin.processes"])
+    set_user_groups("bob", ["Ops"])
+    assert permissions_of(bob) == {"admin.view", "admin.processes"}
+    set_group_permissions("Ops", ["cluster.manage"])
+    assert permissions_of(bob) == {"cluster.manage"}
+    delete_group("Ops")
+    assert permissions_of(bob) == frozenset()
+    assert groups_of("bob") == []
     with pytest.raises(BadInput, match="already exists"):
-        store.create_group("Viewers")
+        create_group("Viewers")
 
 
 def test_audit_log_records_changes() -> None:
     """User changes and explicit audit() calls land in the log, newest first."""
-    store.init(actor="tester")
-    store.create_user("bob", PW, actor="tester")
-    store.audit("admin", "admin.kill", "pid 42", "pg_terminate_backend")
-    log = store.audit_log()
+    init(actor="tester")
+    create_user("bob", PW, actor="tester")
+    audit("admin", "admin.kill", "pid 42", "pg_terminate_backend")
+    log = audit_log()
     assert (log[0].actor, log[0].action, log[0].target) == ("admin", "admin.kill", "pid 42")
     assert any(e.action == "user.create" and e.target == "bob" for e in log)
 
@@ -372,7 +404,7 @@ def test_audit_log_records_changes() -> None:
 @pytest.mark.parametrize("group", list(DEFAULT_GROUPS))
 def test_permission_matrix(multi: None, group: str, permission: str) -> None:
     """For each default group × permission, allowed/require agree with DEFAULT_GROUPS."""
-    user = store.create_user("member", PW, groups=[group])
+    user = create_user("member", PW, groups=[group])
     expected = permission in DEFAULT_GROUPS[group]
     assert auth.allowed(user, permission) is expected
     if expected:
@@ -395,43 +427,43 @@ def test_multi_mode_edges(multi: None) -> None:
     assert not auth.allowed(None, permissions.DATA_VIEW)
     with pytest.raises(PermissionDenied, match="Sign in"):
         auth.require(None, permissions.DATA_VIEW)
-    boss = store.create_user("boss", PW, is_admin=True)
+    boss = create_user("boss", PW, is_admin=True)
     assert all(auth.allowed(boss, p) for p in ALL)
-    nobody = store.create_user("nobody", PW)
+    nobody = create_user("nobody", PW)
     assert not any(auth.allowed(nobody, p) for p in ALL)
-    viewer = store.create_user("viewer", PW, groups=["Viewers"])
-    store.deactivate("viewer")
+    viewer = create_user("viewer", PW, groups=["Viewers"])
+    deactivate("viewer")
     assert not auth.allowed(viewer, permissions.DATA_VIEW)  # the stale object is re-checked
-    store.deactivate("boss")
+    deactivate("boss")
     assert not auth.allowed(boss, permissions.DATA_VIEW)
 
 
 @pytest.mark.parametrize("mode", ["single", "multi"])
 def test_unknown_permission_is_a_value_error(mode: str) -> None:
     """A typo in a permission name is a programming error in either mode."""
-    store.init()
+    init()
     config.set_value("auth_mode", mode)
     with pytest.raises(ValueError, match="Unknown permission"):
-        auth.allowed(store.get_user("admin"), "data.viewz")
+        auth.allowed(get_user("admin"), "data.viewz")
 
 
 def test_failed_change_is_rolled_back_whole() -> None:
     """A refusal mid-transaction leaves earlier changes of that call unwritten."""
-    store.init()
+    init()
     with pytest.raises(BadInput, match="last active administrator"):
-        store.update_user("admin", display_name="Changed", is_admin=False)
-    assert store.get_user("admin").display_name == "Administrator"  # type: ignore[union-attr]
+        update_user("admin", display_name="Changed", is_admin=False)
+    assert get_user("admin").display_name == "Administrator"  # type: ignore[union-attr]
 
 
 def test_concurrent_creates_of_one_name() -> None:
     """Threads racing to create one username: exactly one wins, the rest get BadInput."""
     from concurrent.futures import ThreadPoolExecutor
 
-    store.init()
+    init()
 
     def create(_: int) -> str:
         try:
-            store.create_user("racer", PW)
+            create_user("racer", PW)
             return "ok"
         except BadInput:
             return "refused"
@@ -448,7 +480,7 @@ def test_multi_mode_needs_auth_init_first() -> None:
     with pytest.raises(BadInput, match="tusk auth init"):
         config.set_value("auth_mode", "multi")
     assert config.load()["auth_mode"] == "single"
-    store.init(ADMIN_PW)
+    init(ADMIN_PW)
     assert config.set_value("auth_mode", "multi") == "multi"
 
 
@@ -466,12 +498,12 @@ def _cookie_times(offset_s: float = 0.0) -> tuple[float, float]:
 
 def test_credentials_dict_for_streamlit_authenticator() -> None:
     """Active users only, keyed by uid (never reused, lower-case hex), bcrypt hashes."""
-    store.init(ADMIN_PW)
-    ana = store.create_user("Ana", PW, display_name="Ana A.")
-    gone = store.create_user("gone", PW)
-    store.deactivate("gone")
-    creds = store.credentials()["usernames"]
-    assert set(creds) == {store.get_user("admin").uid, ana.uid}  # type: ignore[union-attr]
+    init(ADMIN_PW)
+    ana = create_user("Ana", PW, display_name="Ana A.")
+    gone = create_user("gone", PW)
+    deactivate("gone")
+    creds = credentials()["usernames"]
+    assert set(creds) == {get_user("admin").uid, ana.uid}  # type: ignore[union-attr]
     assert gone.uid not in creds
     assert creds[ana.uid]["name"] == "Ana A."
     assert creds[ana.uid]["password"].startswith("$2b$")
@@ -480,37 +512,37 @@ def test_credentials_dict_for_streamlit_authenticator() -> None:
 def test_cookie_accepted_until_revoked_voided_or_user_gone() -> None:
     """A cookie is refused once the user's sessions were revoked after it was issued, once
     its own browser signed out, or when the user is deactivated or deleted."""
-    store.init(ADMIN_PW)
-    ana = store.create_user("ana", PW)
+    init(ADMIN_PW)
+    ana = create_user("ana", PW)
     uid = ana.uid
     expires, life = _cookie_times()
-    assert store.cookie_user(uid, expires, life).username == "ana"
-    assert store.cookie_user("not-a-number", expires, life) is None
-    assert store.cookie_user("999", expires, life) is None
+    assert cookie_user(uid, expires, life).username == "ana"
+    assert cookie_user("not-a-number", expires, life) is None
+    assert cookie_user("999", expires, life) is None
 
-    store.set_password("ana", NEW_PW)  # revokes: the cookie issued before is void
-    assert store.cookie_user(uid, expires, life) is None
+    set_password("ana", NEW_PW)  # revokes: the cookie issued before is void
+    assert cookie_user(uid, expires, life) is None
     later, _ = _cookie_times(offset_s=1.0)
-    assert store.cookie_user(uid, later, life) is not None  # a cookie issued afterwards works
+    assert cookie_user(uid, later, life) is not None  # a cookie issued afterwards works
 
-    store.void_cookie(ana.id, later)  # that browser signed out
-    assert store.cookie_user(uid, later, life) is None
+    void_cookie(ana.id, later)  # that browser signed out
+    assert cookie_user(uid, later, life) is None
     fresh, _ = _cookie_times(offset_s=2.0)
-    assert store.cookie_user(uid, fresh, life) is not None  # other browsers are unaffected
+    assert cookie_user(uid, fresh, life) is not None  # other browsers are unaffected
 
-    store.deactivate("ana")
-    assert store.cookie_user(uid, fresh, life) is None
-    store.activate("ana")
-    store.delete_user("ana")
-    assert store.cookie_user(uid, fresh, life) is None
+    deactivate("ana")
+    assert cookie_user(uid, fresh, life) is None
+    activate("ana")
+    delete_user("ana")
+    assert cookie_user(uid, fresh, life) is None
 
 
 def test_cookie_key_is_made_once_and_private(tusk_home: Path) -> None:
     """The cookie-signing secret is created at init, kept 0600, and stable."""
-    store.init(ADMIN_PW)
-    key_file = tusk_home / store.COOKIE_KEY_FILE
+    init(ADMIN_PW)
+    key_file = tusk_home / COOKIE_KEY_FILE
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert store.cookie_key() == store.cookie_key() and len(store.cookie_key()) >= 32
+    assert cookie_key() == cookie_key() and len(cookie_key()) >= 32
 
 
 # --- the library checks permissions itself ------------------------------------------------------
@@ -519,35 +551,35 @@ def test_cookie_key_is_made_once_and_private(tusk_home: Path) -> None:
 def test_user_and_group_changes_check_the_actor(multi: None) -> None:
     """A page passes the signed-in User; without system.users/system.groups the store refuses,
     whatever the page did. Plain-string actors are the trusted CLI."""
-    store.create_user("vera", PW, groups=["Viewers"])
-    store.create_user("ed", PW, groups=["Data Engineers"])
-    tom = store.create_user("tom", PW, groups=["Analysts"])
-    vera, ed, admin = store.get_user("vera"), store.get_user("ed"), store.get_user("admin")
+    create_user("vera", PW, groups=["Viewers"])
+    create_user("ed", PW, groups=["Data Engineers"])
+    tom = create_user("tom", PW, groups=["Analysts"])
+    vera, ed, admin = get_user("vera"), get_user("ed"), get_user("admin")
     refused = [
-        lambda who: store.create_user("x", PW, actor=who),
-        lambda who: store.set_password("tom", NEW_PW, actor=who),
-        lambda who: store.update_user("tom", is_admin=True, actor=who),
-        lambda who: store.deactivate("tom", actor=who),
-        lambda who: store.delete_user("tom", actor=who),
-        lambda who: store.set_user_groups("tom", ["Viewers"], actor=who),
-        lambda who: store.create_group("G", actor=who),
-        lambda who: store.set_group_permissions("Viewers", [], actor=who),
-        lambda who: store.delete_group("Viewers", actor=who),
-        lambda who: store.revoke_sessions(int(tom.id), actor=who),
+        lambda who: create_user("x", PW, actor=who),
+        lambda who: set_password("tom", NEW_PW, actor=who),
+        lambda who: update_user("tom", is_admin=True, actor=who),
+        lambda who: deactivate("tom", actor=who),
+        lambda who: delete_user("tom", actor=who),
+        lambda who: set_user_groups("tom", ["Viewers"], actor=who),
+        lambda who: create_group("G", actor=who),
+        lambda who: set_group_permissions("Viewers", [], actor=who),
+        lambda who: delete_group("Viewers", actor=who),
+        lambda who: revoke_sessions(int(tom.id), actor=who),
     ]
     for call in refused:
         for who in (vera, ed):
             with pytest.raises(PermissionDenied, match=r"system\.(users|groups)"):
                 call(who)
-    assert store.get_user("tom").active and not store.get_user("tom").is_admin
-    assert store.get_user("x") is None
+    assert get_user("tom").active and not get_user("tom").is_admin
+    assert get_user("x") is None
     # Their own name, email and sessions are theirs to change; their admin flag is not.
-    store.update_user(vera, display_name="Vera V.", email="v@example.org", actor=vera)
-    assert store.get_user("vera").display_name == "Vera V."
-    store.revoke_sessions(int(vera.id), actor=vera)
+    update_user(vera, display_name="Vera V.", email="v@example.org", actor=vera)
+    assert get_user("vera").display_name == "Vera V."
+    revoke_sessions(int(vera.id), actor=vera)
     with pytest.raises(PermissionDenied):
-        store.update_user(vera, is_admin=True, actor=vera)
+        update_user(vera, is_admin=True, actor=vera)
     # The admin may do all of it; the audit names the admin.
-    store.create_user("x", PW, actor=admin)
-    store.create_group("G", perms=["data.view"], actor=admin)
-    assert store.audit_log(limit=1)[0].actor == "admin"
+    create_user("x", PW, actor=admin)
+    create_group("G", perms=["data.view"], actor=admin)
+    assert audit_log(limit=1)[0].actor == "admin"

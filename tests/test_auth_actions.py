@@ -10,7 +10,10 @@ import pytest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import auth, config, connections, export, queries
-from tusk.auth import store
+from tusk.auth import passwords
+from tusk.auth.bootstrap import init
+from tusk.auth.groups import create_group, set_group_permissions
+from tusk.auth.users import create_user, get_user, set_password
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import PermissionDenied
@@ -20,20 +23,20 @@ from tusk.store import saved
 @pytest.fixture(autouse=True)
 def multi(monkeypatch: pytest.MonkeyPatch) -> None:
     """Multi-user mode with one user per default group."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init(ADMIN_PASSWORD)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init(ADMIN_PASSWORD)
     for name, group in (
         ("viewer", "Viewers"),
         ("analyst", "Analysts"),
         ("engineer", "Data Engineers"),
     ):
-        store.create_user(name, PASSWORD, groups=[group])
+        create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
 
 
 def _saved(name: str) -> str:
     """A saved connection made by the admin, for the edit/delete actions."""
-    connections.add(ConnectionSpec(name, "duckdb", path=":memory:"), actor=store.get_user("admin"))
+    connections.add(ConnectionSpec(name, "duckdb", path=":memory:"), actor=get_user("admin"))
     return name
 
 
@@ -60,15 +63,15 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
     "delete connection": ("connections.delete", lambda u: connections.delete(_saved("d"), actor=u)),
     "save query": ("queries.save", lambda u: saved.save_query("q", "select 1", actor=u)),
     "new folder": ("queries.save", lambda u: saved.create_folder("f", actor=u)),
-    "create user": ("system.users", lambda u: store.create_user("newbie", PASSWORD, actor=u)),
+    "create user": ("system.users", lambda u: create_user("newbie", PASSWORD, actor=u)),
     "reset password": (
         "system.users",
-        lambda u: store.set_password("viewer", "another-long-one-42", actor=u),
+        lambda u: set_password("viewer", "another-long-one-42", actor=u),
     ),
-    "create group": ("system.groups", lambda u: store.create_group("G", actor=u)),
+    "create group": ("system.groups", lambda u: create_group("G", actor=u)),
     "group permissions": (
         "system.groups",
-        lambda u: store.set_group_permissions("Viewers", ["data.view"], actor=u),
+        lambda u: set_group_permissions("Viewers", ["data.view"], actor=u),
     ),
     "export": (
         "queries.export",
@@ -82,7 +85,7 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
 def test_actions_follow_the_permission_matrix(action: str, username: str) -> None:
     """Each action runs exactly when the user's groups grant its permission."""
     permission, call = ACTIONS[action]
-    user = store.get_user(username)
+    user = get_user(username)
     if auth.allowed(user, permission):
         call(user)
     else:
@@ -92,7 +95,7 @@ def test_actions_follow_the_permission_matrix(action: str, username: str) -> Non
 
 def test_expected_outcomes_for_a_viewer_and_an_analyst() -> None:
     """Spot-check the matrix against the issue's definition of the default groups."""
-    viewer, analyst = store.get_user("viewer"), store.get_user("analyst")
+    viewer, analyst = get_user("viewer"), get_user("analyst")
     assert auth.allowed(viewer, "queries.execute")
     assert not auth.allowed(viewer, "queries.export")
     assert not auth.allowed(analyst, "connections.create")
@@ -107,7 +110,7 @@ def test_signed_out_caller_is_refused() -> None:
 
 def test_edit_and_delete_need_their_own_permissions(tmp_path: Path) -> None:
     """An Analyst may use connections but not change them; an engineer may."""
-    engineer, analyst = store.get_user("engineer"), store.get_user("analyst")
+    engineer, analyst = get_user("engineer"), get_user("analyst")
     inside = config.home() / "data"  # the default data root: where a user's files live
     inside.mkdir(parents=True, exist_ok=True)
     connections.add(ConnectionSpec("c", "sqlite", path=str(inside / "c.db")), actor=engineer)

@@ -12,7 +12,10 @@ from typer.testing import CliRunner
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tusk import config
-from tusk.auth import store
+from tusk.auth import database, passwords
+from tusk.auth.bootstrap import init
+from tusk.auth.sessions import create_session, session_user, verify_login
+from tusk.auth.users import create_user, get_user, list_users
 from tusk.cli import app
 
 runner = CliRunner()
@@ -21,7 +24,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
     """bcrypt at 4 rounds in-process."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
 
 
 def _ok(args: list[str], input: str | None = None) -> str:
@@ -43,24 +46,24 @@ def test_round_trip() -> None:
     out = _ok(["auth", "init"])
     assert "'admin'" in out and "tusk auth enable" in out and "change it" in out
     generated = out.split("one-time password ", 1)[1].split()[0]
-    assert store.verify_login("admin", generated) is not None
+    assert verify_login("admin", generated) is not None
     _ok(["users", "create", "bob", "-g", "Viewers", "-g", "Analysts", "--password", PASSWORD])
     _ok(["users", "create", "boss", "--admin", "--password", PASSWORD])
     out = _ok(["users", "create", "ünï 🐘"], input=f"{PASSWORD}\n{PASSWORD}\n")
     assert "Created user 'ünï 🐘'" in out
-    assert store.verify_login("ünï 🐘", PASSWORD) is not None
+    assert verify_login("ünï 🐘", PASSWORD) is not None
 
     listing = _ok(["users", "list"])
     for words in ("admin", "bob", "boss", "ünï 🐘", "Analysts, Viewers", "must change password"):
         assert words in listing
 
-    token = store.create_session(store.get_user("bob"))  # type: ignore[arg-type]
+    token = create_session(get_user("bob"))  # type: ignore[arg-type]
     new = "brand-new-password-5"
     _ok(["users", "reset-password", "bob"], input=f"{new}\n{new}\n")
-    assert store.verify_login("bob", new) is not None
-    assert store.session_user(token) is None
+    assert verify_login("bob", new) is not None
+    assert session_user(token) is None
     _ok(["users", "reset-password", "bob", "--password", "temporary-pass-77", "--temporary"])
-    assert store.get_user("bob").must_change_password  # type: ignore[union-attr]
+    assert get_user("bob").must_change_password  # type: ignore[union-attr]
 
     groups = _ok(["users", "groups"])
     for words in ("Administrators", "Data Engineers", "Analysts", "Viewers", "cluster.manage"):
@@ -76,7 +79,7 @@ def test_round_trip() -> None:
     assert "Deleted user 'bob'" in _ok(["users", "delete", "bob", "--yes"])
     assert "bob" not in _ok(["users", "list"])
     _ok(["users", "delete", "boss"], input="y\n")
-    assert store.get_user("boss") is None
+    assert get_user("boss") is None
 
 
 def test_errors_are_one_red_line() -> None:
@@ -95,20 +98,20 @@ def test_errors_are_one_red_line() -> None:
     _error(["users", "delete", "admin", "--yes"], "last active administrator")
     _error(["users", "delete", "ghost", "--yes"], "no user 'ghost'")
     _error(["users", "reset-password", "ghost", "--password", "x"], "no user 'ghost'")
-    assert {u.username for u in store.list_users()} == {"admin", "bob"}
+    assert {u.username for u in list_users()} == {"admin", "bob"}
 
 
 def test_status_before_init() -> None:
     """status works before init and says what to do."""
     out = _ok(["auth", "status"])
     assert "Mode: single" in out and "tusk auth init" in out
-    assert not store.path().exists()
+    assert not database.path().exists()
 
 
 def test_users_list_as_a_real_subprocess(tusk_home: Path) -> None:
     """The installed `tusk` script reads the same auth.db through TUSK_HOME."""
-    store.init(ADMIN_PASSWORD)
-    store.create_user("名前", PASSWORD, groups=["Analysts"])
+    init(ADMIN_PASSWORD)
+    create_user("名前", PASSWORD, groups=["Analysts"])
     tusk = Path(sys.executable).parent / "tusk"
     env = {**os.environ, "TUSK_HOME": str(tusk_home)}
     out = subprocess.run(

@@ -664,10 +664,11 @@ def test_write_actions_follow_the_permission_matrix(
 
 def _user_with(name: str, perms: list[str]) -> Any:
     """A user in a group of their own holding just `perms`."""
-    from tusk.auth import store
+    from tusk.auth.groups import create_group
+    from tusk.auth.users import create_user
 
-    store.create_group(f"{name} group", perms=perms)
-    return store.create_user(name, PASSWORD, groups=[f"{name} group"])
+    create_group(f"{name} group", perms=perms)
+    return create_user(name, PASSWORD, groups=[f"{name} group"])
 
 
 READS: dict[str, Callable[[Any], object]] = {

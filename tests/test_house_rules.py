@@ -78,14 +78,6 @@ def test_every_engine_has_a_full_row_of_abilities() -> None:
 # importing its own submodules while they import their siblings is the normal layout. A loop is
 # modules that need each other, directly or through others.
 
-# Loops that go through tusk/config.py and tusk/auth: the auth split of issue 16 (another
-# branch) removes them; the lead empties this list after merging it. A found loop passes only
-# if all its modules are in one entry. Never add a loop here: break it.
-KNOWN_CYCLES: list[set[str]] = [
-    {"tusk.config", "tusk.auth.database", "tusk.store.database"},
-    {"tusk.auth", "tusk.auth.audit", "tusk.auth.groups", "tusk.auth.users", "tusk.store.saved"},
-]
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
@@ -214,19 +206,12 @@ def describe(graph: dict[str, set[str]], group: list[str]) -> str:
 
 def test_tusk_imports_without_a_loop() -> None:
     graph = import_graph()
-    cycles = [g for g in import_cycles(graph) if not any(set(g) <= known for known in KNOWN_CYCLES)]
+    cycles = import_cycles(graph)
     found = "\n".join(f"  {describe(graph, g)}" for g in cycles)
     assert not cycles, (
         f"Import loops in tusk (imports inside functions count):\n{found}\n"
         "Move what both sides need to the module that owns it (or a small new one)."
     )
-
-
-def test_known_loops_only_go_through_config_and_auth() -> None:
-    """The allow-list is for the auth split's loops only (the engines' loop is gone for good)."""
-    for known in KNOWN_CYCLES:
-        assert any(m == "tusk.config" or m.startswith("tusk.auth") for m in known), known
-        assert not any(m.startswith("tusk.engines") for m in known), known
 
 
 def test_the_cycle_finder_finds_a_loop() -> None:

@@ -324,14 +324,16 @@ def test_data_survives_reopening(tusk_home: Path) -> None:
 def two_users(monkeypatch: pytest.MonkeyPatch) -> tuple:
     """Multi-user mode with two Analysts (who may save) and a Viewer (who may not)."""
     from tusk import config
-    from tusk.auth import store
+    from tusk.auth import passwords
+    from tusk.auth.bootstrap import init
+    from tusk.auth.users import create_user, get_user
 
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init(ADMIN_PASSWORD)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init(ADMIN_PASSWORD)
     for name, group in (("ana", "Analysts"), ("bob", "Analysts"), ("vera", "Viewers")):
-        store.create_user(name, PASSWORD, groups=[group])
+        create_user(name, PASSWORD, groups=[group])
     config.set_value("auth_mode", "multi")
-    return store.get_user("ana"), store.get_user("bob"), store.get_user("vera")
+    return get_user("ana"), get_user("bob"), get_user("vera")
 
 
 def test_each_user_has_their_own_tree(two_users: tuple) -> None:

@@ -158,6 +158,7 @@ def config_set(
     value: Annotated[str, typer.Argument(help="New value.")],
 ) -> None:
     """Change one setting; unknown keys and bad values are refused."""
+    import tusk.auth  # noqa: F401 - adds auth's rule for auth_mode (multi needs users first)
     from tusk import config
 
     with _exit_on_error():
@@ -176,13 +177,12 @@ def _ask_password(given: str | None, prompt: str = "Password") -> str:
     return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
 
 
-def _auth_store():  # noqa: ANN202 - the module, imported here to keep --help light
-    """tusk.auth.store, or a one-line error when `tusk auth init` has not been run."""
-    from tusk.auth import store
+def _auth_ready() -> None:
+    """A one-line error when `tusk auth init` has not been run."""
+    from tusk.auth.database import initialised  # here, not at the top: --help stays light
 
-    if not store.initialised():
+    if not initialised():
         _fail("Auth is not set up yet: run `tusk auth init` first.")
-    return store
 
 
 @auth_app.command("init")
@@ -196,11 +196,12 @@ def auth_init(
     ] = None,
 ) -> None:
     """Create auth.db with the default groups and the admin user."""
-    from tusk.auth import store
+    from tusk.auth import database
+    from tusk.auth.bootstrap import init
 
     with _exit_on_error():
-        user, generated = store.init(password, actor="cli")
-    typer.echo(f"Created {store.path()} with groups: {', '.join(_default_groups())}.")
+        user, generated = init(password, actor="cli")
+    typer.echo(f"Created {database.path()} with groups: {', '.join(_default_groups())}.")
     if generated:
         typer.echo(
             f"Sign in as {user.username!r} with the one-time password {generated} "
@@ -223,10 +224,11 @@ def _default_groups() -> list[str]:
 def auth_enable() -> None:
     """Switch to multi-user mode: everyone signs in."""
     from tusk import config
+    from tusk.auth.users import list_users
 
-    store = _auth_store()
+    _auth_ready()
     with _exit_on_error():
-        if not any(u.is_admin and u.active for u in store.list_users()):
+        if not any(u.is_admin and u.active for u in list_users()):
             _fail("No active administrator exists: create one with `tusk users create --admin`.")
         config.set_value("auth_mode", "multi")
     typer.echo("Multi-user mode is on: `tusk studio` now asks everyone to sign in.")
@@ -246,29 +248,33 @@ def auth_disable() -> None:
 def auth_status() -> None:
     """Print the mode, the users and the groups."""
     from tusk import auth
-    from tusk.auth import store
+    from tusk.auth.database import initialised
+    from tusk.auth.groups import list_groups
+    from tusk.auth.users import list_users
 
     with _exit_on_error():
         typer.echo(f"Mode: {auth.mode()}")
-        if not store.initialised():
+        if not initialised():
             typer.echo("Users: none (run `tusk auth init`)")
             return
-        users = store.list_users()
+        users = list_users()
         active = sum(u.active for u in users)
         admins = sum(u.is_admin and u.active for u in users)
         typer.echo(f"Users: {len(users)} ({active} active, {admins} active admins)")
         typer.echo("Groups:")
-        for group, perms, members in store.list_groups():
+        for group, perms, members in list_groups():
             typer.echo(f"  {group.name}: {members} members, {len(perms)} permissions")
 
 
 @users_app.command("list")
 def users_list() -> None:
     """List the users with their groups."""
-    store = _auth_store()
+    from tusk.auth.users import groups_of, list_users
+
+    _auth_ready()
     with _exit_on_error():
-        users = store.list_users()
-        rows = [(u, ", ".join(store.groups_of(u))) for u in users]
+        users = list_users()
+        rows = [(u, ", ".join(groups_of(u))) for u in users]
     typer.echo(f"{'USERNAME':<20} {'ADMIN':<6} {'ACTIVE':<7} {'LAST LOGIN':<17} GROUPS")
     for user, groups in rows:
         last = user.last_login.strftime("%Y-%m-%d %H:%M") if user.last_login else "never"
@@ -295,9 +301,11 @@ def users_create(
     ] = None,
 ) -> None:
     """Create a user."""
-    store = _auth_store()
+    from tusk.auth.users import create_user
+
+    _auth_ready()
     with _exit_on_error():
-        user = store.create_user(
+        user = create_user(
             name, _ask_password(password), is_admin=admin, groups=group or (), actor="cli"
         )
     typer.echo(f"Created user {user.username!r}.")
@@ -314,11 +322,13 @@ def users_reset_password(
     ] = False,
 ) -> None:
     """Set a new password for a user and sign them out everywhere."""
-    store = _auth_store()
+    from tusk.auth.users import get_user, set_password
+
+    _auth_ready()
     with _exit_on_error():
-        if store.get_user(name) is None:
+        if get_user(name) is None:
             _fail(f"There is no user {name!r}.")
-        user = store.set_password(
+        user = set_password(
             name, _ask_password(password, "New password"), must_change=temporary, actor="cli"
         )
     typer.echo(f"Password of {user.username!r} changed; their sessions are ended.")
@@ -330,24 +340,27 @@ def users_delete(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a user (never the last active administrator)."""
-    store = _auth_store()
-    if store.get_user(name) is None:
+    from tusk.auth.users import delete_user, get_user
+
+    _auth_ready()
+    if get_user(name) is None:
         _fail(f"There is no user {name!r}.")
     if not yes and not typer.confirm(f"Delete user {name!r}?"):
         _fail("Cancelled; nothing was deleted.")
     with _exit_on_error():
-        store.delete_user(name, actor="cli")
+        delete_user(name, actor="cli")
     typer.echo(f"Deleted user {name!r}.")
 
 
 @users_app.command("groups")
 def users_groups() -> None:
     """List the groups with their members and permissions."""
+    from tusk.auth.groups import list_groups
     from tusk.auth.permissions import ALL
 
-    store = _auth_store()
+    _auth_ready()
     with _exit_on_error():
-        groups = store.list_groups()
+        groups = list_groups()
     for group, perms, members in groups:
         typer.echo(f"{group.name} ({members} members): {group.description}")
         shown = [p for p in ALL if p in perms]

@@ -398,6 +398,19 @@ SETTINGS: dict[str, Setting] = {
 
 _cache: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
+# Rules of other modules about a setting's new value (`add_check`): config sits below them and
+# imports none of them, so the module that owns the rule hands it in.
+_checks: dict[str, list[Callable[[Any], None]]] = {}
+
+
+def add_check(key: str, check: Callable[[Any], None]) -> None:
+    """Run `check(value)` before `set_value` stores a new value of `key`; it raises TuskError
+    to refuse the value (tusk.auth: multi-user mode needs users first)."""
+    if key not in SETTINGS:
+        raise BadInput(_unknown(key))
+    if check not in _checks.setdefault(key, []):
+        _checks[key].append(check)
+
 
 def load() -> dict[str, Any]:
     """All settings: defaults overlaid with config.toml (re-read only when the file changes:
@@ -457,14 +470,8 @@ def set_value(key: str, raw: str) -> Any:
         value = SETTINGS[key].parse(raw)
     except BadInput as exc:
         raise BadInput(f"Bad value for {key}: {exc.message}") from None
-    if key == "auth_mode" and value == "multi":
-        # Only here, and only auth.db's plumbing: the auth store is heavy to import.
-        from tusk.auth.database import initialised
-
-        if not initialised():
-            raise BadInput(
-                "Multi-user mode needs users first: run `tusk auth init`, then enable it."
-            )
+    for check in _checks.get(key, ()):
+        check(value)
     path = home() / CONFIG_FILE
     with locked(path):  # a setting changed at the same time elsewhere must not be lost
         stored = read_toml(path)

@@ -16,7 +16,7 @@ from tusk.errors import BadInput, PermissionDenied, TuskError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
     from tusk.engines.base import Connection
 
 P = ParamSpec("P")

@@ -44,7 +44,7 @@ from tusk.engines.base import Connection, Params
 from tusk.errors import BadInput, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 FORMATS = ("csv", "json", "parquet")
 

@@ -48,7 +48,7 @@ from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 DATA_DIR = "data"  # under Tusk's home: the default root, and the demo folder's parent
 DEMO_ROOT = "demo"

@@ -23,7 +23,7 @@ from tusk.errors import TuskError
 from tusk.store import history
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 
 @dataclass(frozen=True)

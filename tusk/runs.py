@@ -37,7 +37,7 @@ class Run:
         conn: Connection,
         statements: list[Statement],
         limit: int | None = 1000,
-        actor: Any = None,  # tusk.auth.store.User in multi-user mode
+        actor: Any = None,  # tusk.auth.schema.User in multi-user mode
     ) -> None:
         self.spec = spec
         self.actor = actor

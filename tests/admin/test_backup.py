@@ -18,7 +18,8 @@ from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tests.conftest import pg_spec
 from tusk.admin import backup
 from tusk.admin.backup import BackupOptions
-from tusk.auth import store
+from tusk.auth.audit import audit_log
+from tusk.auth.schema import User
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, PermissionDenied
 
@@ -516,7 +517,7 @@ def test_pgpass_file_is_private_and_escaped(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_only_admin_backup_may_back_up_or_restore(
-    sample: str, users: dict[str, store.User], new_name: Callable[[], str]
+    sample: str, users: dict[str, User], new_name: Callable[[], str]
 ) -> None:
     """Viewers and Data Engineers are refused by the library; an Administrator is audited."""
     spec = pg_spec(sample)
@@ -543,7 +544,7 @@ def test_only_admin_backup_may_back_up_or_restore(
     )
     assert job.status == "ok", job.message
     backup.delete_backup(made.name, actor=users["admin"])
-    entries = {(e.action, e.actor, e.target) for e in store.audit_log()}
+    entries = {(e.action, e.actor, e.target) for e in audit_log()}
     assert ("admin.backup", "admin", sample) in entries
     assert ("admin.restore", "admin", target) in entries
     assert ("admin.backup.delete", "admin", made.name) in entries

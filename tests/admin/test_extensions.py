@@ -9,7 +9,7 @@ from psycopg import sql
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tusk.admin import AdminConnection, extensions
-from tusk.auth import store
+from tusk.auth.audit import audit_log
 from tusk.errors import BadInput, PermissionDenied, QueryFailed
 
 pytestmark = pytest.mark.postgres
@@ -183,13 +183,13 @@ def test_permissions_and_audit(db: str, conn: AdminConnection, users: dict) -> N
 
     extensions.update(conn, admin, "pg_trgm")
     extensions.uninstall(conn, admin, "pg_trgm")
-    (installed,) = store.audit_log(action="extension.install")
+    (installed,) = audit_log(action="extension.install")
     assert (installed.actor, installed.target) == ("admin", "pg_trgm")
     assert "1.5" in installed.detail and db in installed.detail
-    (updated,) = store.audit_log(action="extension.update")
+    (updated,) = audit_log(action="extension.update")
     assert "1.5 →" in updated.detail
-    assert len(store.audit_log(action="extension.uninstall")) == 1
+    assert len(audit_log(action="extension.uninstall")) == 1
 
     with pytest.raises(QueryFailed):
         extensions.install(conn, admin, "no_such_extension")
-    assert len(store.audit_log(action="extension.install")) == 1  # failures are not audited
+    assert len(audit_log(action="extension.install")) == 1  # failures are not audited

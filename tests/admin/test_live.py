@@ -15,7 +15,8 @@ from tests.admin.conftest import HOSTILE, server_connection
 from tests.conftest import wait_for
 from tusk import admin
 from tusk.admin import AdminConnection, activity, locks, server
-from tusk.auth import store
+from tusk.auth.audit import audit_log
+from tusk.auth.schema import User
 from tusk.errors import BadInput, PermissionDenied
 
 pytestmark = pytest.mark.postgres
@@ -197,7 +198,7 @@ def test_bad_pids_are_refused(conn: AdminConnection) -> None:
 
 
 def test_viewer_cannot_kill_and_admin_is_audited(
-    conn: AdminConnection, clients: Callable[[str], Client], users: dict[str, store.User]
+    conn: AdminConnection, clients: Callable[[str], Client], users: dict[str, User]
 ) -> None:
     """Without admin.processes the library refuses; the admin's kill is in the audit log."""
     victim = clients("tusk-test-audit")
@@ -212,7 +213,7 @@ def test_viewer_cannot_kill_and_admin_is_audited(
     assert victim.thread is not None and victim.thread.is_alive()
     activity.cancel(conn, victim.pid, actor=users["admin"])
     victim.join()
-    entry = store.audit_log(limit=1)[0]
+    entry = audit_log(limit=1)[0]
     assert (entry.actor, entry.action, entry.target) == (
         "admin",
         "admin.cancel",

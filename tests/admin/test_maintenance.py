@@ -26,7 +26,7 @@ from psycopg import sql
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tusk.admin import AdminConnection, extensions, maintenance
-from tusk.auth import store
+from tusk.auth.audit import audit_log
 from tusk.errors import BadInput, PermissionDenied, QueryFailed
 
 pytestmark = pytest.mark.postgres
@@ -314,22 +314,22 @@ def test_permissions_and_audit(db: str, conn: AdminConnection, users: dict) -> N
         maintenance.vacuum(conn, None, "public", "t")  # signed out, in multi-user mode
     row = _row(conn, "public", "t")
     assert (row["vacuum_count"], row["analyze_count"], row["dead_rows"]) == (0, 0, 500)
-    assert not store.audit_log(action="maintenance.vacuum")
+    assert not audit_log(action="maintenance.vacuum")
 
     admin = users["admin"]
     maintenance.vacuum(conn, admin, "public", "t", analyze=True)
     maintenance.analyze(conn, admin, "public", "t")
     maintenance.reindex(conn, admin, "public", "t_pkey", kind="index")
-    (entry,) = store.audit_log(action="maintenance.vacuum")
+    (entry,) = audit_log(action="maintenance.vacuum")
     assert (entry.actor, entry.target) == ("admin", "public.t")
     assert 'VACUUM (ANALYZE) "public"."t"' in entry.detail
     assert db in entry.detail
-    assert store.audit_log(action="maintenance.analyze")[0].target == "public.t"
-    assert store.audit_log(action="maintenance.reindex")[0].target == "public.t_pkey"
+    assert audit_log(action="maintenance.analyze")[0].target == "public.t"
+    assert audit_log(action="maintenance.reindex")[0].target == "public.t_pkey"
 
     with pytest.raises(QueryFailed):
         maintenance.vacuum(conn, admin, "public", "nope")
-    assert len(store.audit_log(action="maintenance.vacuum")) == 1  # failures are not audited
+    assert len(audit_log(action="maintenance.vacuum")) == 1  # failures are not audited
 
 
 def test_vacuum_runs_outside_a_transaction(db: str, conn: AdminConnection) -> None:

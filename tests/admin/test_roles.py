@@ -14,7 +14,7 @@ from psycopg import sql
 
 from tests.admin.conftest import HOSTILE, SERVER, UNICODE, server_connection
 from tusk.admin import AdminConnection, roles
-from tusk.auth import store
+from tusk.auth.audit import audit_log
 from tusk.errors import BadInput, PermissionDenied, QueryFailed
 
 pytestmark = pytest.mark.postgres
@@ -176,7 +176,7 @@ def test_password_never_reaches_the_server_in_clear(
         ).fetchone()
     assert seen == (0,)
     assert verifiers is not None and verifiers[0] >= 1  # the statements were tracked at all
-    entries = [e for e in store.audit_log() if e.action.startswith("admin.role.")]
+    entries = [e for e in audit_log() if e.action.startswith("admin.role.")]
     assert [e.action for e in entries] == ["admin.role.alter", "admin.role.create"]
     assert all(e.target == name and e.actor == "admin" for e in entries)
     assert "password set" in entries[0].detail and "login" in entries[1].detail
@@ -253,7 +253,7 @@ def test_only_maintenance_may_change_roles(
     existing, group, fresh = role_name("r_perm"), role_name("r_perm_g"), role_name("x")
     roles.create_role(conn, users["admin"], existing)
     roles.create_role(conn, users["admin"], group)
-    before = len(store.audit_log())
+    before = len(audit_log())
     with pytest.raises(PermissionDenied, match="admin.maintenance"):
         roles.create_role(conn, actor, fresh)
     with pytest.raises(PermissionDenied):
@@ -276,9 +276,9 @@ def test_only_maintenance_may_change_roles(
         "valid_until": None,
     }
     assert _members_of(group) == set()
-    assert len(store.audit_log()) == before
+    assert len(audit_log()) == before
     roles.grant_membership(conn, users["admin"], group, existing)
-    assert store.audit_log(limit=1)[0].action == "admin.role.grant"
+    assert audit_log(limit=1)[0].action == "admin.role.grant"
 
 
 def test_signed_out_actor_is_refused_in_multi_user_mode(

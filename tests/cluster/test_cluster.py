@@ -273,25 +273,26 @@ def test_studio_cluster_queries_need_cluster_submit(
     connections and execute queries elsewhere is refused, an Analyst runs it (a Viewer, with
     no connections.use, is refused before that)."""
     from tusk import config, queries
-    from tusk.auth import store
+    from tusk.auth import passwords
+    from tusk.auth.bootstrap import init
+    from tusk.auth.groups import create_group
+    from tusk.auth.users import create_user, get_user
     from tusk.engines.registry import connect
     from tusk.engines.spec import ConnectionSpec
 
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init(ADMIN_PASSWORD)
-    store.create_group("Readers", perms=["connections.use", "queries.execute"])
-    store.create_user("vera", PASSWORD, groups=["Readers"])
-    store.create_user("ana", PASSWORD, groups=["Analysts"])
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init(ADMIN_PASSWORD)
+    create_group("Readers", perms=["connections.use", "queries.execute"])
+    create_user("vera", PASSWORD, groups=["Readers"])
+    create_user("ana", PASSWORD, groups=["Analysts"])
     config.set_value("auth_mode", "multi")
     host, port = cluster.address.rsplit(":", 1)
     spec = ConnectionSpec("c", "cluster", host=host, port=int(port), path=str(folder))
     conn = connect(spec)
     try:
         with pytest.raises(PermissionDenied, match="cluster.submit"):
-            queries.run(spec, conn, "select count(*) as n from nums", actor=store.get_user("vera"))
-        result = queries.run(
-            spec, conn, "select count(*) as n from nums", actor=store.get_user("ana")
-        )
+            queries.run(spec, conn, "select count(*) as n from nums", actor=get_user("vera"))
+        result = queries.run(spec, conn, "select count(*) as n from nums", actor=get_user("ana"))
         assert result.table.column("n").to_pylist() == [10]
     finally:
         conn.close()

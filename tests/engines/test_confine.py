@@ -214,14 +214,15 @@ def test_who_is_confined(roots: tuple[Path, Path], users: dict[str, Any]) -> Non
     one database for all sessions of the process); the trusted CLI is not; a user without
     data.export may not write files; a user without connections.use opens no saved
     connection at all."""
-    from tusk.auth import store
+    from tusk.auth.groups import create_group
+    from tusk.auth.users import create_user
 
     lake, outside = roots
     assert files.confinement(None) is None
     assert lake in (files.confinement(users["admin"]) or ())
     assert lake in (files.confinement(users["analyst"]) or ())
-    store.create_group("Readers", perms=["connections.use", "queries.execute"])
-    reader = store.create_user("reader", "correct-horse-battery-9", groups=["Readers"])
+    create_group("Readers", perms=["connections.use", "queries.execute"])
+    reader = create_user("reader", "correct-horse-battery-9", groups=["Readers"])
 
     spec = ConnectionSpec("duck", "duckdb", path=str(outside / "d.duckdb"))
     connections.add(spec, actor=users["admin"])

@@ -2,7 +2,7 @@
 test: `python -m tests.security.guesses START_AT GUESSES` (TUSK_HOME from the environment).
 It starts guessing at the wall-clock time START_AT, so all processes guess together, and
 prints "<passwords checked> <attempts locked out>". Kept apart from the test module so the
-child imports the auth store only, not Streamlit."""
+child imports tusk.auth only, not Streamlit."""
 
 from __future__ import annotations
 
@@ -13,25 +13,26 @@ import time
 
 def main(start_at: float, guesses: int) -> None:
     """Guess `guesses` times in parallel threads from `start_at` on; print the outcome."""
-    from tusk.auth import store
+    from tusk.auth import database, passwords, sessions
+    from tusk.auth.sessions import verify_login
     from tusk.errors import BadInput
 
-    store.BCRYPT_ROUNDS = 8  # slow enough that the guesses overlap
-    store._engine()  # open auth.db before the start
+    passwords.BCRYPT_ROUNDS = 8  # slow enough that the guesses overlap
+    database.engine()  # open auth.db before the start
     checks: list[int] = []
-    real = store._matches
+    real = passwords.matches
 
     def matches(password: bytes, hashed: str) -> bool:
         checks.append(1)
         return real(password, hashed)
 
-    store._matches = matches  # type: ignore[assignment]
+    sessions.matches = matches  # type: ignore[assignment]
     outcomes: list[str] = []
 
     def guess() -> None:
         time.sleep(max(0.0, start_at - time.time()))
         try:
-            store.verify_login("vera", "wrong-horse-battery-9")
+            verify_login("vera", "wrong-horse-battery-9")
             outcomes.append("checked")
         except BadInput:
             outcomes.append("locked")

@@ -10,7 +10,11 @@ from typer.testing import CliRunner
 
 from tests.conftest import REPO
 from tusk import config
-from tusk.auth import store
+from tusk.auth import bootstrap, passwords
+from tusk.auth.database import initialised
+from tusk.auth.passwords import check_password
+from tusk.auth.sessions import verify_login
+from tusk.auth.users import change_own_password, create_user, get_user, list_users, set_password
 from tusk.cli import app
 from tusk.errors import BadInput
 
@@ -28,13 +32,13 @@ WEAK = [
 
 @pytest.fixture(autouse=True)
 def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
 
 
 @pytest.fixture
 def multi() -> None:
-    store.init(GOOD)
-    store.create_user("vera", GOOD, groups=["Viewers"])
+    bootstrap.init(GOOD)
+    create_user("vera", GOOD, groups=["Viewers"])
     config.set_value("auth_mode", "multi")
 
 
@@ -42,28 +46,28 @@ def multi() -> None:
 def test_library_refuses_weak_passwords_everywhere(multi: None, password: str, rule: str) -> None:
     """create_user, set_password and change_own_password all say the rule; nothing changes."""
     with pytest.raises(BadInput, match=rule):
-        store.create_user("vera2" if "vera" not in password.lower() else "vera", password)
+        create_user("vera2" if "vera" not in password.lower() else "vera", password)
     with pytest.raises(BadInput, match=rule):
-        store.set_password("vera", password)
+        set_password("vera", password)
     with pytest.raises(BadInput, match=rule):
-        store.change_own_password("vera", GOOD, password)
-    assert store.verify_login("vera", GOOD) is not None
-    assert {u.username for u in store.list_users()} == {"admin", "vera"}
+        change_own_password("vera", GOOD, password)
+    assert verify_login("vera", GOOD) is not None
+    assert {u.username for u in list_users()} == {"admin", "vera"}
 
 
 def test_username_rule_ignores_case_and_needs_a_real_name(multi: None) -> None:
     """The name is found in any case; a one- or two-letter name is not searched for (every
     password would contain it by chance)."""
     with pytest.raises(BadInput, match="user name"):
-        store.create_user("Bob-Smith", "xx-bob-smith-yy")
-    assert store.create_user("bo", "a-bo-in-the-middle-9").username == "bo"
+        create_user("Bob-Smith", "xx-bob-smith-yy")
+    assert create_user("bo", "a-bo-in-the-middle-9").username == "bo"
 
 
 def test_good_passwords_pass(multi: None) -> None:
-    store.create_user("ana", GOOD)
-    store.set_password("ana", "another-long-one-42")
-    store.change_own_password("ana", "another-long-one-42", "and-a-third-one-77")
-    assert store.verify_login("ana", "and-a-third-one-77") is not None
+    create_user("ana", GOOD)
+    set_password("ana", "another-long-one-42")
+    change_own_password("ana", "another-long-one-42", "and-a-third-one-77")
+    assert verify_login("ana", "and-a-third-one-77") is not None
 
 
 def test_init_refuses_a_weak_admin_password_and_generates_a_good_one() -> None:
@@ -71,13 +75,13 @@ def test_init_refuses_a_weak_admin_password_and_generates_a_good_one() -> None:
     password that must be changed at first sign-in."""
     for weak in ("b", "admin", "my-admin-password", "secret"):
         with pytest.raises(BadInput):
-            store.init(weak)
-    assert not store.initialised()
-    user, generated = store.init()
+            bootstrap.init(weak)
+    assert not initialised()
+    user, generated = bootstrap.init()
     assert generated is not None and user.must_change_password
-    store.check_password(generated, "admin")
-    assert store.verify_login("admin", generated) is not None
-    assert store.verify_login("admin", "admin") is None
+    check_password(generated, "admin")
+    assert verify_login("admin", generated) is not None
+    assert verify_login("admin", "admin") is None
 
 
 # --- the CLI ------------------------------------------------------------------------------------
@@ -92,7 +96,7 @@ def test_cli_refuses_a_weak_password_with_the_rule() -> None:
     result = runner.invoke(app, ["users", "create", "x", "--password", "a"])
     assert result.exit_code != 0
     assert "at least 12 characters" in result.output and "Traceback" not in result.output
-    assert store.get_user("x") is None
+    assert get_user("x") is None
     reset = runner.invoke(app, ["users", "reset-password", "admin", "--password", "b"])
     assert reset.exit_code != 0 and "at least 12 characters" in reset.output
     weak_init_home = runner.invoke(app, ["auth", "init", "--password", "b"])
@@ -114,7 +118,7 @@ def _sign_in(username: str, password: str) -> AppTest:
 
 def test_forced_first_change_of_admin_refuses_b() -> None:
     """The generated admin password must be changed at first sign-in, and `b` is refused."""
-    _, generated = store.init()
+    _, generated = bootstrap.init()
     config.set_value("auth_mode", "multi")
     at = _sign_in("admin", generated)  # type: ignore[arg-type]
     at.text_input(key="tusk_pw_current").set_value(generated)
@@ -124,12 +128,12 @@ def test_forced_first_change_of_admin_refuses_b() -> None:
     assert not at.exception
     assert any("at least 12 characters" in e.value for e in at.error)
     assert at.text_input(key="tusk_pw_new")  # still asked: nothing else is shown
-    assert store.verify_login("admin", "b") is None
+    assert verify_login("admin", "b") is None
     at.text_input(key="tusk_pw_new").set_value(GOOD)
     at.text_input(key="tusk_pw_again").set_value(GOOD)
     at.button[0].click().run()
-    assert not store.get_user("admin").must_change_password  # type: ignore[union-attr]
-    assert store.verify_login("admin", GOOD) is not None
+    assert not get_user("admin").must_change_password  # type: ignore[union-attr]
+    assert verify_login("admin", GOOD) is not None
 
 
 def test_users_page_refuses_a_weak_password(multi: None) -> None:
@@ -140,7 +144,7 @@ def test_users_page_refuses_a_weak_password(multi: None) -> None:
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
     assert any("at least 12 characters" in e.value for e in at.error)
-    assert store.get_user("eve") is None
+    assert get_user("eve") is None
 
 
 def test_profile_refuses_a_weak_password(multi: None) -> None:
@@ -152,4 +156,4 @@ def test_profile_refuses_a_weak_password(multi: None) -> None:
     next(b for b in at.button if b.label == "Change password").click().run()
     assert not at.exception
     assert any("user name" in e.value for e in at.error)
-    assert store.verify_login("vera", GOOD) is not None
+    assert verify_login("vera", GOOD) is not None

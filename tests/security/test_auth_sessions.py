@@ -21,7 +21,21 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 from tusk import config
-from tusk.auth import store
+from tusk.auth import database, passwords, sessions
+from tusk.auth.audit import audit_log
+from tusk.auth.bootstrap import init
+from tusk.auth.schema import MIGRATIONS
+from tusk.auth.sessions import (
+    MAX_FAILURES,
+    cookie_key,
+    cookie_user,
+    create_session,
+    credentials,
+    session_user,
+    verify_login,
+    void_cookie,
+)
+from tusk.auth.users import create_user, delete_user, get_user, groups_of, list_users, set_password
 from tusk.errors import BadInput
 from tusk.store.database import open_store
 from tusk.ui import auth_gate
@@ -33,7 +47,7 @@ FAST_ROUNDS = 4
 
 @pytest.fixture(autouse=True)
 def fast_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", FAST_ROUNDS)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", FAST_ROUNDS)
 
 
 @pytest.fixture
@@ -70,21 +84,21 @@ def _cookie_of(at: AppTest) -> str:
         "username": at.session_state["username"],
         "exp_date": at.session_state[auth_gate.COOKIE_EXP],
     }
-    return jwt.encode(payload, store.cookie_key(), algorithm="HS256")
+    return jwt.encode(payload, cookie_key(), algorithm="HS256")
 
 
 def _signed_in_as(at: AppTest) -> str | None:
     """Who the page runs for, or None when it shows the sign-in form."""
     if auth_gate.TOKEN not in at.session_state:  # AppTest's session state has no .get()
         return None
-    user = store.session_user(at.session_state[auth_gate.TOKEN])
+    user = session_user(at.session_state[auth_gate.TOKEN])
     return None if user is None else user.username
 
 
 @pytest.fixture
 def multi() -> None:
-    store.init(PASSWORD)
-    store.create_user("vera", PASSWORD, groups=["Viewers"])
+    init(PASSWORD)
+    create_user("vera", PASSWORD, groups=["Viewers"])
     config.set_value("auth_mode", "multi")
 
 
@@ -101,9 +115,9 @@ def test_deleted_viewers_cookie_does_not_sign_in_the_next_user(
     browser_cookies[auth_gate.COOKIE_NAME] = cookie
     assert _signed_in_as(_app()) == "vera"  # a reload with the cookie stays signed in
 
-    store.delete_user("vera")
-    boss = store.create_user("boss", PASSWORD, is_admin=True)
-    assert store.get_user("boss") is not None and boss.is_admin
+    delete_user("vera")
+    boss = create_user("boss", PASSWORD, is_admin=True)
+    assert get_user("boss") is not None and boss.is_admin
 
     reload = _app()
     assert not reload.exception
@@ -121,9 +135,9 @@ def test_new_user_never_sees_a_deleted_users_drafts(multi: None, tusk_home: Path
     drafts = tusk_home / "drafts"
     assert any("vera secret" in p.read_text() for p in drafts.iterdir())
 
-    store.delete_user("vera")
+    delete_user("vera")
     assert not any("vera secret" in p.read_text() for p in drafts.iterdir())
-    store.create_user("boss", PASSWORD, is_admin=True)
+    create_user("boss", PASSWORD, is_admin=True)
     boss = _sign_in("boss")
     boss.switch_page("pages/1_Studio.py").run()
     assert not boss.exception
@@ -134,22 +148,22 @@ def test_ids_and_uids_are_never_reused(multi: None) -> None:
     """Deleting the newest user and creating another gives a new id and a new uid."""
     seen_ids, seen_uids = set(), set()
     for n in range(5):
-        user = store.create_user(f"temp{n}", PASSWORD)
+        user = create_user(f"temp{n}", PASSWORD)
         assert user.id not in seen_ids and user.uid not in seen_uids
         assert len(user.uid) == 32 and int(user.uid, 16) >= 0
         seen_ids.add(user.id)
         seen_uids.add(user.uid)
-        store.delete_user(user)
+        delete_user(user)
 
 
 def test_sessions_and_voided_cookies_die_with_the_user(multi: None) -> None:
     """No session or voided-cookie row of a deleted user is left for a later user to inherit."""
-    vera = store.get_user("vera")
+    vera = get_user("vera")
     assert vera is not None
-    store.create_session(vera)
-    store.void_cookie(vera.id, time.time() + 3600)  # type: ignore[arg-type]
-    store.delete_user("vera")
-    with sqlite3.connect(store.path()) as con:
+    create_session(vera)
+    void_cookie(vera.id, time.time() + 3600)  # type: ignore[arg-type]
+    delete_user("vera")
+    with sqlite3.connect(database.path()) as con:
         for table in ("sessions", "void_cookies", "memberships"):
             rows = con.execute(f"select count(*) from {table} where user_id = ?", (vera.id,))  # noqa: S608 - fixed names
             assert rows.fetchone()[0] == 0, table
@@ -157,13 +171,13 @@ def test_sessions_and_voided_cookies_die_with_the_user(multi: None) -> None:
 
 def test_cookie_names_the_uid_never_the_id(multi: None) -> None:
     """cookie_user accepts a user's uid only: an integer id (old cookies) or garbage is refused."""
-    vera = store.get_user("vera")
+    vera = get_user("vera")
     assert vera is not None
     expires, life = time.time() + 86400, 86400.0
-    assert store.cookie_user(vera.uid, expires, life).username == "vera"  # type: ignore[union-attr]
+    assert cookie_user(vera.uid, expires, life).username == "vera"  # type: ignore[union-attr]
     for name in (str(vera.id), "", "x" * 32, vera.uid.upper(), vera.uid + "0"):
-        assert store.cookie_user(name, expires, life) is None
-    assert set(store.credentials()["usernames"]) == {u.uid for u in store.list_users()}
+        assert cookie_user(name, expires, life) is None
+    assert set(credentials()["usernames"]) == {u.uid for u in list_users()}
 
 
 # --- case 6 on a database made before the fix ----------------------------------------------------
@@ -172,9 +186,9 @@ def test_cookie_names_the_uid_never_the_id(multi: None) -> None:
 def _old_database(deleted_after: int = 3) -> None:
     """auth.db as version 3 left it: admin (1), vera (2), ivan (3, then deleted: id 3 is free
     for reuse by the old schema), a Viewers membership, a session, a voided cookie."""
-    con = open_store(store.path(), store.MIGRATIONS[:3])
+    con = open_store(database.path(), MIGRATIONS[:3])
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # as SQLAlchemy stores it
-    hashed = store._hash(PASSWORD)
+    hashed = passwords.hash_password(PASSWORD)
     with con:
         for uid, name, admin in ((1, "admin", 1), (2, "vera", 0), (3, "ivan", 0)):
             con.execute(
@@ -190,12 +204,12 @@ def _old_database(deleted_after: int = 3) -> None:
         con.execute("insert into group_permissions values (1, 'data.view')")
         con.execute("insert into memberships values (2, 1)")
         con.execute(
-            "insert into sessions values (?, 2, ?, ?, 0)", (store._token_key("tok"), now, now)
+            "insert into sessions values (?, 2, ?, ?, 0)", (sessions.token_key("tok"), now, now)
         )
         con.execute("insert into void_cookies values (2, 12345.0)")
         con.execute(f"delete from users where id = {int(deleted_after)}")
     con.close()
-    store._engines.clear()
+    database._engines.clear()
 
 
 def test_migration_keeps_users_and_refuses_old_integer_cookies(
@@ -204,26 +218,26 @@ def test_migration_keeps_users_and_refuses_old_integer_cookies(
     """An existing auth.db is migrated in place: users, groups, sessions kept, each user given a
     uid; an old cookie naming vera's integer id signs nobody in (she signs in again once)."""
     _old_database()
-    users = {u.username: u for u in store.list_users()}
+    users = {u.username: u for u in list_users()}
     assert set(users) == {"admin", "vera"}
     assert len({u.uid for u in users.values()}) == 2
-    assert store.groups_of("vera") == ["Viewers"]
-    assert store.session_user("tok").username == "vera"  # type: ignore[union-attr]
-    with sqlite3.connect(store.path()) as con:
-        assert con.execute("pragma user_version").fetchone()[0] == len(store.MIGRATIONS)
+    assert groups_of("vera") == ["Viewers"]
+    assert session_user("tok").username == "vera"  # type: ignore[union-attr]
+    with sqlite3.connect(database.path()) as con:
+        assert con.execute("pragma user_version").fetchone()[0] == len(MIGRATIONS)
         assert con.execute("select count(*) from void_cookies").fetchone()[0] == 1
         assert con.execute("pragma foreign_key_check").fetchall() == []
 
     # ivan's id 3 was free when migrated: it is never given out again, nor any id before it.
-    newcomer = store.create_user("newcomer", PASSWORD, is_admin=True)
+    newcomer = create_user("newcomer", PASSWORD, is_admin=True)
     assert newcomer.id is not None and newcomer.id > 3
 
     config.set_value("auth_mode", "multi")
     old = {"username": str(users["vera"].id), "exp_date": time.time() + 86400}
-    browser_cookies[auth_gate.COOKIE_NAME] = jwt.encode(old, store.cookie_key(), "HS256")
+    browser_cookies[auth_gate.COOKIE_NAME] = jwt.encode(old, cookie_key(), "HS256")
     at = _app()
     assert not at.exception and _signed_in_as(at) is None
-    assert store.verify_login("vera", PASSWORD) is not None
+    assert verify_login("vera", PASSWORD) is not None
 
 
 # --- case 7: the rate limit holds under parallel guesses -----------------------------------------
@@ -233,20 +247,20 @@ def test_migration_keeps_users_and_refuses_old_integer_cookies(
 def counted_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many passwords were actually checked (bcrypt run) in this process."""
     checks: list[int] = []
-    real = store._matches
+    real = passwords.matches
 
     def matches(password: bytes, hashed: str) -> bool:
         checks.append(1)
         return real(password, hashed)
 
-    monkeypatch.setattr(store, "_matches", matches)
+    monkeypatch.setattr(sessions, "matches", matches)
     return checks
 
 
 def _guess(barrier: Any) -> str:
     barrier.wait()
     try:
-        store.verify_login("vera", WRONG)
+        verify_login("vera", WRONG)
     except BadInput as exc:
         assert "Too many failed attempts" in exc.message
         return "locked"
@@ -258,8 +272,8 @@ def test_forty_parallel_guesses_in_threads_check_at_most_five(
 ) -> None:
     """40 threads guessing vera's password at once: 5 are checked, 35 are told to wait, and
     then even the right password waits."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 8)  # slow enough that the guesses overlap
-    store.set_password("vera", PASSWORD)
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 8)  # slow enough that the guesses overlap
+    set_password("vera", PASSWORD)
     barrier = threading.Barrier(40)
     outcomes: list[str] = []
     threads = [threading.Thread(target=lambda: outcomes.append(_guess(barrier))) for _ in range(40)]
@@ -268,11 +282,11 @@ def test_forty_parallel_guesses_in_threads_check_at_most_five(
     for t in threads:
         t.join(60)
     assert len(outcomes) == 40
-    assert len(counted_checks) <= store.MAX_FAILURES
+    assert len(counted_checks) <= MAX_FAILURES
     assert outcomes.count("checked") == len(counted_checks)
-    assert outcomes.count("locked") >= 40 - store.MAX_FAILURES
+    assert outcomes.count("locked") >= 40 - MAX_FAILURES
     with pytest.raises(BadInput, match="Too many failed attempts"):
-        store.verify_login("vera", PASSWORD)
+        verify_login("vera", PASSWORD)
 
 
 def test_forty_parallel_guesses_from_processes_check_at_most_five(
@@ -303,9 +317,9 @@ def test_forty_parallel_guesses_from_processes_check_at_most_five(
     assert time.time() > start_at  # nobody finished before the common start
     checked = sum(c for c, _ in got)
     locked = sum(lk for _, lk in got)
-    assert checked <= store.MAX_FAILURES, got
+    assert checked <= MAX_FAILURES, got
     assert checked + locked == processes_n * per
-    failed = [e for e in store.audit_log(500) if e.action == "login.failed"]
+    failed = [e for e in audit_log(500) if e.action == "login.failed"]
     assert len(failed) == checked
 
 
@@ -313,9 +327,9 @@ def test_rate_limit_claims_are_settled(multi: None, counted_checks: list[int]) -
     """Every checked guess is settled in the audit log (no attempt is left pending), and a
     right password after the window signs in again."""
     for _ in range(3):
-        assert store.verify_login("vera", WRONG) is None
-    assert store.verify_login("vera", PASSWORD) is not None
-    actions = [e.action for e in store.audit_log(50) if e.target == "vera"]
+        assert verify_login("vera", WRONG) is None
+    assert verify_login("vera", PASSWORD) is not None
+    actions = [e.action for e in audit_log(50) if e.target == "vera"]
     assert actions.count("login.failed") == 3 and actions.count("login") == 1
     assert not [a for a in actions if a.startswith("login.") and a != "login.failed"]
 
@@ -333,7 +347,7 @@ def test_a_page_run_reads_auth_once_and_a_revocation_applies_on_the_next_run(
 
     begins: list[int] = []
     for read in (False, True):
-        event.listen(store._engine(read=read), "begin", lambda _c: begins.append(1))
+        event.listen(database.engine(read=read), "begin", lambda _c: begins.append(1))
     at = _sign_in("vera")
     at.switch_page("pages/1_Studio.py").run()
     begins.clear()
@@ -341,7 +355,7 @@ def test_a_page_run_reads_auth_once_and_a_revocation_applies_on_the_next_run(
     assert not at.exception and len(begins) <= 2, len(begins)
     assert "Studio" in [str(p.proto.label) for p in at.sidebar.get("page_link")]
 
-    with sqlite3.connect(store.path()) as con:
+    with sqlite3.connect(database.path()) as con:
         con.execute("delete from memberships")
     at.run()
     assert "Studio" not in [str(p.proto.label) for p in at.sidebar.get("page_link")]

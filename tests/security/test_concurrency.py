@@ -129,12 +129,14 @@ def create_users(people: list[Member]) -> None:
     """Set up auth in the current TUSK_HOME (admin plus `people`) and turn multi-user mode on,
     at the real bcrypt cost, before any server reads it."""
     from tusk import config
-    from tusk.auth import store
+    from tusk.auth.bootstrap import init
+    from tusk.auth.database import initialised
+    from tusk.auth.users import create_user
 
-    if not store.initialised():
-        store.init(ADMIN_PASSWORD)
+    if not initialised():
+        init(ADMIN_PASSWORD)
     for m in people:
-        store.create_user(m.username, PASSWORD, groups=[m.group])
+        create_user(m.username, PASSWORD, groups=[m.group])
     config.set_value("auth_mode", "multi")
 
 
@@ -348,7 +350,7 @@ def test_sessions_at_once_lose_nothing_and_share_nothing(tusk_home: Path) -> Non
     query and connection is stored, each history holds only its user's statements, and each
     browser showed its own user and its own result."""
     from tusk import connections
-    from tusk.auth import store
+    from tusk.auth.users import get_user, user_file
     from tusk.store import history, saved
     from tusk.ui.studio.tabs import DRAFTS_FILE
 
@@ -376,7 +378,7 @@ def test_sessions_at_once_lose_nothing_and_share_nothing(tusk_home: Path) -> Non
     engineers = [m for m in people if m.engineer]
     assert {m.connection for m in engineers} <= stored, sorted(stored)
     for m in people:
-        user = store.get_user(m.username)
+        user = get_user(m.username)
         assert user is not None
         mine = saved.list_queries(actor=user)
         assert [(q.name, q.sql) for q in mine] == [(m.saved_name, m.sql)], (m, mine)
@@ -387,5 +389,5 @@ def test_sessions_at_once_lose_nothing_and_share_nothing(tusk_home: Path) -> Non
         anyone = history.search(f"'{m.username}'", limit=1000)
         assert {e.id for e in anyone} == {e.id for e in own}, m
         # The Studio's drafts, kept per user, hold this user's SQL only.
-        drafts = json.loads(store.user_file(user, DRAFTS_FILE).read_text())
+        drafts = json.loads(user_file(user, DRAFTS_FILE).read_text())
         assert [t["sql"] for t in drafts["tabs"]] == [m.sql], (m, drafts)

@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 
 from tests.ui.conftest import STUDIO, open_app, open_page, settle, studio_side
 from tusk import auth, config, connections
-from tusk.auth import store
+from tusk.auth import database, passwords
+from tusk.auth.bootstrap import init
+from tusk.auth.database import initialised
 from tusk.cli import app
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput
@@ -299,16 +301,16 @@ def test_a_damaged_auth_db_is_named_and_nobody_gets_in(
 ) -> None:
     """auth.db damaged in multi-user mode: the library raises a BadInput naming it (copy
     kept), and the app says so and shows no page (fail closed, no traceback)."""
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init("correct-horse-battery-9")
-    good = store.path().read_bytes()
-    store._engines.clear()  # as a new server process would find it
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init("correct-horse-battery-9")
+    good = database.path().read_bytes()
+    database._engines.clear()  # as a new server process would find it
     path = _write(tusk_home, "auth.db", _damage(kind, good) if kind == "truncated" else b"x" * 999)
     (tusk_home / "auth.db-wal").unlink(missing_ok=True)
     (tusk_home / "auth.db-shm").unlink(missing_ok=True)
     _write(tusk_home, "config.toml", b'auth_mode = "multi"\n')
     with pytest.raises(BadInput) as caught:
-        store.initialised()
+        initialised()
     assert str(path) in caught.value.message and "copy was kept" in caught.value.message
     at = open_app()
     assert not at.exception

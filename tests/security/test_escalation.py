@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tusk import config, connections
-from tusk.auth import store
+from tusk.auth.grants import permissions_of
+from tusk.auth.users import get_user
 from tusk.engines import isolation
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, QueryFailed, TuskError
@@ -52,8 +53,8 @@ def test_analyst_cannot_attach_auth_db_and_become_admin(users: dict[str, Any], w
         assert conn.execute("select count(*) as n from cities").table.to_pylist() == [{"n": 12}]
     finally:
         conn.close()
-    assert not store.get_user("analyst").is_admin  # type: ignore[union-attr]
-    assert "system.users" not in store.permissions_of(users["analyst"])
+    assert not get_user("analyst").is_admin  # type: ignore[union-attr]
+    assert "system.users" not in permissions_of(users["analyst"])
 
 
 def _planted(name: str, path: str, engine: str = "sqlite") -> ConnectionSpec:

@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import pg_spec, server_connection
 from tusk import connections, queries
-from tusk.auth import store
+from tusk.auth.groups import set_group_permissions
+from tusk.auth.users import get_user
 from tusk.engines import isolation
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
@@ -51,7 +52,7 @@ def test_viewer_cannot_use_the_admins_postgres_connection(
         with pytest.raises(PermissionDenied, match="connections.use"):
             queries.run(spec, conn, "drop table victim", actor=viewer)
         # A permission taken away stops the next statement of an open session.
-        store.set_group_permissions("Analysts", ["queries.execute", "connections.view"])
+        set_group_permissions("Analysts", ["queries.execute", "connections.view"])
         with pytest.raises(PermissionDenied, match="connections.use"):
             queries.run(spec, conn, "select 1", actor=users["analyst"])
     finally:
@@ -206,7 +207,7 @@ def test_the_studio_offers_a_viewer_only_what_they_may_run(
     from tests.ui.test_studio import active, outcomes, type_and_submit
 
     multi_user({"vera": "Viewers"})
-    connections.add(_sqlite(tmp_path).with_changes(name="prod"), actor=store.get_user("admin"))
+    connections.add(_sqlite(tmp_path).with_changes(name="prod"), actor=get_user("admin"))
     at = open_page(STUDIO, user="vera")
     tab = active(at)
     assert at.selectbox(key=f"studio_conn_{tab.id}").options == [connections.DEMO_NAME]

@@ -11,7 +11,10 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO, pg_spec
 from tusk import config, connections
-from tusk.auth import store
+from tusk.auth import passwords
+from tusk.auth.bootstrap import init
+from tusk.auth.groups import create_group
+from tusk.auth.users import create_user
 from tusk.ui.admin.page import SECTIONS, TAB_KEY
 
 STUDIO = "pages/1_Studio.py"
@@ -78,12 +81,12 @@ def multi_user(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     `users` (name → group) created in that order, each user with the password PASSWORD."""
 
     def setup(users: Mapping[str, str], *, groups: Mapping[str, list[str]] | None = None) -> None:
-        monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)  # fast hashes: tests sign in a lot
-        store.init(ADMIN_PASSWORD)
+        monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)  # fast hashes: tests sign in a lot
+        init(ADMIN_PASSWORD)
         for name, perms in (groups or {}).items():
-            store.create_group(name, perms=perms)
+            create_group(name, perms=perms)
         for name, group in users.items():
-            store.create_user(name, PASSWORD, groups=[group])
+            create_user(name, PASSWORD, groups=[group])
         config.set_value("auth_mode", "multi")
 
     return setup

@@ -17,7 +17,8 @@ from tests.conftest import pg_spec
 from tests.ui.conftest import open_admin
 from tusk.admin import backup
 from tusk.admin.backup import BackupOptions
-from tusk.auth import store
+from tusk.auth.schema import User
+from tusk.auth.users import get_user
 from tusk.errors import PermissionDenied
 from tusk.ui.admin.backup import CLEAN_FOR, DELETE_FOR, JOB, RESTORE_JOB
 from tusk.ui.shell import md_escape
@@ -246,13 +247,13 @@ def test_delete_asks_first_then_removes_the_file(saved: str) -> None:
 
 
 @pytest.fixture
-def multi(saved: str, multi_user: Callable[..., None]) -> dict[str, store.User]:
+def multi(saved: str, multi_user: Callable[..., None]) -> dict[str, User]:
     """Multi-user mode (after saving the connection) with a Viewer and a Data Engineer."""
     multi_user({"vera": "Viewers", "eddie": "Data Engineers"})
-    return {"viewer": store.get_user("vera"), "engineer": store.get_user("eddie")}
+    return {"viewer": get_user("vera"), "engineer": get_user("eddie")}
 
 
-def test_viewer_and_engineer_cannot_back_up(saved: str, multi: dict[str, store.User]) -> None:
+def test_viewer_and_engineer_cannot_back_up(saved: str, multi: dict[str, User]) -> None:
     """A Data Engineer sees the tab's permission message and no form; a Viewer cannot open
     Admin at all; the library refuses both."""
     at = open_admin("tusk.ui.admin.backup", user="eddie")

@@ -14,7 +14,7 @@ from tests.conftest import pg_spec
 from tests.ui.conftest import open_admin
 from tusk import admin
 from tusk.admin import extensions
-from tusk.auth import store
+from tusk.auth.audit import audit_log
 
 pytestmark = pytest.mark.postgres
 
@@ -159,5 +159,5 @@ def test_who_may_use_the_tab(saved: str, multi_user: Callable[..., None]) -> Non
     at.selectbox(key="admin_ext_pick").set_value("pg_trgm").run()
     at.button(key="admin_ext_install").click().run()
     assert "pg_trgm" in _installed(db)
-    (entry,) = store.audit_log(action="extension.install")
+    (entry,) = audit_log(action="extension.install")
     assert (entry.actor, entry.target) == ("ada", "pg_trgm")

@@ -14,7 +14,7 @@ from tests.conftest import pg_spec, wait_for
 from tests.ui.conftest import admin_tab, open_admin
 from tusk import admin, connections
 from tusk.admin import AdminConnection, activity, locks
-from tusk.auth import store
+from tusk.auth.users import get_user
 from tusk.engines.spec import ConnectionSpec
 from tusk.ui.admin.page import TAB_KEY
 
@@ -175,7 +175,7 @@ def test_data_engineer_sees_but_cannot_kill_and_viewer_is_stopped(
     assert sleeper.pid in list(ed.dataframe[0].value["pid"])  # admin.view: may look
     assert ed.button(key="admin_act_cancel").disabled  # no admin.processes: may not kill
     assert ed.button(key="admin_act_terminate").disabled
-    activity.cancel(watch, sleeper.pid, actor=store.get_user("admin"))
+    activity.cancel(watch, sleeper.pid, actor=get_user("admin"))
     ed.session_state[TAB_KEY] = admin_tab("tusk.ui.admin.backup")
     ed.run()
     assert any("admin.backup" in i.value for i in ed.info)

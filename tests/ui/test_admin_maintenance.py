@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.admin.conftest import HOSTILE, UNICODE, server_connection
 from tests.ui.conftest import open_admin
-from tusk.auth import store
+from tusk.auth.audit import audit_log
 from tusk.ui.admin.maintenance import JOB, VIEW_KEY, VIEWS
 
 pytestmark = pytest.mark.postgres
@@ -239,7 +239,7 @@ def test_who_may_use_the_tab(saved: str, multi_user: Callable[..., None]) -> Non
     mx = _page(user="max")
     mx.selectbox(key="admin_maint_table").set_value(("public", "t"))
     clicks = _vacuum_until_clean(mx, db, "public", "t")
-    entries = store.audit_log(action="maintenance.vacuum")
+    entries = audit_log(action="maintenance.vacuum")
     assert len(entries) == clicks
     assert (entries[0].actor, entries[0].target) == ("max", "public.t")
 

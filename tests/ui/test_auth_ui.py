@@ -10,7 +10,9 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
 from tests.ui.conftest import open_app, settle, sign_in
 from tusk import auth, config
-from tusk.auth import store
+from tusk.auth.groups import list_groups
+from tusk.auth.sessions import verify_login
+from tusk.auth.users import create_user, get_user, groups_of, set_password
 from tusk.ui.shell import PAGES, PageInfo
 
 
@@ -63,7 +65,7 @@ def test_analyst_cannot_add_connections_in_the_studio() -> None:
 
 def test_must_change_password_comes_first() -> None:
     """A temporary password (init without one, or a reset) must be changed before anything."""
-    store.set_password("admin", "temporary-pass-77", must_change=True)
+    set_password("admin", "temporary-pass-77", must_change=True)
     at = sign_in(open_app(), "admin", "temporary-pass-77")
     assert at.text_input(key="tusk_pw_new")
     assert not _links(at)
@@ -73,14 +75,14 @@ def test_must_change_password_comes_first() -> None:
     at.button[0].click().run()
     assert not at.exception
     assert "Users" in _links(at)
-    assert store.verify_login("admin", "n3w-long-secret") is not None
+    assert verify_login("admin", "n3w-long-secret") is not None
 
 
 def test_password_change_signs_out_other_sessions() -> None:
     """A second session of the same user is signed out once the password changes."""
     first = sign_in(open_app(), "ana")
     assert _links(first)
-    store.set_password("ana", "changed-password-3")
+    set_password("ana", "changed-password-3")
     first.run()
     assert not _links(first)
     assert first.text_input(key="tusk_login_username")
@@ -114,7 +116,7 @@ def test_profile_details_password_and_access() -> None:
     assert not at.exception
     at.text_input(key="profile_name").set_value("Ana Lyst")
     at.button[0].click().run()  # first form's Save
-    assert store.get_user("ana").display_name == "Ana Lyst"
+    assert get_user("ana").display_name == "Ana Lyst"
     at.text_input(key="profile_pw_current").set_value("wrong")
     at.text_input(key="profile_pw_new").set_value("n3w-long-secret")
     at.text_input(key="profile_pw_again").set_value("n3w-long-secret")
@@ -123,7 +125,7 @@ def test_profile_details_password_and_access() -> None:
     at.text_input(key="profile_pw_current").set_value(PASSWORD)
     at.button[1].click().run()
     assert any("Password changed" in s.value for s in at.success)
-    assert store.verify_login("ana", "n3w-long-secret") is not None
+    assert verify_login("ana", "n3w-long-secret") is not None
     at.run()
     assert "Ana Lyst" in _links(at)  # the profile link under the signed-in user
     assert any("queries" in m.value and "✅" in m.value for m in at.markdown)
@@ -153,39 +155,39 @@ def test_users_page_adds_edits_and_deletes_a_user() -> None:
     at.multiselect(key="users_new_groups").set_value(["Analysts"])
     next(b for b in at.button if b.label == "Add user").click().run()
     assert not at.exception
-    hostile = store.get_user('x"; drop table users; --')
-    assert hostile is not None and store.groups_of(hostile) == ["Analysts"]
+    hostile = get_user('x"; drop table users; --')
+    assert hostile is not None and groups_of(hostile) == ["Analysts"]
     assert hostile.must_change_password
     at.selectbox(key="users_pick").set_value(hostile.username).run()
     at.checkbox(key=f"users_g_{hostile.id}_Viewers").check()
     at.checkbox(key=f"users_g_{hostile.id}_Analysts").uncheck()
     at.button(key=f"users_save_{hostile.id}").click().run()
-    assert store.groups_of(hostile.username) == ["Viewers"]
+    assert groups_of(hostile.username) == ["Viewers"]
     assert at.button(key=f"users_del_{hostile.id}").disabled  # name not typed yet
     at.text_input(key=f"users_del_confirm_{hostile.id}").set_value(hostile.username).run()
     at.button(key=f"users_del_{hostile.id}").click().run()
-    assert store.get_user(hostile.username) is None
+    assert get_user(hostile.username) is None
 
 
 def test_users_page_refuses_deleting_the_last_admin() -> None:
     """Deleting the only admin is refused with a readable error."""
     at = _admin_users_page()
-    admin = store.get_user("admin")
+    admin = get_user("admin")
     at.selectbox(key="users_pick").set_value("admin").run()
     at.text_input(key=f"users_del_confirm_{admin.id}").set_value("admin").run()
     at.button(key=f"users_del_{admin.id}").click().run()
     assert not at.exception
     assert any("admin" in e.value.lower() for e in at.error)
-    assert store.get_user("admin") is not None
+    assert get_user("admin") is not None
 
 
 def test_group_permissions_grid_saves() -> None:
     """Unticking a permission in a group's grid removes it from the group."""
     at = _admin_users_page()
-    viewers = next(g for g, _, _ in store.list_groups() if g.name == "Viewers")
+    viewers = next(g for g, _, _ in list_groups() if g.name == "Viewers")
     at.checkbox(key=f"grp_{viewers.id}_cluster.view").uncheck()
     at.button(key=f"grp_save_{viewers.id}").click().run()
-    perms = next(p for g, p, _ in store.list_groups() if g.name == "Viewers")
+    perms = next(p for g, p, _ in list_groups() if g.name == "Viewers")
     assert "cluster.view" not in perms and "data.view" in perms
 
 
@@ -202,8 +204,8 @@ def test_users_page_is_closed_to_analysts() -> None:
 def test_page_guard_matrix(username: str, page: PageInfo) -> None:
     """Every page, for a Viewer, an Analyst and a Data Engineer: the sidebar links exactly the
     pages their groups allow, and each page opens or stops with Permission denied to match."""
-    store.create_user("ed", PASSWORD, groups=["Data Engineers"])
-    user = store.get_user(username)
+    create_user("ed", PASSWORD, groups=["Data Engineers"])
+    user = get_user(username)
     at = sign_in(open_app(), username)
     expected = page.permission is None or auth.allowed(user, page.permission)
     if page.label != "Profile":  # Profile is linked under the user's name, not in the list

@@ -228,12 +228,12 @@ def test_attach_postgres_and_join_it_with_a_parquet_file(
     if shared:
         assert not [b for b in at.button if b.key == "attach_pg_go"]
         assert any("cannot attach PostgreSQL" in c.value for c in at.caption)
-        from tusk.auth import store
+        from tusk.auth.users import get_user
 
         with pytest.raises(BadInput, match="cannot attach PostgreSQL"):
             connections.open_for(
                 connections.ensure_demo(),
-                store.get_user("ana"),
+                get_user("ana"),
                 attach=[(connections.get("warehouse"), "wh")],
             )
         return

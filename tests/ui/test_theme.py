@@ -7,7 +7,9 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD, REPO
 from tusk import config
-from tusk.auth import store
+from tusk.auth import passwords
+from tusk.auth.bootstrap import init
+from tusk.auth.users import create_user, get_user
 
 
 def _signed_in(username: str) -> AppTest:
@@ -26,22 +28,22 @@ def _told(at: AppTest) -> list[str]:
 
 
 def test_each_user_has_their_own_theme(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store, "BCRYPT_ROUNDS", 4)
-    store.init(ADMIN_PASSWORD)
-    store.create_user("ana", PASSWORD, groups=["Analysts"])
-    store.create_user("vera", PASSWORD, groups=["Viewers"])
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+    init(ADMIN_PASSWORD)
+    create_user("ana", PASSWORD, groups=["Analysts"])
+    create_user("vera", PASSWORD, groups=["Viewers"])
     config.set_value("auth_mode", "multi")
 
     ana = _signed_in("ana")
     ana.toggle(key="tusk_dark_theme").set_value(True).run()
     assert not ana.exception
     assert any('\\"Dark\\"' in body for body in _told(ana)), "the browser is told to go dark"
-    assert store.get_user("ana").theme == "dark"
+    assert get_user("ana").theme == "dark"
     assert config.load()["theme"] == "light"  # nobody else's theme changed
 
     vera = _signed_in("vera")
     assert not vera.toggle(key="tusk_dark_theme").value
-    assert store.get_user("vera").theme == "light"
+    assert get_user("vera").theme == "light"
 
     again = _signed_in("ana")  # a new browser session starts in ana's theme
     assert again.toggle(key="tusk_dark_theme").value

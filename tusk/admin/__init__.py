@@ -31,7 +31,7 @@ from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, QueryFailed
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 APPLICATION_NAME = "tusk admin"
 # The page's own connection gives up on a lock after this long: a view must not hang behind a
@@ -177,9 +177,9 @@ def audit(actor: User | None, action: str, target: str, detail: str = "") -> Non
     multi-user mode, where auth.db exists. Check permissions first with `auth.require`."""
     if auth.mode() != "multi":
         return
-    from tusk.auth import store
+    from tusk.auth import audit as auth_audit
 
-    store.audit(actor.username if actor is not None else "system", action, target, detail)
+    auth_audit.audit(actor.username if actor is not None else "system", action, target, detail)
 
 
 def positive_pid(pid: object) -> int:

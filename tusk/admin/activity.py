@@ -15,7 +15,7 @@ from tusk.admin import AdminConnection, audit, positive_pid
 from tusk.errors import BadInput
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 LONG_RUNNING_S = 60.0
 

@@ -22,7 +22,7 @@ from tusk.engines.base import check_text
 from tusk.errors import BadInput
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 # pg_available_extensions lists what the server has files for; the full join keeps an installed
 # extension whose files were removed from the server (it can still be uninstalled).

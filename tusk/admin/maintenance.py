@@ -26,7 +26,7 @@ from tusk.auth.permissions import ADMIN_MAINTENANCE
 from tusk.errors import BadInput, QueryFailed
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 STATEMENTS_EXTENSION = "pg_stat_statements"
 

@@ -29,7 +29,7 @@ from tusk.engines.base import check_encodable
 from tusk.errors import BadInput, QueryFailed
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 PERMISSION = "admin.maintenance"
 NAME_MAX_BYTES = 63  # NAMEDATALEN - 1: longer names would be truncated by the server, silently

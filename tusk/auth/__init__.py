@@ -1,8 +1,10 @@
 """Who may do what: single mode (no login, everything allowed) or multi-user mode.
 
 `allowed(user, permission)` is the one question every page and library action asks.
-Users, groups, sessions and the audit log live in auth.db: `tusk.auth.users`, `.groups`,
-`.sessions`, `.audit` (`tusk.auth.store` re-exports them until its callers move).
+Users, groups, sessions and the audit log live in auth.db, one job per module:
+`tusk.auth.users`, `.groups`, `.grants` (a user's permissions), `.sessions`, `.audit`,
+`.passwords`, `.validation`, `.bootstrap` (`init`), `.schema` (the tables) and `.database`
+(auth.db itself).
 
 A page run asks it a dozen times or more (every sidebar link, the page guard, each action), so
 a UI may name its current script run (`set_run_scope`): a user's permissions are then read from
@@ -18,8 +20,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
+from tusk import config
 from tusk.auth import permissions
-from tusk.errors import PermissionDenied
+from tusk.errors import BadInput, PermissionDenied, TuskError
 
 if TYPE_CHECKING:
     from tusk.auth.schema import User
@@ -37,14 +40,26 @@ def mode() -> Literal["single", "multi"]:
     """The auth_mode setting: "single" (no login) or "multi" (users sign in). Fails closed:
     anything but a valid "single" — a typo, a wrong type, a config.toml Tusk cannot read —
     means multi-user; `config.load()` reports what is wrong with the file."""
-    from tusk import config
-    from tusk.errors import TuskError
-
     try:
         value = config.get("auth_mode")
     except TuskError:
         return "multi"
     return "single" if value == "single" else "multi"
+
+
+def _users_first(value: object) -> None:
+    """Refuse multi-user mode before `tusk auth init` made users: nobody could sign in."""
+    if value != "multi":
+        return
+    from tusk.auth.database import initialised  # auth.db's plumbing is heavy to import
+
+    if not initialised():
+        raise BadInput("Multi-user mode needs users first: run `tusk auth init`, then enable it.")
+
+
+# Every import of tusk.auth (or of any module in it) adds the rule, before anyone can call
+# `config.set_value("auth_mode", "multi")` with auth in the process.
+config.add_check("auth_mode", _users_first)
 
 
 def set_run_scope(scope: Callable[[], object | None]) -> None:
@@ -57,7 +72,7 @@ def set_run_scope(scope: Callable[[], object | None]) -> None:
 def _permissions(user: User) -> frozenset[str]:
     """The user's permissions, read once per run of the UI (every time outside a run)."""
     from tusk.auth.database import commits as committed
-    from tusk.auth.users import permissions_of
+    from tusk.auth.grants import permissions_of
 
     run = _run_scope()
     if run is None or not user.uid:

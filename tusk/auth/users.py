@@ -1,5 +1,6 @@
 """Users: who may sign in — looked up, created, changed, (de)activated and deleted with
-everything that was theirs, their passwords set, their groups and permissions read and set.
+everything that was theirs, their passwords set, their groups read and set (what those
+groups let them do: `tusk.auth.grants`).
 
 The last active administrator can never be demoted, deactivated or deleted.
 """
@@ -16,12 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, delete, select, update
 
 from tusk import config
-from tusk.auth import permissions
 from tusk.auth.audit import actor_name, record
 from tusk.auth.database import snapshot, transaction, utc_now
 from tusk.auth.groups import find_group
 from tusk.auth.passwords import check_password, encode_password, hash_password, matches
-from tusk.auth.schema import AuthSession, Group, GroupPermission, Membership, User
+from tusk.auth.schema import AuthSession, Group, Membership, User
 from tusk.auth.validation import clean_email, clean_name, clean_text
 from tusk.errors import BadInput, TuskError
 
@@ -68,24 +68,6 @@ def groups_of(user: str | int | User) -> list[str]:
             .order_by(Group.name)
         )
         return list(s.exec(query).all())
-
-
-def permissions_of(user: User | None) -> frozenset[str]:
-    """What the user may do now: all for an active admin, none if inactive or deleted."""
-    if user is None or user.id is None:
-        return frozenset()
-    with snapshot() as s:
-        fresh = s.get(User, user.id)
-        if fresh is None or not fresh.active:
-            return frozenset()
-        if fresh.is_admin:
-            return frozenset(permissions.ALL)
-        query = (
-            select(GroupPermission.permission)
-            .join(Membership, Membership.group_id == GroupPermission.group_id)  # type: ignore[arg-type]
-            .where(Membership.user_id == fresh.id)
-        )
-        return frozenset(s.exec(query).all()) & frozenset(permissions.ALL)
 
 
 def set_user_groups(

@@ -44,7 +44,7 @@ from tusk.errors import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 HEAD_TIMEOUT_S = 4.0  # the connect timeout: submit must fail within 5 s in all
 PROBE_EVERY_S = 2.0

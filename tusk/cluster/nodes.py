@@ -30,7 +30,7 @@ from tusk.cluster.processes import session_pids, signal_session
 from tusk.errors import BadInput, ConnectionFailed, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 DEFAULT_PORT = 8814
 DEFAULT_DASHBOARD_PORT = 8265

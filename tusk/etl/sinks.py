@@ -30,7 +30,7 @@ from tusk.errors import BadInput, QueryFailed, TuskError
 from tusk.etl.pipeline import Pipeline, run_error, running
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 FileFormat = Literal["csv", "parquet"]
 FILE_FORMATS: tuple[FileFormat, ...] = ("csv", "parquet")

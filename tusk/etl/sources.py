@@ -33,7 +33,7 @@ from tusk import config, files
 from tusk.errors import BadInput, QueryCancelled, QueryFailed, TuskError
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
     from tusk.engines.base import Connection
 
 FileFormat = Literal["csv", "parquet", "ndjson", "json"]

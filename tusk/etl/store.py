@@ -21,7 +21,7 @@ from tusk.errors import BadInput
 from tusk.etl.pipeline import Pipeline, from_json, to_json
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 MAX_NAME = 100  # characters
 _SUFFIX = ".json"

@@ -26,7 +26,7 @@ MAX_NAME = 200
 # ifnull(…, 0) makes the top level (NULL) one more folder for the unique indexes:
 # plain NULLs never collide in a unique index. Ids start at 1, so 0 is free.
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 MIGRATIONS = (
     """

@@ -5,8 +5,8 @@ Who does what:
 - streamlit-authenticator (the product card's component) keeps the login cookie: a JWT signed
   with the secret made by `tusk auth init` (auth_cookie.key, 0600), read back on a new browser
   session (`login(location="unrendered")`), set after a sign-in and deleted at sign-out.
-  Its credentials dict is built from auth.db (`store.credentials()`, `auto_hash=False`).
-- Tusk's own form and `tusk.auth.store.verify_login` check the password (bcrypt over a
+  Its credentials dict is built from auth.db (`sessions.credentials()`, `auto_hash=False`).
+- Tusk's own form and `tusk.auth.sessions.verify_login` check the password (bcrypt over a
   SHA-256 pre-hash, which the component cannot verify), rate-limit failures and audit them.
 - Every browser session holds a server-side session token (TOKEN). A password change,
   deactivation or deletion revokes the user's sessions, so the next rerun anywhere signs out;
@@ -36,7 +36,7 @@ from tusk.errors import TuskError
 from tusk.ui.error_display import show_error
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 TOKEN = "tusk_auth_token"  # our own key: streamlit-authenticator claims bare names
 SIGNING_OUT = "tusk_auth_signing_out"
@@ -66,12 +66,12 @@ def _authenticator() -> Any:
     server session (first run, sign-in, sign-out): it renders a hidden cookie iframe."""
     import streamlit_authenticator as stauth
 
-    from tusk.auth import store
+    from tusk.auth.sessions import cookie_key, credentials
 
     return stauth.Authenticate(
-        store.credentials(),
+        credentials(),
         cookie_name=COOKIE_NAME,
-        cookie_key=store.cookie_key(),
+        cookie_key=cookie_key(),
         cookie_expiry_days=COOKIE_DAYS,
         auto_hash=False,
         login_sleep_time=0,  # its default sleeps 0.7 s on every signed-out run
@@ -85,16 +85,17 @@ def current_user() -> User | None:
     token = st.session_state.get(TOKEN)
     if not token:
         return None
-    from tusk.auth import store
+    from tusk.auth import database
+    from tusk.auth.sessions import session_user
 
     run = _current_run()
-    commits = store.commits()
+    commits = database.commits()
     if run is not None:
         with _users_lock:
             cached = _users_by_run.get(run, {}).get(token)
         if cached is not None and cached[0] == commits:
             return cached[1]
-    user = store.session_user(token)
+    user = session_user(token)
     if user is None:
         st.session_state.pop(TOKEN, None)  # revoked elsewhere: sign this session out
     elif run is not None:
@@ -113,15 +114,15 @@ def request_sign_out() -> None:
 def _sign_out_now(authenticator: Any) -> None:
     """End the server session and void the cookie in auth.db (the browser may close before
     it runs the component's cookie deletion), then ask the browser to delete it."""
-    from tusk.auth import store
+    from tusk.auth.sessions import revoke_session, void_cookie
 
     user = current_user()
     expires = st.session_state.pop(COOKIE_EXP, None)
     if user is not None and user.id is not None and expires is not None:
-        store.void_cookie(user.id, float(expires))
+        void_cookie(user.id, float(expires))
     token = st.session_state.pop(TOKEN, None)
     if token:
-        store.revoke_session(token)
+        revoke_session(token)
     _forget_cookie(authenticator)
 
 
@@ -146,7 +147,7 @@ def _from_cookie(authenticator: Any) -> User | None:
     auth.db still does (user active, cookie newer than their last revocation)."""
     from streamlit_authenticator.utilities import LoginError
 
-    from tusk.auth import store
+    from tusk.auth.sessions import cookie_user, create_session
 
     st.session_state["authentication_status"] = None  # make it read the cookie afresh
     try:
@@ -158,12 +159,12 @@ def _from_cookie(authenticator: Any) -> User | None:
         return None
     payload = authenticator.cookie_controller.cookie_model.token or {}
     expires = float(payload.get("exp_date", 0))
-    user = store.cookie_user(str(st.session_state.get("username")), expires, COOKIE_DAYS * 86400)
+    user = cookie_user(str(st.session_state.get("username")), expires, COOKIE_DAYS * 86400)
     if user is None:
         _forget_cookie(authenticator)
         return None
     try:
-        st.session_state[TOKEN] = store.create_session(user)
+        st.session_state[TOKEN] = create_session(user)
     except TuskError:
         return None
     st.session_state[COOKIE_EXP] = expires
@@ -195,7 +196,7 @@ def gate() -> User | None:
 def _login_form(authenticator: Any) -> User | None:
     """Draw the sign-in form; on success clear it, set the cookie and go on with this run
     (no rerun: that would drop the cookie component before the browser runs it)."""
-    from tusk.auth import store
+    from tusk.auth.sessions import create_session, verify_login
 
     area = st.empty()
     with area.container():
@@ -208,14 +209,14 @@ def _login_form(authenticator: Any) -> User | None:
         if not submitted:
             return None
         try:
-            user = store.verify_login(username, password)
+            user = verify_login(username, password)
         except TuskError as exc:
             show_error(exc)
             return None
         if user is None:
             st.error("Wrong user name or password.")
             return None
-    st.session_state[TOKEN] = store.create_session(user)
+    st.session_state[TOKEN] = create_session(user)
     area.empty()
     remember(user, authenticator)
     return user
@@ -223,7 +224,9 @@ def _login_form(authenticator: Any) -> User | None:
 
 def _change_password_form(user: User) -> User | None:
     """The forced change after an admin reset or `auth init`: nothing else until it is done."""
-    from tusk.auth import store
+    from tusk.auth.passwords import PASSWORD_RULE
+    from tusk.auth.sessions import create_session
+    from tusk.auth.users import change_own_password
 
     area = st.empty()
     with area.container():
@@ -232,7 +235,7 @@ def _change_password_form(user: User) -> User | None:
         with st.form("tusk_change_password_form"):
             current = st.text_input("Current password", type="password", key="tusk_pw_current")
             new = st.text_input(
-                "New password", type="password", key="tusk_pw_new", help=store.PASSWORD_RULE
+                "New password", type="password", key="tusk_pw_new", help=PASSWORD_RULE
             )
             again = st.text_input("New password again", type="password", key="tusk_pw_again")
             submitted = st.form_submit_button("Change password", type="primary")
@@ -242,12 +245,12 @@ def _change_password_form(user: User) -> User | None:
             st.error("The two new passwords differ.")
             return None
         try:
-            changed = store.change_own_password(user, current, new)
+            changed = change_own_password(user, current, new)
         except TuskError as exc:
             show_error(exc)
             return None
     # Changing the password revoked every session and cookie, this one's too: start afresh.
-    st.session_state[TOKEN] = store.create_session(changed)
+    st.session_state[TOKEN] = create_session(changed)
     area.empty()
     remember(changed)
     return changed

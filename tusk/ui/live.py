@@ -13,7 +13,7 @@ from tusk.ui.shell import md_escape
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 INTERVALS: dict[str, float] = {"2 s": 2.0, "5 s": 5.0, "10 s": 10.0, "30 s": 30.0, "1 min": 60.0}
 DEFAULT_INTERVAL = "5 s"

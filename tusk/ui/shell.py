@@ -146,7 +146,7 @@ def setup_page(label: str) -> PageInfo:
     return info
 
 
-def current_user():  # noqa: ANN201 - a tusk.auth.store.User or None
+def current_user():  # noqa: ANN201 - a tusk.auth.schema.User or None
     """The signed-in user (None in single-user mode)."""
     from tusk.ui import auth_gate
 

@@ -72,7 +72,7 @@ _SCRIPT = """<script>
 </script>"""
 
 
-def _user():  # noqa: ANN202 - a tusk.auth.store.User or None
+def _user():  # noqa: ANN202 - a tusk.auth.schema.User or None
     from tusk.ui.auth_gate import current_user
 
     return current_user()
@@ -102,9 +102,9 @@ def _toggled() -> None:
     user = _user() if auth.mode() == "multi" else None
     try:
         if user is not None:
-            from tusk.auth import store
+            from tusk.auth.users import set_theme
 
-            store.set_theme(user, theme)
+            set_theme(user, theme)
         else:
             config.set_value("theme", theme)
     except TuskError as exc:

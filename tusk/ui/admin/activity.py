@@ -13,7 +13,7 @@ from tusk.ui import humanize, live
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
     from tusk.admin.activity import Session
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 STATES = ["active", "idle", "idle in transaction", "idle in transaction (aborted)", "disabled"]
 

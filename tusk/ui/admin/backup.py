@@ -22,7 +22,7 @@ from tusk.ui.shell import md_escape
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 P = "admin_backup_"
 JOB = P + "job"  # this browser session's BackupJob

@@ -13,7 +13,7 @@ from tusk.ui import humanize, live
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 _MONITORS = "tusk_admin_monitors"
 

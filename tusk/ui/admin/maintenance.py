@@ -20,7 +20,7 @@ from tusk.ui.shell import md_escape, show_error
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 P = "admin_maint_"
 VIEW_KEY = P + "view"

@@ -19,7 +19,7 @@ from tusk.ui.shell import show_error
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 P = "admin_roles_"
 FEEDBACK = P + "feedback"

@@ -14,7 +14,7 @@ from tusk.ui.shell import md_escape
 
 if TYPE_CHECKING:
     from tusk.admin import AdminConnection
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
 
 P = "admin_settings_"
 PENDING_MARK = "🔄 restart pending"

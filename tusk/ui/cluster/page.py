@@ -18,7 +18,7 @@ from tusk.ui import humanize, live
 from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
     from tusk.cluster.nodes import LocalCluster
 
 P = "cluster_"

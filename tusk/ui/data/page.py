@@ -21,7 +21,7 @@ from tusk.ui import humanize
 from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
 if TYPE_CHECKING:
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
     from tusk.engines.base import LoadMode
     from tusk.etl.pipeline import Pipeline
     from tusk.etl.sinks import FileFormat

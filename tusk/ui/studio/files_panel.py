@@ -24,7 +24,7 @@ from tusk.ui.shell import current_user, md_escape, show_error
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tusk.auth.store import User
+    from tusk.auth.schema import User
     from tusk.engines.spec import ConnectionSpec
     from tusk.files import Entry
 

@@ -58,13 +58,13 @@ def tabs() -> list[QueryTab]:
 def _drafts_path() -> Path:
     """Single mode: one drafts file. Multi mode: one per signed-in user, never shared: named by
     the user's uid, which is never reused, and removed when the user is deleted."""
-    from tusk.auth import store
+    from tusk.auth.users import user_file
     from tusk.ui.auth_gate import current_user
 
     user = current_user()
     if user is None:
         return config.home() / DRAFTS_FILE
-    return store.user_file(user, DRAFTS_FILE)
+    return user_file(user, DRAFTS_FILE)
 
 
 def _drafts_text() -> str:

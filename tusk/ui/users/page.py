@@ -7,7 +7,21 @@ from typing import Any
 import streamlit as st
 
 from tusk import auth
-from tusk.auth import permissions, store
+from tusk.auth import permissions
+from tusk.auth.audit import audit_log
+from tusk.auth.groups import create_group, delete_group, list_groups, set_group_permissions
+from tusk.auth.passwords import PASSWORD_RULE
+from tusk.auth.users import (
+    activate,
+    create_user,
+    deactivate,
+    delete_user,
+    groups_of,
+    list_users,
+    set_password,
+    set_user_groups,
+    update_user,
+)
 from tusk.errors import TuskError
 from tusk.ui.shell import current_user, header, md_escape, setup_page, show_error, sidebar_footer
 
@@ -27,7 +41,7 @@ def render() -> None:
         )
         st.stop()
 
-    actor = me if me is not None else "system"  # a User: the store checks its permissions too
+    actor = me if me is not None else "system"  # a User: the auth action checks its permissions too
     users_tab, groups_tab, audit_tab = st.tabs(
         [":material/group: Users", ":material/groups: Groups", ":material/history: Audit log"]
     )
@@ -53,8 +67,8 @@ def _act(me: Any, label: str, permission: str, action) -> bool:  # noqa: ANN001 
 
 def _users(me: Any, actor: Any) -> None:
     """Users: the table, the add form and the editor of one user."""
-    group_names = [g.name for g, _, _ in store.list_groups()]
-    users = store.list_users()
+    group_names = [g.name for g, _, _ in list_groups()]
+    users = list_users()
     st.dataframe(
         [
             {
@@ -63,7 +77,7 @@ def _users(me: Any, actor: Any) -> None:
                 "e-mail": u.email,
                 "admin": u.is_admin,
                 "active": u.active,
-                "groups": ", ".join(store.groups_of(u)),
+                "groups": ", ".join(groups_of(u)),
                 "last login": u.last_login,
             }
             for u in users
@@ -76,7 +90,7 @@ def _users(me: Any, actor: Any) -> None:
         display = st.text_input("Display name", key="users_new_display")
         email = st.text_input("E-mail", key="users_new_email")
         password = st.text_input(
-            "Password", type="password", key="users_new_password", help=store.PASSWORD_RULE
+            "Password", type="password", key="users_new_password", help=PASSWORD_RULE
         )
         temporary = st.checkbox("Must change it at first sign-in", value=True)
         is_admin = st.checkbox("Administrator", key="users_new_admin")
@@ -85,7 +99,7 @@ def _users(me: Any, actor: Any) -> None:
             me,
             f"Added {name}",
             permissions.SYSTEM_USERS,
-            lambda: store.create_user(
+            lambda: create_user(
                 name,
                 password,
                 display_name=display or None,
@@ -112,9 +126,7 @@ def _users(me: Any, actor: Any) -> None:
             chosen = [
                 g
                 for g in group_names
-                if st.checkbox(
-                    g, value=g in store.groups_of(target), key=f"users_g_{target.id}_{g}"
-                )
+                if st.checkbox(g, value=g in groups_of(target), key=f"users_g_{target.id}_{g}")
             ]
             admin_flag = st.checkbox(
                 "Administrator", value=target.is_admin, key=f"users_admin_{target.id}"
@@ -125,8 +137,8 @@ def _users(me: Any, actor: Any) -> None:
                 f"Saved {target.username}",
                 permissions.SYSTEM_USERS,
                 lambda: (
-                    store.set_user_groups(target, chosen, actor=actor),
-                    store.update_user(target, is_admin=admin_flag, actor=actor),
+                    set_user_groups(target, chosen, actor=actor),
+                    update_user(target, is_admin=admin_flag, actor=actor),
                 ),
             ):
                 st.rerun()
@@ -135,9 +147,7 @@ def _users(me: Any, actor: Any) -> None:
                 me,
                 f"{label}d {target.username}",
                 permissions.SYSTEM_USERS,
-                lambda: (store.deactivate if target.active else store.activate)(
-                    target, actor=actor
-                ),
+                lambda: (deactivate if target.active else activate)(target, actor=actor),
             ):
                 st.rerun()
             with delete.popover("Delete", icon=":material/delete:"):
@@ -151,7 +161,7 @@ def _users(me: Any, actor: Any) -> None:
                     me,
                     f"Deleted {target.username}",
                     permissions.SYSTEM_USERS,
-                    lambda: store.delete_user(target, actor=actor),
+                    lambda: delete_user(target, actor=actor),
                 ):
                     st.session_state.pop("users_pick", None)
                     st.rerun()
@@ -160,7 +170,7 @@ def _users(me: Any, actor: Any) -> None:
                     "New password",
                     type="password",
                     key=f"users_pw_{target.id}",
-                    help=store.PASSWORD_RULE,
+                    help=PASSWORD_RULE,
                 )
                 must = st.checkbox(
                     "Must change it at next sign-in", value=True, key=f"users_pw_must_{target.id}"
@@ -169,7 +179,7 @@ def _users(me: Any, actor: Any) -> None:
                     me,
                     f"Password reset for {target.username}",
                     permissions.SYSTEM_USERS,
-                    lambda: store.set_password(target, new_pw, must_change=must, actor=actor),
+                    lambda: set_password(target, new_pw, must_change=must, actor=actor),
                 ):
                     st.rerun()
 
@@ -179,7 +189,7 @@ def _groups(me: Any, actor: Any) -> None:
     if not auth.allowed(me, permissions.SYSTEM_GROUPS):
         st.error("**Permission denied** — managing groups needs the system.groups permission.")
     else:
-        for group, perms, members in store.list_groups():
+        for group, perms, members in list_groups():
             with st.expander(f":material/groups: {md_escape(group.name)} · {members} members"):
                 granted = []
                 for category, names in permissions.CATEGORIES.items():
@@ -194,7 +204,7 @@ def _groups(me: Any, actor: Any) -> None:
                     me,
                     f"Saved {group.name}",
                     permissions.SYSTEM_GROUPS,
-                    lambda g=group.name, chosen=tuple(granted): store.set_group_permissions(
+                    lambda g=group.name, chosen=tuple(granted): set_group_permissions(
                         g, chosen, actor=actor
                     ),
                 ):
@@ -203,7 +213,7 @@ def _groups(me: Any, actor: Any) -> None:
                     me,
                     f"Deleted {group.name}",
                     permissions.SYSTEM_GROUPS,
-                    lambda g=group.name: store.delete_group(g, actor=actor),
+                    lambda g=group.name: delete_group(g, actor=actor),
                 ):
                     st.rerun()
         with st.form("groups_add"):
@@ -212,7 +222,7 @@ def _groups(me: Any, actor: Any) -> None:
                 me,
                 f"Added {new_group}",
                 permissions.SYSTEM_GROUPS,
-                lambda: store.create_group(new_group, actor=actor),
+                lambda: create_group(new_group, actor=actor),
             ):
                 st.rerun()
 
@@ -222,7 +232,7 @@ def _audit() -> None:
     st.dataframe(
         [
             {"when": e.ts, "who": e.actor, "what": e.action, "target": e.target, "detail": e.detail}
-            for e in store.audit_log(200)
+            for e in audit_log(200)
         ],
         hide_index=True,
         width="stretch",

@@ -7,7 +7,10 @@ from typing import Any
 import streamlit as st
 
 from tusk import auth
-from tusk.auth import store
+from tusk.auth.grants import permissions_of
+from tusk.auth.passwords import PASSWORD_RULE
+from tusk.auth.sessions import create_session, revoke_sessions
+from tusk.auth.users import change_own_password, groups_of, update_user
 from tusk.errors import TuskError
 from tusk.ui.auth_gate import TOKEN, remember, request_sign_out
 from tusk.ui.shell import (
@@ -53,7 +56,7 @@ def _details(me: Any) -> None:
     email = st.text_input("E-mail", value=me.email, key="profile_email")
     if st.form_submit_button("Save", type="primary"):
         try:
-            store.update_user(me, display_name=name, email=email, actor=me)
+            update_user(me, display_name=name, email=email, actor=me)
         except TuskError as exc:
             show_error(exc)
         else:
@@ -65,7 +68,7 @@ def _password(me: Any) -> None:
     with st.form("profile_password"):
         current = st.text_input("Current password", type="password", key="profile_pw_current")
         new = st.text_input(
-            "New password", type="password", key="profile_pw_new", help=store.PASSWORD_RULE
+            "New password", type="password", key="profile_pw_new", help=PASSWORD_RULE
         )
         again = st.text_input("New password again", type="password", key="profile_pw_again")
         if st.form_submit_button("Change password", type="primary"):
@@ -73,29 +76,29 @@ def _password(me: Any) -> None:
                 st.error("The two new passwords differ.")
             else:
                 try:
-                    changed = store.change_own_password(me, current, new)
+                    changed = change_own_password(me, current, new)
                 except TuskError as exc:
                     show_error(exc)
                 else:
                     # Every session of this user ended; keep this browser signed in.
-                    st.session_state[TOKEN] = store.create_session(changed)
+                    st.session_state[TOKEN] = create_session(changed)
                     remember(changed)  # the old login cookie was voided with the sessions
                     st.success("Password changed. Your other sessions were signed out.")
     if st.button("Sign out everywhere", icon=":material/logout:", key="profile_sign_out_all"):
-        store.revoke_sessions(int(me.id or 0), actor=me)
+        revoke_sessions(int(me.id or 0), actor=me)
         request_sign_out()
         st.rerun()
 
 
 def _access(me: Any) -> None:
     """Groups and the permissions they grant."""
-    groups = store.groups_of(me)
+    groups = groups_of(me)
     st.markdown(
         "**Groups:** "
         + (", ".join(md_escape(g) for g in groups) if groups else "none")
         + (" · **administrator** (every permission)" if me.is_admin else "")
     )
-    mine = store.permissions_of(me)
+    mine = permissions_of(me)
     for category, perms in auth.permissions.CATEGORIES.items():
         marks = " · ".join(f"{'✅' if p in mine else '—'} `{p.split('.', 1)[1]}`" for p in perms)
         st.markdown(f"**{category}** — {marks}")
