@@ -433,7 +433,7 @@ _TOKEN_HELP = (
 )
 
 
-def _run_until_signal(stop: object, wait: object) -> None:
+def _run_until_signal(stop: Callable[[], object], wait: Callable[[], object]) -> None:
     """Block in `wait()` until it returns or SIGINT/SIGTERM arrive, then call `stop()`."""
     import signal
 
@@ -442,7 +442,7 @@ def _run_until_signal(stop: object, wait: object) -> None:
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        wait()  # type: ignore[operator]
+        wait()
     except KeyboardInterrupt:
         typer.echo("Stopping…")
     finally:
@@ -450,7 +450,7 @@ def _run_until_signal(stop: object, wait: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
-            stop()  # type: ignore[operator]
+            stop()
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)

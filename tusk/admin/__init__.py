@@ -82,7 +82,7 @@ class AdminConnection:
                 with self._conn.cursor(row_factory=dict_row) as cur:
                     # psycopg types a query as a LiteralString; these are the module constants
                     # of tusk/admin (or psycopg.sql compositions), never user text.
-                    cur.execute(query, params)  # type: ignore[arg-type]
+                    cur.execute(query, params)  # type: ignore[arg-type]  # see above
                     return list(cur.fetchall()) if cur.description else []
             except psycopg.errors.LockNotAvailable:
                 raise _locked() from None

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from tusk.auth.database import snapshot, transaction, utc_now
 from tusk.auth.schema import AuditEntry, User
@@ -35,7 +35,7 @@ def audit(actor: str, action: str, target: str = "", detail: str = "") -> None:
 def audit_log(limit: int = 200, action: str | None = None) -> list[AuditEntry]:
     """The newest audit entries first."""
     with snapshot() as s:
-        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)  # type: ignore[union-attr]
+        query = select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(limit)
         if action is not None:
             query = query.where(AuditEntry.action == action)
         return list(s.exec(query).all())

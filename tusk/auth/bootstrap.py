@@ -9,7 +9,7 @@ from tusk.auth import permissions
 from tusk.auth.audit import record
 from tusk.auth.database import transaction
 from tusk.auth.passwords import check_password, hash_password, new_password
-from tusk.auth.schema import Group, GroupPermission, User
+from tusk.auth.schema import Group, GroupPermission, User, row_id
 from tusk.auth.sessions import cookie_key
 from tusk.auth.users import DEFAULT_ADMIN, add_user
 from tusk.errors import BadInput
@@ -36,7 +36,7 @@ def init(admin_password: str | None = None, *, actor: str = "system") -> tuple[U
             group = Group(name=name, description=permissions.DEFAULT_GROUP_DESCRIPTIONS[name])
             s.add(group)
             s.flush()
-            s.add_all(GroupPermission(group_id=group.id, permission=p) for p in perms)  # type: ignore[arg-type]
+            s.add_all(GroupPermission(group_id=row_id(group), permission=p) for p in perms)
         user = add_user(
             s,
             DEFAULT_ADMIN,

@@ -6,7 +6,7 @@ permission check reads auth.db without importing the actions it guards.
 
 from __future__ import annotations
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from tusk.auth import permissions
 from tusk.auth.database import snapshot
@@ -25,7 +25,7 @@ def permissions_of(user: User | None) -> frozenset[str]:
             return frozenset(permissions.ALL)
         query = (
             select(GroupPermission.permission)
-            .join(Membership, Membership.group_id == GroupPermission.group_id)  # type: ignore[arg-type]
+            .join(Membership, col(Membership.group_id) == GroupPermission.group_id)
             .where(Membership.user_id == fresh.id)
         )
         return frozenset(s.exec(query).all()) & frozenset(permissions.ALL)

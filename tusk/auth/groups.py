@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from tusk.auth import permissions
 from tusk.auth.audit import actor_name, record
 from tusk.auth.database import snapshot, transaction
-from tusk.auth.schema import Group, GroupPermission, Membership, User
+from tusk.auth.schema import Group, GroupPermission, Membership, User, row_id
 from tusk.auth.validation import clean_name, clean_text
 from tusk.errors import BadInput
 
@@ -55,7 +55,7 @@ def create_group(
         group = Group(name=clean, description=clean_text(description, "description", 500))
         s.add(group)
         s.flush()
-        s.add_all(GroupPermission(group_id=group.id, permission=p) for p in wanted)  # type: ignore[arg-type]
+        s.add_all(GroupPermission(group_id=row_id(group), permission=p) for p in wanted)
         record(s, who, "group.create", clean, ",".join(wanted))
         return group
 
@@ -65,8 +65,8 @@ def delete_group(name: str, *, actor: User | str = "system") -> None:
     who = actor_name(actor, "system.groups")
     with transaction() as s:
         group = find_group(s, name)
-        s.exec(delete(GroupPermission).where(GroupPermission.group_id == group.id))  # type: ignore[call-overload]
-        s.exec(delete(Membership).where(Membership.group_id == group.id))  # type: ignore[call-overload]
+        s.exec(delete(GroupPermission).where(col(GroupPermission.group_id) == group.id))
+        s.exec(delete(Membership).where(col(Membership.group_id) == group.id))
         s.delete(group)
         record(s, who, "group.delete", group.name)
 
@@ -85,6 +85,6 @@ def set_group_permissions(name: str, perms: Iterable[str], *, actor: User | str 
     wanted = _known(perms)
     with transaction() as s:
         group = find_group(s, name)
-        s.exec(delete(GroupPermission).where(GroupPermission.group_id == group.id))  # type: ignore[call-overload]
-        s.add_all(GroupPermission(group_id=group.id, permission=p) for p in wanted)  # type: ignore[arg-type]
+        s.exec(delete(GroupPermission).where(col(GroupPermission.group_id) == group.id))
+        s.add_all(GroupPermission(group_id=row_id(group), permission=p) for p in wanted)
         record(s, who, "group.permissions", group.name, ",".join(wanted))

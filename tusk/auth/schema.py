@@ -207,3 +207,10 @@ class AuditEntry(SQLModel, table=True):
     action: str
     target: str = ""
     detail: str = ""
+
+
+def row_id(row: User | Group) -> int:
+    """The id of a user or group read from auth.db (or flushed to it): SQLite set it."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} {row!r} was never saved")
+    return row.id

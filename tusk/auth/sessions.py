@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from tusk import config
 from tusk.auth.audit import actor_name, record
 from tusk.auth.database import snapshot, transaction, utc_now
 from tusk.auth.passwords import encode_password, matches, waste_time
-from tusk.auth.schema import AuditEntry, AuthSession, User
+from tusk.auth.schema import AuditEntry, AuthSession, User, row_id
 from tusk.auth.users import find_user, revoke_all
 from tusk.auth.validation import MAX_NAME
 from tusk.errors import BadInput
@@ -44,11 +44,11 @@ def _recent_failures(s: Session, username: str, now: datetime) -> list[datetime]
     query = (
         select(AuditEntry.ts)
         .where(
-            AuditEntry.action.in_(("login.failed", "login.pending")),  # type: ignore[attr-defined]
+            col(AuditEntry.action).in_(("login.failed", "login.pending")),
             AuditEntry.target == username,
             AuditEntry.ts > since,
         )
-        .order_by(AuditEntry.ts.desc())  # type: ignore[attr-defined]
+        .order_by(col(AuditEntry.ts).desc())
     )
     return list(s.exec(query).all())
 
@@ -118,7 +118,9 @@ def create_session(user: User) -> str:
         if not found.active:
             raise BadInput(f"User {found.username!r} is deactivated.")
         s.add(
-            AuthSession(token=token_key(token), user_id=found.id, created_at=now, last_seen=now)  # type: ignore[arg-type]
+            AuthSession(
+                token=token_key(token), user_id=row_id(found), created_at=now, last_seen=now
+            )
         )
     return token
 
@@ -140,15 +142,17 @@ def session_user(token: str | None) -> User | None:
         stale = now - row.last_seen > LAST_SEEN_EVERY
     if stale:
         with transaction() as s:
-            s.exec(update(AuthSession).where(AuthSession.token == key).values(last_seen=now))  # type: ignore[call-overload]
+            s.exec(update(AuthSession).where(col(AuthSession.token) == key).values(last_seen=now))
     return user
 
 
 def revoke_session(token: str) -> None:
     """End one session (sign out)."""
     with transaction() as s:
-        s.exec(  # type: ignore[call-overload]
-            update(AuthSession).where(AuthSession.token == token_key(token)).values(revoked=True)
+        s.exec(
+            update(AuthSession)
+            .where(col(AuthSession.token) == token_key(token))
+            .values(revoked=True)
         )
 
 
@@ -156,7 +160,7 @@ def revoke_sessions(user_id: int, *, actor: User | str = "system") -> int:
     """End every session of a user (sign out everywhere) and void their login cookies;
     returns how many sessions were open. Anyone may do it for themselves."""
     own = isinstance(actor, User) and actor.id == user_id
-    who = actor.username if own else actor_name(actor, "system.users")  # type: ignore[union-attr]
+    who = actor.username if isinstance(actor, User) and own else actor_name(actor, "system.users")
     with transaction() as s:
         count = revoke_all(s, user_id)
         record(s, who, "user.signout_all", str(user_id), f"{count} sessions")

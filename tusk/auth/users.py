@@ -14,14 +14,14 @@ from pathlib import Path
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, delete, select, update
+from sqlmodel import Session, col, delete, select, update
 
 from tusk import config
 from tusk.auth.audit import actor_name, record
 from tusk.auth.database import snapshot, transaction, utc_now
 from tusk.auth.groups import find_group
 from tusk.auth.passwords import check_password, encode_password, hash_password, matches
-from tusk.auth.schema import AuthSession, Group, Membership, User
+from tusk.auth.schema import AuthSession, Group, Membership, User, row_id
 from tusk.auth.validation import clean_email, clean_name, clean_text
 from tusk.errors import BadInput, TuskError
 
@@ -63,7 +63,7 @@ def groups_of(user: str | int | User) -> list[str]:
         found = find_user(s, user)
         query = (
             select(Group.name)
-            .join(Membership, Membership.group_id == Group.id)  # type: ignore[arg-type]
+            .join(Membership, col(Membership.group_id) == Group.id)
             .where(Membership.user_id == found.id)
             .order_by(Group.name)
         )
@@ -78,8 +78,8 @@ def set_user_groups(
     with transaction() as s:
         found = find_user(s, user)
         rows = [find_group(s, g) for g in dict.fromkeys(groups)]
-        s.exec(delete(Membership).where(Membership.user_id == found.id))  # type: ignore[call-overload]
-        s.add_all(Membership(user_id=found.id, group_id=g.id) for g in rows)  # type: ignore[arg-type]
+        s.exec(delete(Membership).where(col(Membership.user_id) == found.id))
+        s.add_all(Membership(user_id=row_id(found), group_id=row_id(g)) for g in rows)
         record(s, who, "user.groups", found.username, ",".join(g.name for g in rows))
 
 
@@ -98,10 +98,10 @@ def _guard_last_admin(s: Session, user: User, doing: str) -> None:
 
 def revoke_all(s: Session, user_id: int) -> int:
     """End a user's sessions and login cookies; returns how many sessions were open."""
-    s.exec(update(User).where(User.id == user_id).values(sessions_after=utc_now()))  # type: ignore[call-overload]
-    result = s.exec(  # type: ignore[call-overload]
+    s.exec(update(User).where(col(User.id) == user_id).values(sessions_after=utc_now()))
+    result = s.exec(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked == False)  # noqa: E712
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked) == False)  # noqa: E712
         .values(revoked=True)
     )
     return result.rowcount or 0
@@ -139,7 +139,7 @@ def add_user(
     except IntegrityError:
         raise BadInput(f"A user named {name!r} already exists.") from None
     for group in group_rows:
-        s.add(Membership(user_id=user.id, group_id=group.id))  # type: ignore[arg-type]
+        s.add(Membership(user_id=row_id(user), group_id=row_id(group)))
     detail = f"admin={is_admin} groups={','.join(g.name for g in group_rows)}"
     record(s, actor, "user.create", name, detail)
     return user
@@ -187,7 +187,7 @@ def update_user(
     Users may change their own name and email; anything else needs system.users."""
     own = isinstance(actor, User) and isinstance(user, User) and actor.id == user.id
     if own and is_admin is None and must_change_password is None:
-        who = actor.username  # type: ignore[union-attr]
+        who = actor.username if isinstance(actor, User) else actor_name(actor, "system.users")
     else:
         who = actor_name(actor, "system.users")
     with transaction() as s:
@@ -245,7 +245,7 @@ def _store_password(user: User, password: str, must_change: bool, who: str) -> U
         found.password_hash = hashed
         found.must_change_password = must_change
         s.add(found)
-        revoke_all(s, found.id)  # type: ignore[arg-type]
+        revoke_all(s, row_id(found))
         record(s, who, "user.password", found.username, "must change" if must_change else "")
         return found
 
@@ -271,7 +271,7 @@ def _set_active(user: str | int | User, active: bool, actor: User | str) -> User
             _guard_last_admin(s, found, "deactivate")
         found.active = active
         s.add(found)
-        revoke_all(s, found.id)  # type: ignore[arg-type]
+        revoke_all(s, row_id(found))
         record(s, who, "user.activate" if active else "user.deactivate", found.username)
         return found
 
@@ -294,8 +294,8 @@ def delete_user(user: str | int | User, *, actor: User | str = "system") -> None
     with transaction() as s:
         found = find_user(s, user)
         _guard_last_admin(s, found, "delete")
-        for table in (AuthSession, Membership):
-            s.exec(delete(table).where(table.user_id == found.id))  # type: ignore[call-overload,attr-defined]
+        s.exec(delete(AuthSession).where(col(AuthSession.user_id) == found.id))
+        s.exec(delete(Membership).where(col(Membership.user_id) == found.id))
         s.connection().exec_driver_sql("delete from void_cookies where user_id = ?", (found.id,))
         s.delete(found)
         record(s, who, "user.delete", found.username)

@@ -130,7 +130,7 @@ def check_database_name(value: object) -> str:
 
 def check_jobs(value: object) -> int:
     try:
-        jobs = int(value)  # type: ignore[call-overload]
+        jobs = int(value)  # type: ignore[call-overload]  # any input; int() refuses the rest
     except (TypeError, ValueError):
         raise BadInput(f"Jobs is a whole number, not {value!r}.") from None
     if not 1 <= jobs <= _MAX_JOBS:

@@ -231,7 +231,7 @@ def tool_conninfo(spec: ConnectionSpec, database: str, application: str) -> str:
     params.pop("passfile", None)
     params["dbname"] = database
     params["application_name"] = application
-    return psycopg.conninfo.make_conninfo(**params)  # type: ignore[arg-type]
+    return psycopg.conninfo.make_conninfo("", **params)
 
 
 def child_env(secret: str | None) -> tuple[Path, dict[str, str]]:

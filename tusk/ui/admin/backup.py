@@ -7,7 +7,7 @@ fragment redraws its progress every second and the rest of the page stays usable
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -110,8 +110,14 @@ def _draw_job(key: str, job: ToolJob) -> None:
             "failed": "Restore failed",
             "cancelled": "Restore cancelled",
         }[status]
-    state = {"ok": "complete", "failed": "error", "cancelled": "error"}.get(status, "running")
-    with st.status(label, state=state, expanded=status != "ok"):  # type: ignore[arg-type]
+    state: Literal["running", "complete", "error"] = (
+        "complete"
+        if status == "ok"
+        else "error"
+        if status in ("failed", "cancelled")
+        else "running"
+    )
+    with st.status(label, state=state, expanded=status != "ok"):
         share = job.progress
         if share is not None and status in ("running", "verifying"):
             st.progress(
@@ -229,11 +235,11 @@ def _options() -> BackupOptions:
     fmt = str(state.get(P + "format") or "custom")
     content = state.get(P + "content") or CONTENTS[0]
     return BackupOptions(
-        format=fmt,  # type: ignore[arg-type]
+        format=fmt,  # type: ignore[arg-type]  # BackupOptions refuses an unknown format
         schema_only=content == "Schema only",
         data_only=content == "Data only",
         schemas=tuple(state.get(P + "schemas") or ()),
-        tables=tuple(tuple(t) for t in state.get(P + "tables") or ()),  # type: ignore[misc]
+        tables=tuple(tuple(t) for t in state.get(P + "tables") or ()),
         compression=_level(fmt, str(state.get(P + "compression") or DEFAULT_LEVEL)),
         jobs=int(state.get(P + "jobs") or 1) if fmt == "directory" else 1,
         no_owner=bool(state.get(P + "no_owner")) and fmt == "plain",

@@ -132,14 +132,13 @@ def _users(me: Any, actor: Any) -> None:
                 "Administrator", value=target.is_admin, key=f"users_admin_{target.id}"
             )
             save, toggle, delete = st.columns(3)
+
+            def save_user() -> None:
+                set_user_groups(target, chosen, actor=actor)
+                update_user(target, is_admin=admin_flag, actor=actor)
+
             if save.button("Save", type="primary", key=f"users_save_{target.id}") and _act(
-                me,
-                f"Saved {target.username}",
-                permissions.SYSTEM_USERS,
-                lambda: (
-                    set_user_groups(target, chosen, actor=actor),
-                    update_user(target, is_admin=admin_flag, actor=actor),
-                ),
+                me, f"Saved {target.username}", permissions.SYSTEM_USERS, save_user
             ):
                 st.rerun()
             label = "Deactivate" if target.active else "Activate"
