@@ -36,7 +36,7 @@ _shared_lock = threading.Lock()
 _checked: set[tuple[Path, int]] = set()  # (file, inode) whose integrity this process checked
 
 
-def storage_error(path: Path, exc: BaseException) -> TuskError | None:
+def storage_error(path: Path, exc: BaseException | None) -> TuskError | None:
     """The clear error for SQLite's failure `exc` on `path` when it is about storage (damaged
     file, full disk, no access, busy), else None: constraint errors and the like are the
     caller's to handle. SQLAlchemy's wrapping of the error is looked through."""
