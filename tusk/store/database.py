@@ -160,10 +160,11 @@ def _check_once(con: sqlite3.Connection, path: Path) -> None:
 
 @contextmanager
 def shared_store(path: Path, migrations: Sequence[str]) -> Iterator[sqlite3.Connection]:
-    """A connection kept open for the process (one per file), used by one thread at a time.
+    """A raw sqlite3 connection kept open for the process (one per file), used by one thread
+    at a time (cluster.db's log; Tusk's other files go through `SqliteFile`).
 
     Opening, migrating and closing per statement cost 5 fsyncs and most of a query's
-    history overhead (bench/studio.py); a kept connection makes a history write ~0.2 ms.
+    history overhead (bench/studio.py); a kept connection made a history write ~0.2 ms.
     """
     key = path.resolve() if path.exists() else path.absolute()
     with _shared_lock:

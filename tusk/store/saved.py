@@ -8,8 +8,6 @@ owner is "" for all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,23 +81,12 @@ def _open() -> sqlite3.Connection:
 
 
 _db = SqliteFile(_file, MIGRATIONS)
-
-
-@contextmanager
-def _write() -> Iterator[Session]:
-    """One write transaction, taken up front so check-then-change steps cannot interleave
-    (other threads wait for the writer connection, other processes up to the busy timeout);
-    a full disk or a damaged file is a clear TuskError and the transaction is rolled back."""
-    with _db.write() as session:
-        yield session
-
-
-@contextmanager
-def _read() -> Iterator[Session]:
-    """A read transaction on a kept connection: it keeps SQLite's -shm index, so reading
-    works on a full disk."""
-    with _db.read() as session:
-        yield session
+# Writes take the write lock up front, so check-then-change steps cannot interleave (other
+# threads wait for the writer connection, other processes up to the busy timeout); a full disk
+# or a damaged file is a clear TuskError and the transaction is rolled back. Reads run on kept
+# connections, which keep SQLite's -shm index: reading works on a full disk.
+_write = _db.write
+_read = _db.read
 
 
 def _owner(actor: User | None) -> str:
