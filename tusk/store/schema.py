@@ -81,9 +81,11 @@ class IsoTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> str | None:
+        """The text stored for `value`."""
         return None if value is None else value.isoformat()
 
     def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        """The datetime read back from the stored text."""
         return None if value is None else datetime.fromisoformat(value)
 
 
