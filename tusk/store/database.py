@@ -1,4 +1,5 @@
-"""Open one of Tusk's SQLite files in WAL mode and bring its schema up to date.
+"""Open one of Tusk's SQLite files in WAL mode and bring its schema up to date; `SqliteFile`
+reaches one through sqlmodel (auth.db, history.db, saved.db).
 
 Every write runs in a transaction (`begin immediate` where a check precedes the change) and
 waits up to 10 s for another writer (busy timeout), so threads and processes saving at once
@@ -13,9 +14,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, create_engine
 
 from tusk import config
 from tusk.errors import TuskError
@@ -27,10 +36,16 @@ _shared_lock = threading.Lock()
 _checked: set[tuple[Path, int]] = set()  # (file, inode) whose integrity this process checked
 
 
-def storage_error(path: Path, exc: sqlite3.Error) -> TuskError | None:
+def storage_error(path: Path, exc: BaseException | None) -> TuskError | None:
     """The clear error for SQLite's failure `exc` on `path` when it is about storage (damaged
     file, full disk, no access, busy), else None: constraint errors and the like are the
-    caller's to handle."""
+    caller's to handle. SQLAlchemy's wrapping of the error is looked through."""
+    if isinstance(exc, DBAPIError):
+        exc = exc.orig
+    if isinstance(exc, PoolTimeout):  # threads of this process queued for the one writer
+        return TuskError(f"{path} stayed busy with other writers; try again.", "Database busy")
+    if not isinstance(exc, sqlite3.Error):
+        return None
     code = getattr(exc, "sqlite_errorname", "") or ""
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
         return _damaged(path, f"it is not a usable SQLite database ({exc})")
@@ -77,7 +92,7 @@ def sqlite_errors(path: Path) -> Iterator[None]:
     every other exception passes unchanged."""
     try:
         yield
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, DBAPIError, PoolTimeout) as exc:
         clear = storage_error(path, exc)
         if clear is None:
             raise
@@ -145,10 +160,11 @@ def _check_once(con: sqlite3.Connection, path: Path) -> None:
 
 @contextmanager
 def shared_store(path: Path, migrations: Sequence[str]) -> Iterator[sqlite3.Connection]:
-    """A connection kept open for the process (one per file), used by one thread at a time.
+    """A raw sqlite3 connection kept open for the process (one per file), used by one thread
+    at a time (cluster.db's log; Tusk's other files go through `SqliteFile`).
 
     Opening, migrating and closing per statement cost 5 fsyncs and most of a query's
-    history overhead (bench/studio.py); a kept connection makes a history write ~0.2 ms.
+    history overhead (bench/studio.py); a kept connection made a history write ~0.2 ms.
     """
     key = path.resolve() if path.exists() else path.absolute()
     with _shared_lock:
@@ -174,3 +190,123 @@ def _evict_idle(keep: Path, limit: int = 8) -> None:
                 del _shared[key]
             finally:
                 lock.release()
+
+
+def _begin_immediate(conn: Any) -> None:
+    # IMMEDIATE: take the write lock up front, so check-then-write (last admin) cannot race.
+    conn.exec_driver_sql("begin immediate")
+
+
+def _begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("begin")
+
+
+class SqliteFile:
+    """One of Tusk's SQLite files through sqlmodel: a writer engine whose transactions take the
+    write lock up front (BEGIN IMMEDIATE, so check-then-write cannot race) and a reader engine
+    whose transactions are deferred (in WAL mode readers neither wait for the write lock nor
+    hold it). The file is made with mode 0600 and migrated by `open_store` before first use.
+
+    `keep`: keep connections open between transactions (one writer per process, threads queue
+    for it; readers pooled). A kept connection saves the open + checkpoint of each transaction
+    and keeps SQLite's -shm index, so reading still works on a full disk. Without it every
+    transaction opens its own connection. `synchronous`: SQLite's PRAGMA synchronous for every
+    connection ("normal" in WAL never corrupts; at worst the last commits before a power cut
+    are lost).
+    """
+
+    KEEP_FILES = 8  # kept engines per SqliteFile (tests make one home each)
+
+    def __init__(
+        self,
+        locate: Callable[[], Path],
+        migrations: Sequence[str],
+        *,
+        keep: bool = True,
+        synchronous: str = "normal",
+    ) -> None:
+        self.locate = locate
+        self.migrations = migrations
+        self.keep = keep
+        self.synchronous = synchronous
+        # file -> (writer, reader); clearing it starts again as a new process would
+        self.engines: dict[Path, tuple[Engine, Engine]] = {}
+        self._lock = threading.Lock()
+
+    def engine(self, read: bool = False) -> Engine:
+        """The engine for writes (BEGIN IMMEDIATE) or for reads (a deferred BEGIN)."""
+        db = self.locate()
+        pair = self.engines.get(db)
+        if pair is None or not db.exists():
+            with self._lock:
+                pair = self.engines.get(db)
+                if pair is None or not db.exists():
+                    pair = self._open(db, pair)
+        return pair[1] if read else pair[0]
+
+    def _open(self, db: Path, old: tuple[Engine, Engine] | None) -> tuple[Engine, Engine]:
+        if old is not None:  # the file was removed under us: start again
+            for made in old:
+                made.dispose()
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+            if not db.exists():
+                os.close(os.open(db, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise config.write_failed(db, exc) from None
+        open_store(db, self.migrations).close()
+        os.chmod(db, 0o600)
+        url = f"sqlite:///{db}"
+        if self.keep:
+            # One writer connection: threads of this process queue for it in Python (woken at
+            # once) instead of polling SQLite's busy handler; other processes still wait there.
+            writer = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+            reader = create_engine(url)
+        else:
+            writer = create_engine(url, poolclass=NullPool)
+            reader = create_engine(url, poolclass=NullPool)
+        for made, begin in ((writer, _begin_immediate), (reader, _begin_deferred)):
+            event.listen(made, "connect", self._on_connect)
+            event.listen(made, "begin", begin)
+        self.engines.pop(db, None)
+        self.engines[db] = (writer, reader)
+        if self.keep:
+            self._evict(keep=db)
+        return writer, reader
+
+    def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is deferred).
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        dbapi_connection.execute("pragma foreign_keys = on")
+        # PRAGMA takes no bound parameters; the value is this class's own setting.
+        dbapi_connection.execute("pragma synchronous = " + self.synchronous)
+
+    def _evict(self, keep: Path) -> None:
+        """Close the engines of the oldest files past KEEP_FILES (connections in use close
+        when they are given back)."""
+        for db in list(self.engines)[: max(0, len(self.engines) - self.KEEP_FILES)]:
+            if db != keep:
+                for made in self.engines.pop(db):
+                    made.dispose()
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: committed when the block ends, rolled back on any error;
+        storage failures (full disk, damaged file, busy) are clear TuskErrors."""
+        with (
+            sqlite_errors(self.locate()),
+            Session(self.engine(), expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """One read-only transaction (a consistent snapshot); never for check-then-write."""
+        with (
+            sqlite_errors(self.locate()),
+            Session(self.engine(read=True), expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            yield session

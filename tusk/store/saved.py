@@ -8,58 +8,27 @@ owner is "" for all.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING
 
+from sqlalchemy import ColumnElement, literal_column
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, delete, func, insert, or_, select
+
 from tusk import auth, config
 from tusk.errors import BadInput
-from tusk.store.database import open_store, shared_store
+from tusk.store.database import SqliteFile, open_store
+from tusk.store.schema import SAVED_MIGRATIONS as MIGRATIONS
+from tusk.store.schema import FolderRow, QueryRow
 
-SAVED_DB = "saved.db"
-MAX_NAME = 200
-
-# ifnull(…, 0) makes the top level (NULL) one more folder for the unique indexes:
-# plain NULLs never collide in a unique index. Ids start at 1, so 0 is free.
 if TYPE_CHECKING:
     from tusk.auth.schema import User
 
-MIGRATIONS = (
-    """
-    create table folder (
-        id integer primary key,
-        name text not null,
-        parent_id integer references folder (id) on delete cascade,
-        created_at text not null
-    );
-    create unique index folder_name on folder (ifnull(parent_id, 0), name);
-    create index folder_parent on folder (parent_id);
-    create table query (
-        id integer primary key,
-        name text not null,
-        sql text not null,
-        folder_id integer references folder (id) on delete cascade,
-        connection text,
-        created_at text not null,
-        updated_at text not null
-    );
-    create unique index query_name on query (ifnull(folder_id, 0), name);
-    create index query_folder on query (folder_id)
-    """,
-    # 2: owners. Each user has their own tree; names are unique per owner and folder.
-    """
-    alter table folder add column owner text not null default '';
-    alter table query add column owner text not null default '';
-    drop index folder_name;
-    create unique index folder_name on folder (owner, ifnull(parent_id, 0), name);
-    drop index query_name;
-    create unique index query_name on query (owner, ifnull(folder_id, 0), name)
-    """,
-)
+SAVED_DB = "saved.db"
+MAX_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -102,38 +71,22 @@ class FolderNode:
         return [c for c in self.children if isinstance(c, SavedQuery)]
 
 
-_QUERY_COLUMNS = "id, name, sql, folder_id, connection, created_at, updated_at"
-
-
 def _file() -> Path:
     return config.home() / SAVED_DB
 
 
 def _open() -> sqlite3.Connection:
+    """A plain connection to saved.db, migrated (for tests that bypass the checks)."""
     return open_store(_file(), MIGRATIONS)
 
 
-@contextmanager
-def _write() -> Iterator[sqlite3.Connection]:
-    """One write transaction, taken up front so check-then-change steps cannot interleave
-    (other threads wait for the kept connection, other processes up to the busy timeout);
-    a full disk or a damaged file is a clear TuskError and the transaction is rolled back."""
-    with shared_store(_file(), MIGRATIONS) as con:
-        con.execute("begin immediate")
-        try:
-            yield con
-            con.execute("commit")
-        except BaseException:
-            if con.in_transaction:
-                con.execute("rollback")
-            raise
-
-
-@contextmanager
-def _read() -> Iterator[sqlite3.Connection]:
-    """The kept connection: it keeps SQLite's -shm index, so reading works on a full disk."""
-    with shared_store(_file(), MIGRATIONS) as con:
-        yield con
+_db = SqliteFile(_file, MIGRATIONS)
+# Writes take the write lock up front, so check-then-change steps cannot interleave (other
+# threads wait for the writer connection, other processes up to the busy timeout); a full disk
+# or a damaged file is a clear TuskError and the transaction is rolled back. Reads run on kept
+# connections, which keep SQLite's -shm index: reading works on a full disk.
+_write = _db.write
+_read = _db.read
 
 
 def _owner(actor: User | None) -> str:
@@ -143,8 +96,8 @@ def _owner(actor: User | None) -> str:
     return actor.username
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _name(name: str, what: str) -> str:
@@ -175,89 +128,99 @@ def _encodable(text: str, what: str) -> None:
         ) from None
 
 
-def _query(row: tuple) -> SavedQuery:
+# Sorted by name as people read it (case-insensitively), then exactly, then by age.
+_FOLDER_ORDER = (col(FolderRow.name).collate("nocase"), col(FolderRow.name), col(FolderRow.id))
+_QUERY_ORDER = (col(QueryRow.name).collate("nocase"), col(QueryRow.name), col(QueryRow.id))
+
+
+def _folder(row: FolderRow) -> Folder:
+    return Folder(row.id, row.name, row.parent_id)
+
+
+def _query(row: QueryRow) -> SavedQuery:
     return SavedQuery(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        datetime.fromisoformat(row[5]),
-        datetime.fromisoformat(row[6]),
+        row.id, row.name, row.sql, row.folder_id, row.connection, row.created_at, row.updated_at
     )
 
 
-def _folder_row(con: sqlite3.Connection, folder_id: int, owner: str) -> Folder:
-    row = con.execute(
-        "select id, name, parent_id from folder where id = ? and owner = ?", (folder_id, owner)
-    ).fetchone()
+def _folder_row(s: Session, folder_id: int, owner: str) -> FolderRow:
+    row = s.exec(
+        select(FolderRow).where(col(FolderRow.id) == folder_id, col(FolderRow.owner) == owner)
+    ).first()
     if row is None:
         raise BadInput(f"There is no folder with id {folder_id}.", "Folder not found")
-    return Folder(*row)
+    return row
 
 
-def _query_row(con: sqlite3.Connection, query_id: int, owner: str) -> SavedQuery:
-    row = con.execute(
-        f"select {_QUERY_COLUMNS} from query where id = ? and owner = ?",  # noqa: S608 - fixed columns
-        (query_id, owner),
-    ).fetchone()
+def _query_row(s: Session, query_id: int, owner: str) -> QueryRow:
+    row = s.exec(
+        select(QueryRow).where(col(QueryRow.id) == query_id, col(QueryRow.owner) == owner)
+    ).first()
     if row is None:
         raise BadInput(f"There is no saved query with id {query_id}.", "Query not found")
-    return _query(row)
+    return row
 
 
-def _path(con: sqlite3.Connection, folder_id: int | None, owner: str) -> str:
+def _path(s: Session, folder_id: int | None, owner: str) -> str:
     """A folder's place for messages: "the top level" or "Reports / 2024"."""
     if folder_id is None:
         return "the top level"
     names: list[str] = []
     current: int | None = folder_id
     while current is not None and len(names) <= 1000:  # the bound only guards a corrupt file
-        folder = _folder_row(con, current, owner)
+        folder = _folder_row(s, current, owner)
         names.append(folder.name)
         current = folder.parent_id
     return " / ".join(reversed(names))
 
 
-def _check_folder(con: sqlite3.Connection, folder_id: int | None, owner: str) -> None:
+def _check_folder(s: Session, folder_id: int | None, owner: str) -> None:
     if folder_id is not None:
-        _folder_row(con, folder_id, owner)
+        _folder_row(s, folder_id, owner)
 
 
 def _query_name_free(
-    con: sqlite3.Connection, name: str, folder_id: int | None, owner: str, but: int | None = None
+    s: Session, name: str, folder_id: int | None, owner: str, but: int | None = None
 ) -> None:
-    row = _same_name_query(con, name, folder_id, owner)
-    if row is not None and row[0] != but:
-        raise _name_taken(con, "query", name, folder_id, owner)
+    row = _same_name_query(s, name, folder_id, owner)
+    if row is not None and row.id != but:
+        raise _name_taken(s, "query", name, folder_id, owner)
 
 
-def _same_name_query(
-    con: sqlite3.Connection, name: str, folder_id: int | None, owner: str
-) -> tuple | None:
-    return con.execute(
-        "select id from query where owner = ? and ifnull(folder_id, 0) = ifnull(?, 0) and name = ?",
-        (owner, folder_id, name),
-    ).fetchone()
+def _in(column: Mapped[int | None], place: int | None) -> ColumnElement[bool]:
+    """`column` (a folder id) is `place`, the top level (NULL) being 0 as the unique indexes
+    see it: ifnull(column, 0) = ifnull(?, 0). The 0 is written out, not bound: SQLite uses an
+    index on an expression only for the very same expression."""
+    return func.ifnull(column, literal_column("0")) == func.ifnull(place, 0)
+
+
+def _same_name_query(s: Session, name: str, folder_id: int | None, owner: str) -> QueryRow | None:
+    return s.exec(
+        select(QueryRow).where(
+            col(QueryRow.owner) == owner,
+            _in(col(QueryRow.folder_id), folder_id),
+            col(QueryRow.name) == name,
+        )
+    ).first()
 
 
 def _folder_name_free(
-    con: sqlite3.Connection, name: str, parent_id: int | None, owner: str, but: int | None = None
+    s: Session, name: str, parent_id: int | None, owner: str, but: int | None = None
 ) -> None:
-    row = con.execute(
-        "select id from folder where owner = ? and ifnull(parent_id, 0) = ifnull(?, 0)"
-        " and name = ?",
-        (owner, parent_id, name),
-    ).fetchone()
-    if row is not None and row[0] != but:
-        raise _name_taken(con, "folder", name, parent_id, owner)
+    row = s.exec(
+        select(col(FolderRow.id)).where(
+            col(FolderRow.owner) == owner,
+            _in(col(FolderRow.parent_id), parent_id),
+            col(FolderRow.name) == name,
+        )
+    ).first()
+    if row is not None and row != but:
+        raise _name_taken(s, "folder", name, parent_id, owner)
 
 
-def _name_taken(
-    con: sqlite3.Connection, what: str, name: str, folder_id: int | None, owner: str
-) -> BadInput:
+def _name_taken(s: Session, what: str, name: str, folder_id: int | None, owner: str) -> BadInput:
     return BadInput(
-        f"A {what} called {name!r} already exists in {_path(con, folder_id, owner)}.",
+        f"A {what} called {name!r} already exists in {_path(s, folder_id, owner)}.",
         "Name taken",
     )
 
@@ -270,14 +233,15 @@ def create_folder(name: str, parent_id: int | None = None, *, actor: User | None
     auth.require(actor, "queries.save")
     owner = _owner(actor)
     clean = _name(name, "folder")
-    with _write() as con:
-        _check_folder(con, parent_id, owner)
-        _folder_name_free(con, clean, parent_id, owner)
-        cur = con.execute(
-            "insert into folder (name, parent_id, created_at, owner) values (?, ?, ?, ?)",
-            (clean, parent_id, _now(), owner),
+    with _write() as s:
+        _check_folder(s, parent_id, owner)
+        _folder_name_free(s, clean, parent_id, owner)
+        added = s.exec(
+            insert(FolderRow).values(
+                name=clean, parent_id=parent_id, created_at=_now(), owner=owner
+            )
         )
-        return Folder(int(cur.lastrowid or 0), clean, parent_id)
+        return Folder(int(added.lastrowid or 0), clean, parent_id)
 
 
 def rename_folder(folder_id: int, name: str, *, actor: User | None = None) -> Folder:
@@ -285,20 +249,20 @@ def rename_folder(folder_id: int, name: str, *, actor: User | None = None) -> Fo
     auth.require(actor, "queries.save")
     owner = _owner(actor)
     clean = _name(name, "folder")
-    with _write() as con:
-        folder = _folder_row(con, folder_id, owner)
-        _folder_name_free(con, clean, folder.parent_id, owner, but=folder_id)
-        con.execute("update folder set name = ? where id = ?", (clean, folder_id))
-        return Folder(folder_id, clean, folder.parent_id)
+    with _write() as s:
+        folder = _folder_row(s, folder_id, owner)
+        _folder_name_free(s, clean, folder.parent_id, owner, but=folder_id)
+        folder.name = clean
+        return _folder(folder)
 
 
 def move_folder(folder_id: int, parent_id: int | None, *, actor: User | None = None) -> Folder:
     """Move a folder (with everything in it) under `parent_id`, or to the top level."""
     auth.require(actor, "queries.save")
     owner = _owner(actor)
-    with _write() as con:
-        folder = _folder_row(con, folder_id, owner)
-        _check_folder(con, parent_id, owner)
+    with _write() as s:
+        folder = _folder_row(s, folder_id, owner)
+        _check_folder(s, parent_id, owner)
         current = parent_id
         while current is not None:  # walking up from the target must never meet the folder
             if current == folder_id:
@@ -306,25 +270,23 @@ def move_folder(folder_id: int, parent_id: int | None, *, actor: User | None = N
                     f"{folder.name!r} cannot go inside itself or one of its sub-folders.",
                     "Cannot move folder",
                 )
-            current = _folder_row(con, current, owner).parent_id
-        _folder_name_free(con, folder.name, parent_id, owner, but=folder_id)
-        con.execute("update folder set parent_id = ? where id = ?", (parent_id, folder_id))
-        return Folder(folder_id, folder.name, parent_id)
+            current = _folder_row(s, current, owner).parent_id
+        _folder_name_free(s, folder.name, parent_id, owner, but=folder_id)
+        folder.parent_id = parent_id
+        return _folder(folder)
 
 
 def delete_folder(folder_id: int, *, recursive: bool = False, actor: User | None = None) -> None:
     """Delete a folder; one with sub-folders or queries only when `recursive`."""
     auth.require(actor, "queries.save")
     owner = _owner(actor)
-    with _write() as con:
-        folder = _folder_row(con, folder_id, owner)
+    with _write() as s:
+        folder = _folder_row(s, folder_id, owner)
         if not recursive:
-            folders = con.execute(
-                "select count(*) from folder where parent_id = ?", (folder_id,)
-            ).fetchone()[0]
-            queries = con.execute(
-                "select count(*) from query where folder_id = ?", (folder_id,)
-            ).fetchone()[0]
+            folders = s.exec(
+                select(func.count()).where(col(FolderRow.parent_id) == folder_id)
+            ).one()
+            queries = s.exec(select(func.count()).where(col(QueryRow.folder_id) == folder_id)).one()
             if folders or queries:
                 raise BadInput(
                     f"The folder {folder.name!r} is not empty ({folders} folder(s), "
@@ -333,24 +295,22 @@ def delete_folder(folder_id: int, *, recursive: bool = False, actor: User | None
                     "Folder not empty",
                 )
         # on delete cascade takes the sub-folders and queries with it.
-        con.execute("delete from folder where id = ?", (folder_id,))
+        s.exec(delete(FolderRow).where(col(FolderRow.id) == folder_id))
 
 
 def get_folder(folder_id: int, *, actor: User | None = None) -> Folder:
     """One folder by id."""
-    with _read() as con:
-        return _folder_row(con, folder_id, _owner(actor))
+    with _read() as s:
+        return _folder(_folder_row(s, folder_id, _owner(actor)))
 
 
 def list_folders(*, actor: User | None = None) -> list[Folder]:
     """Every folder, sorted by name (use parent_id to nest them)."""
-    with _read() as con:
-        rows = con.execute(
-            "select id, name, parent_id from folder where owner = ?"
-            " order by name collate nocase, name, id",
-            (_owner(actor),),
-        ).fetchall()
-    return [Folder(*r) for r in rows]
+    with _read() as s:
+        rows = s.exec(
+            select(FolderRow).where(col(FolderRow.owner) == _owner(actor)).order_by(*_FOLDER_ORDER)
+        ).all()
+        return [_folder(r) for r in rows]
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -373,29 +333,32 @@ def save_query(
         raise BadInput("There is no SQL to save.", "Empty query")
     _encodable(sql, "The SQL")
     now = _now()
-    with _write() as con:
-        _check_folder(con, folder_id, owner)
-        row = _same_name_query(con, clean, folder_id, owner)
+    with _write() as s:
+        _check_folder(s, folder_id, owner)
+        row = _same_name_query(s, clean, folder_id, owner)
         if row is not None:
             if not overwrite:
-                raise _name_taken(con, "query", clean, folder_id, owner)
-            con.execute(
-                "update query set sql = ?, connection = ?, updated_at = ? where id = ?",
-                (sql, connection, now, row[0]),
+                raise _name_taken(s, "query", clean, folder_id, owner)
+            row.sql, row.connection, row.updated_at = sql, connection, now
+            return _query(row)
+        added = s.exec(
+            insert(QueryRow).values(
+                name=clean,
+                sql=sql,
+                folder_id=folder_id,
+                connection=connection,
+                created_at=now,
+                updated_at=now,
+                owner=owner,
             )
-            return _query_row(con, row[0], owner)
-        cur = con.execute(
-            "insert into query (name, sql, folder_id, connection, created_at, updated_at, owner)"
-            " values (?, ?, ?, ?, ?, ?, ?)",
-            (clean, sql, folder_id, connection, now, now, owner),
         )
-        return _query_row(con, int(cur.lastrowid or 0), owner)
+        return _query(_query_row(s, int(added.lastrowid or 0), owner))
 
 
 def get_query(query_id: int, *, actor: User | None = None) -> SavedQuery:
     """One saved query by id."""
-    with _read() as con:
-        return _query_row(con, query_id, _owner(actor))
+    with _read() as s:
+        return _query(_query_row(s, query_id, _owner(actor)))
 
 
 def rename_query(query_id: int, name: str, *, actor: User | None = None) -> SavedQuery:
@@ -403,37 +366,32 @@ def rename_query(query_id: int, name: str, *, actor: User | None = None) -> Save
     auth.require(actor, "queries.save")
     owner = _owner(actor)
     clean = _name(name, "query")
-    with _write() as con:
-        query = _query_row(con, query_id, owner)
-        _query_name_free(con, clean, query.folder_id, owner, but=query_id)
-        con.execute(
-            "update query set name = ?, updated_at = ? where id = ?", (clean, _now(), query_id)
-        )
-        return _query_row(con, query_id, owner)
+    with _write() as s:
+        query = _query_row(s, query_id, owner)
+        _query_name_free(s, clean, query.folder_id, owner, but=query_id)
+        query.name, query.updated_at = clean, _now()
+        return _query(query)
 
 
 def move_query(query_id: int, folder_id: int | None, *, actor: User | None = None) -> SavedQuery:
     """Move a saved query into another folder, or to the top level with None."""
     auth.require(actor, "queries.save")
     owner = _owner(actor)
-    with _write() as con:
-        query = _query_row(con, query_id, owner)
-        _check_folder(con, folder_id, owner)
-        _query_name_free(con, query.name, folder_id, owner, but=query_id)
-        con.execute(
-            "update query set folder_id = ?, updated_at = ? where id = ?",
-            (folder_id, _now(), query_id),
-        )
-        return _query_row(con, query_id, owner)
+    with _write() as s:
+        query = _query_row(s, query_id, owner)
+        _check_folder(s, folder_id, owner)
+        _query_name_free(s, query.name, folder_id, owner, but=query_id)
+        query.folder_id, query.updated_at = folder_id, _now()
+        return _query(query)
 
 
 def delete_query(query_id: int, *, actor: User | None = None) -> None:
     """Delete a saved query."""
     auth.require(actor, "queries.save")
     owner = _owner(actor)
-    with _write() as con:
-        _query_row(con, query_id, owner)
-        con.execute("delete from query where id = ?", (query_id,))
+    with _write() as s:
+        _query_row(s, query_id, owner)
+        s.exec(delete(QueryRow).where(col(QueryRow.id) == query_id))
 
 
 def list_queries(
@@ -444,24 +402,21 @@ def list_queries(
 ) -> list[SavedQuery]:
     """Saved queries sorted by name: in one folder (None: the top level) or, by default, all;
     `search` matches anywhere in the name or SQL, case-insensitively, % and _ literally."""
-    where = ["owner = ?"]
-    params: list[object] = [_owner(actor)]
-    if folder_id is not ...:
-        where.append("ifnull(folder_id, 0) = ifnull(?, 0)")
-        params.append(folder_id)
+    query = select(QueryRow).where(col(QueryRow.owner) == _owner(actor))
+    if not isinstance(folder_id, EllipsisType):
+        query = query.where(_in(col(QueryRow.folder_id), folder_id))
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("(name like ? escape '\\' or sql like ? escape '\\')")
-        params += [f"%{escaped}%", f"%{escaped}%"]
-    with _read() as con:
-        # `where` holds only the fixed fragments above; every value is a parameter.
-        rows = con.execute(
-            f"select {_QUERY_COLUMNS} from query where "  # noqa: S608
-            + " and ".join(where)
-            + " order by name collate nocase, name, id",
-            params,
-        ).fetchall()
-    return [_query(r) for r in rows]
+        pattern = f"%{escaped}%"
+        query = query.where(
+            or_(
+                col(QueryRow.name).like(pattern, escape="\\"),
+                col(QueryRow.sql).like(pattern, escape="\\"),
+            )
+        )
+    with _read() as s:
+        rows = s.exec(query.order_by(*_QUERY_ORDER)).all()
+        return [_query(r) for r in rows]
 
 
 def tree(search: str = "", *, actor: User | None = None) -> list[FolderNode | SavedQuery]:
@@ -503,7 +458,7 @@ def delete_owner(owner: str) -> int:
     same name must not inherit them); returns how many queries went. Not for single mode's ""."""
     if not owner or not (config.home() / SAVED_DB).exists():
         return 0
-    with _write() as con:
-        gone = con.execute("delete from query where owner = ?", (owner,)).rowcount
-        con.execute("delete from folder where owner = ?", (owner,))
+    with _write() as s:
+        gone = s.exec(delete(QueryRow).where(col(QueryRow.owner) == owner)).rowcount
+        s.exec(delete(FolderRow).where(col(FolderRow.owner) == owner))
         return gone
