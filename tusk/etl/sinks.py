@@ -28,6 +28,7 @@ from tusk.engines.abilities import ABILITIES, DuckDBAbilities, PostgresAbilities
 from tusk.engines.base import Connection, LoadMode, check_load_mode
 from tusk.errors import BadInput, QueryFailed, TuskError
 from tusk.etl.pipeline import Pipeline, run_error, running
+from tusk.files import listing, writing
 
 if TYPE_CHECKING:
     from tusk.auth.schema import User
@@ -62,15 +63,15 @@ def write_file(
         filename += "." + fmt
     parent = "" if str(rel.parent) == "." else str(rel.parent)
     # files decides where a new file may go (inside the root, no silent overwrite).
-    folder, target_rel = files._target(root, parent, filename, overwrite)
+    folder, target_rel = writing.target(root, parent, filename, overwrite)
     with running(pipeline) as lf:
-        tmp = files._temp_path(folder)
+        tmp = writing.temp_path(folder)
         try:
             _sink(pipeline, lf, fmt, tmp, progress)
-            files._publish(tmp, folder / filename, overwrite, f"{root}/{target_rel}")
+            writing.publish(tmp, folder / filename, overwrite, f"{root}/{target_rel}")
         finally:
             tmp.unlink(missing_ok=True)
-    return files._info(root, target_rel)
+    return listing.unchecked_info(root, target_rel)
 
 
 def write_path(
@@ -95,7 +96,7 @@ def write_path(
         tmp = path.parent / f".tusk-{uuid.uuid4().hex}.part"
         try:
             _sink(pipeline, lf, fmt, tmp, progress)
-            files._publish(tmp, path, overwrite, str(path))
+            writing.publish(tmp, path, overwrite, str(path))
         finally:
             tmp.unlink(missing_ok=True)
     return path
