@@ -15,7 +15,8 @@ import shapely
 from tusk.errors import BadInput
 from tusk.geo import EMPTY_STYLE, MapPlan, build_deck, detect, tiles_style
 from tusk.geo.convert import lonlat_to_mercator
-from tusk.geo.deck import HEX_ACROSS, PALETTE, RAMP, hexbin
+from tusk.geo.hexbin import hexbin
+from tusk.geo.layers import HEX_ACROSS, PALETTE, RAMP
 
 MIXED = [
     "POINT (2.35 48.85)",

@@ -14,9 +14,10 @@ from tusk.geo.convert import (
     to_geojson,
     write_geojson,
 )
-from tusk.geo.deck import EMPTY_STYLE, LAYER_CHOICES, LayerChoice, MapPlan, build_deck, tiles_style
+from tusk.geo.deck import LAYER_CHOICES, LayerChoice, build_deck
 from tusk.geo.detect import GeoColumn, detect
 from tusk.geo.encoding import GeoKind, clear_cache
+from tusk.geo.layers import EMPTY_STYLE, MapPlan, tiles_style
 
 __all__ = [
     "EMPTY_STYLE",
