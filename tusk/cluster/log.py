@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tusk.store.database import shared_store
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel, col, insert, select, update
+
+from tusk.store.database import SqliteFile
+from tusk.store.schema import IsoTime
 
 LOG_DB = "cluster.db"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
+# Plain SQL applied past PRAGMA user_version (tusk.store.database); the model below only maps
+# it. Add a new script at the end, never edit an applied one.
 MIGRATIONS = [
     """
     create table query (
@@ -30,14 +35,26 @@ MIGRATIONS = [
     """,
 ]
 
-INSERT = "insert into query (sql, user, address, status, submitted) values (?, ?, ?, 'queued', ?)"
-START = "update query set status = 'running', started = ? where id = ?"
-FINISH = "update query set status = ?, finished = ?, rows = ?, error = ? where id = ?"
-SELECT = (
-    "select id, sql, user, address, status, submitted, started, finished, rows, error from query"
-)
-LIST = SELECT + " order by id desc limit ?"
-GET = SELECT + " where id = ?"
+
+class ClusterModel(SQLModel, registry=registry()):
+    """cluster.db's models: a registry (and MetaData) of their own, since saved.db's model of
+    its own `query` table already holds that name in SQLModel's shared metadata."""
+
+
+class ClusterQueryRow(ClusterModel, table=True):
+    """One logged cluster query in cluster.db (inserted by Core, so `id` is never None)."""
+
+    __tablename__ = "query"
+    id: int = Field(primary_key=True)
+    sql: str
+    user: str | None = None
+    address: str | None = None
+    status: str
+    submitted: datetime = Field(sa_type=IsoTime)
+    started: datetime | None = Field(default=None, sa_type=IsoTime)
+    finished: datetime | None = Field(default=None, sa_type=IsoTime)
+    rows: int | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,40 +87,57 @@ def path() -> Path:
     return home() / LOG_DB
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
+# Connections kept open (one writer per process, threads queue for it), as for history.db:
+# opening and migrating cluster.db per statement cost 5 fsyncs a query.
+_file = SqliteFile(path, MIGRATIONS)
+_TABLE = ClusterQueryRow.metadata.tables[ClusterQueryRow.__tablename__]
+_INSERT = insert(_TABLE)
 
 
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
-def _row(row: sqlite3.Row | tuple) -> LoggedQuery:
-    id_, sql, user, address, status, submitted, started, finished, rows, error = row
+def _logged(row: ClusterQueryRow) -> LoggedQuery:
     return LoggedQuery(
-        id_,
-        sql,
-        user,
-        address,
-        status,
-        datetime.fromisoformat(submitted),
-        _when(started),
-        _when(finished),
-        rows,
-        error,
+        row.id,
+        row.sql,
+        row.user,
+        row.address,
+        row.status,
+        row.submitted,
+        row.started,
+        row.finished,
+        row.rows,
+        row.error,
     )
 
 
 def record_submitted(sql: str, user: str | None, address: str | None) -> int:
     """Log a new query as queued; returns its id."""
-    with shared_store(path(), MIGRATIONS) as con:
-        return int(con.execute(INSERT, (sql, user, address, _now())).lastrowid or 0)
+    with _file.write() as session:
+        added = session.exec(
+            _INSERT,
+            params={
+                "sql": sql,
+                "user": user,
+                "address": address,
+                "status": "queued",
+                "submitted": _now(),
+            },
+        )
+        return int(added.lastrowid or 0)
 
 
 def record_started(query_id: int) -> None:
     """Mark a query as running."""
-    with shared_store(path(), MIGRATIONS) as con:
-        con.execute(START, (_now(), query_id))
+    started = (
+        update(ClusterQueryRow)
+        .where(col(ClusterQueryRow.id) == query_id)
+        .values(status="running", started=_now())
+    )
+    with _file.write() as session:
+        session.exec(started)
 
 
 def record_finished(
@@ -112,19 +146,25 @@ def record_finished(
     """Mark a query done, failed or cancelled, with its row count or error."""
     if status not in STATUSES[2:]:
         raise ValueError(f"not a final status: {status!r}")
-    with shared_store(path(), MIGRATIONS) as con:
-        con.execute(FINISH, (status, _now(), rows, error, query_id))
+    finished = (
+        update(ClusterQueryRow)
+        .where(col(ClusterQueryRow.id) == query_id)
+        .values(status=status, finished=_now(), rows=rows, error=error)
+    )
+    with _file.write() as session:
+        session.exec(finished)
 
 
 def get(query_id: int) -> LoggedQuery | None:
     """One logged query, or None."""
-    with shared_store(path(), MIGRATIONS) as con:
-        row = con.execute(GET, (query_id,)).fetchone()
-    return _row(row) if row else None
+    with _file.read() as session:
+        row = session.get(ClusterQueryRow, query_id)
+    return _logged(row) if row else None
 
 
 def list_queries(limit: int = 100) -> list[LoggedQuery]:
     """The latest queries, newest first."""
-    with shared_store(path(), MIGRATIONS) as con:
-        rows = con.execute(LIST, (limit,)).fetchall()
-    return [_row(row) for row in rows]
+    newest = select(ClusterQueryRow).order_by(col(ClusterQueryRow.id).desc()).limit(int(limit))
+    with _file.read() as session:
+        rows = session.exec(newest).all()
+    return [_logged(row) for row in rows]

@@ -1,5 +1,5 @@
 """Open one of Tusk's SQLite files in WAL mode and bring its schema up to date; `SqliteFile`
-reaches one through sqlmodel (auth.db, history.db, saved.db).
+reaches one through sqlmodel (auth.db, history.db, saved.db, cluster.db).
 
 Every write runs in a transaction (`begin immediate` where a check precedes the change) and
 waits up to 10 s for another writer (busy timeout), so threads and processes saving at once
@@ -31,8 +31,6 @@ from tusk.errors import TuskError
 
 BUSY_TIMEOUT_S = 10
 
-_shared: dict[Path, tuple[sqlite3.Connection, threading.Lock]] = {}
-_shared_lock = threading.Lock()
 _checked: set[tuple[Path, int]] = set()  # (file, inode) whose integrity this process checked
 
 
@@ -156,40 +154,6 @@ def _check_once(con: sqlite3.Connection, path: Path) -> None:
     if row is None or row[0] != "ok":
         raise _damaged(path, f"its integrity check failed ({row[0] if row else 'no answer'})")
     _checked.add(key)
-
-
-@contextmanager
-def shared_store(path: Path, migrations: Sequence[str]) -> Iterator[sqlite3.Connection]:
-    """A raw sqlite3 connection kept open for the process (one per file), used by one thread
-    at a time (cluster.db's log; Tusk's other files go through `SqliteFile`).
-
-    Opening, migrating and closing per statement cost 5 fsyncs and most of a query's
-    history overhead (bench/studio.py); a kept connection made a history write ~0.2 ms.
-    """
-    key = path.resolve() if path.exists() else path.absolute()
-    with _shared_lock:
-        entry = _shared.get(key)
-        if entry is None or not path.exists():
-            if entry is not None:
-                entry[0].close()  # the file was removed under us: start again
-            entry = (open_store(path, migrations), threading.Lock())
-            _shared[key] = entry
-            _evict_idle(keep=key)
-    con, lock = entry
-    with lock, sqlite_errors(path):
-        yield con
-
-
-def _evict_idle(keep: Path, limit: int = 8) -> None:
-    """Close the oldest idle kept connections past `limit` (tests make one home each)."""
-    for key in list(_shared)[: max(0, len(_shared) - limit)]:
-        con, lock = _shared[key]
-        if key != keep and lock.acquire(blocking=False):
-            try:
-                con.close()
-                del _shared[key]
-            finally:
-                lock.release()
 
 
 def _begin_immediate(conn: Any) -> None:
