@@ -373,10 +373,10 @@ def users_groups() -> None:
 @pipeline_app.command("list")
 def pipeline_list() -> None:
     """List the saved pipelines with when each was last changed."""
-    from tusk.etl import store
+    from tusk.etl import saved_pipelines
 
     with _exit_on_error():
-        saved = store.list_pipelines()
+        saved = saved_pipelines.list_pipelines()
     if not saved:
         typer.echo("No saved pipelines (save one on the Data page).")
         return
@@ -400,10 +400,10 @@ def pipeline_run(
     rows: Annotated[int, typer.Option(help="Rows to print without --output.", min=0)] = 10,
 ) -> None:
     """Run a saved pipeline: print its first rows and row count, or write it to --output."""
-    from tusk.etl import pipeline, sinks, store
+    from tusk.etl import pipeline, saved_pipelines, sinks
 
     with _exit_on_error():
-        saved = store.load(name)
+        saved = saved_pipelines.load(name)
         if output is not None:
             path = sinks.write_path(saved, output, overwrite=overwrite)
             size = path.stat().st_size

@@ -18,7 +18,8 @@ from tests.conftest import REPO
 from tests.etl.conftest import PEOPLE, Data
 from tusk.cli import app
 from tusk.errors import BadInput, PermissionDenied
-from tusk.etl import pipeline, store
+from tusk.etl import pipeline
+from tusk.etl import saved_pipelines as store
 from tusk.etl.pipeline import Pipeline
 from tusk.etl.steps import Condition, Filter, Select
 

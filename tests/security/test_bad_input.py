@@ -320,7 +320,8 @@ def test_history_and_saved_queries_take_a_surrogate_cleanly() -> None:
 def test_saving_a_pipeline_with_a_surrogate_is_bad_input() -> None:
     """pydantic's raw serialization error (a query source's SQL) and urllib's UnicodeEncodeError
     (the name) became BadInput; nothing is written."""
-    from tusk.etl import pipeline, store
+    from tusk.etl import pipeline
+    from tusk.etl import saved_pipelines as store
     from tusk.etl.sources import QuerySource
 
     p = pipeline.Pipeline(

@@ -25,7 +25,7 @@ from tests.ui.conftest import STUDIO, open_page, settle
 from tusk import config, connections, files
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, TuskError
-from tusk.etl import store as pipelines
+from tusk.etl import saved_pipelines as pipelines
 from tusk.etl.pipeline import Pipeline
 from tusk.etl.sources import QuerySource
 from tusk.store import history, saved

@@ -9,5 +9,5 @@
   count, JSON.
 - `tusk.etl.codegen`: the same pipeline as a self-contained Polars script.
 - `tusk.etl.sinks`: CSV/Parquet into a data root, tables in DuckDB and PostgreSQL.
-- `tusk.etl.store`: pipelines saved as JSON under TUSK_HOME/pipelines.
+- `tusk.etl.saved_pipelines`: pipelines saved as JSON under TUSK_HOME/pipelines.
 """

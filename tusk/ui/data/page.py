@@ -666,7 +666,7 @@ def _table_name(p: Pipeline) -> str:
 
 
 def _saved_section(p: Pipeline | None, user: User | None) -> None:
-    from tusk.etl import store
+    from tusk.etl import saved_pipelines
 
     may_save = auth.allowed(user, "data.transform")
     if p is not None and may_save:
@@ -676,14 +676,14 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
         if b.button("Save", type="primary", key=f"{P}save_go", icon=":material/save:"):
             try:
                 named = p.model_copy(update={"name": name.strip()})
-                store.save(named, overwrite=overwrite, actor=user)
+                saved_pipelines.save(named, overwrite=overwrite, actor=user)
             except TuskError as exc:
                 show_error(exc)
             else:
                 _set(named)
                 st.toast(f"Saved {md_escape(named.name)}", icon=":material/check:")
     try:
-        saved = store.list_pipelines()
+        saved = saved_pipelines.list_pipelines()
     except TuskError as exc:
         show_error(exc)
         return
@@ -696,7 +696,7 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
             a.markdown(f":material/account_tree: **{md_escape(name)}** · {modified:%Y-%m-%d %H:%M}")
             if b.button("Open", key=f"{P}open_{name}"):
                 try:
-                    _set(store.load(name))
+                    _set(saved_pipelines.load(name))
                 except TuskError as exc:
                     show_error(exc)
                 else:
@@ -704,7 +704,7 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
                     st.rerun()
             if may_save and c.button("Copy", key=f"{P}dup_{name}", help="Duplicate"):
                 try:
-                    store.duplicate(name, f"{name} copy", actor=user)
+                    saved_pipelines.duplicate(name, f"{name} copy", actor=user)
                 except TuskError as exc:
                     show_error(exc)
                 else:
@@ -713,7 +713,7 @@ def _saved_section(p: Pipeline | None, user: User | None) -> None:
                 "", icon=":material/delete:", key=f"{P}rm_{name}", help="Delete"
             ):
                 try:
-                    store.delete(name, actor=user)
+                    saved_pipelines.delete(name, actor=user)
                 except TuskError as exc:
                     show_error(exc)
                 else:
