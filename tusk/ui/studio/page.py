@@ -292,9 +292,6 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
                 run.start_run(spec, tab, statements, int(load_settings()["default_limit"]))
                 qtabs.save_drafts()
 
-        with toolbar:
-            run.toolbar(spec, tab)
-
         # Inline: a fast query's rows are drawn in this same run; a slow one shows "Running…"
         # here and this run ends, so Cancel (button or Esc) acts at once. After DDL the
         # schema is read again.
@@ -305,6 +302,11 @@ def work_area(spec: ConnectionSpec | None, missing: str | None) -> None:
                     run.run_watcher(tab.id)
             elif ended:
                 st.rerun()
+        # After the wait: a run that ended in it (done, failed, cancelled) shows Run enabled,
+        # one still going shows Cancel enabled. Drawn before the wait, a query cancelled
+        # while this run waited left Run disabled next to "Query cancelled".
+        with toolbar:
+            run.toolbar(spec, tab)
 
         qtabs.save_drafts()
         if spec is not None:  # results (and their Export) only on their own connection
