@@ -72,26 +72,19 @@ def upload(
     limit = limit_mb * _MB
     if isinstance(data, bytes | bytearray | memoryview) and len(data) > limit:
         raise BadInput(_too_big(filename, limit_mb), "File too large")
-    tmp = temp_path(folder)
-    try:
-        with open(tmp, "xb") as fh:
-            if isinstance(data, bytes | bytearray | memoryview):
-                fh.write(data)
-            else:
-                written = 0
-                while chunk := data.read(_CHUNK):
-                    written += len(chunk)
-                    if written > limit:
-                        raise BadInput(_too_big(filename, limit_mb), "File too large")
-                    fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
-        publish(tmp, folder / filename, overwrite, _show(root_name, relative))
-    except OSError as exc:  # a full disk: the temp file goes, an existing file stays as it was
-        raise config.write_failed(_show(root_name, relative), exc) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return unchecked_info(root_name, relative)
+
+    def fill(fh: BinaryIO) -> None:
+        if isinstance(data, bytes | bytearray | memoryview):
+            fh.write(data)
+            return
+        written = 0
+        while chunk := data.read(_CHUNK):
+            written += len(chunk)
+            if written > limit:
+                raise BadInput(_too_big(filename, limit_mb), "File too large")
+            fh.write(chunk)
+
+    return _write(root_name, relative, folder / filename, overwrite, fill)
 
 
 def delete(root_name: str, relative: str, *, actor: User | None = None) -> None:
@@ -145,14 +138,30 @@ def export(
     if not filename.lower().endswith("." + fmt):
         filename += "." + fmt
     folder, relative = target(root_name, _posix(rel.parent), filename, overwrite)
-    tmp = temp_path(folder)
+    return _write(
+        root_name,
+        relative,
+        folder / filename,
+        overwrite,
+        lambda fh: exporting.export(
+            conn, sql, fmt, fh, params=params, progress=progress, actor=actor
+        ),
+    )
+
+
+def _write(
+    root_name: str, relative: str, path: Path, overwrite: bool, fill: Callable[[BinaryIO], object]
+) -> Entry:
+    """Write `path` through a temp file `fill` writes, synced, then published atomically; on
+    any failure the temp file goes and an existing file stays as it was."""
+    tmp = temp_path(path.parent)
     try:
         with open(tmp, "xb") as fh:
-            exporting.export(conn, sql, fmt, fh, params=params, progress=progress, actor=actor)
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        publish(tmp, folder / filename, overwrite, _show(root_name, relative))
-    except OSError as exc:  # a full disk: the temp file goes, an existing file stays as it was
+        publish(tmp, path, overwrite, _show(root_name, relative))
+    except OSError as exc:  # a full disk
         raise config.write_failed(_show(root_name, relative), exc) from None
     finally:
         tmp.unlink(missing_ok=True)

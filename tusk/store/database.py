@@ -221,14 +221,17 @@ class SqliteFile:
         open_store(db, self.migrations).close()
         os.chmod(db, 0o600)
         url = f"sqlite:///{db}"
+        args = {"timeout": BUSY_TIMEOUT_S}  # the driver sets SQLite's busy timeout itself
         if self.keep:
             # One writer connection: threads of this process queue for it in Python (woken at
             # once) instead of polling SQLite's busy handler; other processes still wait there.
-            writer = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
-            reader = create_engine(url)
+            writer = create_engine(
+                url, connect_args=args, pool_size=1, max_overflow=0, pool_timeout=60
+            )
+            reader = create_engine(url, connect_args=args)
         else:
-            writer = create_engine(url, poolclass=NullPool)
-            reader = create_engine(url, poolclass=NullPool)
+            writer = create_engine(url, connect_args=args, poolclass=NullPool)
+            reader = create_engine(url, connect_args=args, poolclass=NullPool)
         for made, begin in ((writer, _begin_immediate), (reader, _begin_deferred)):
             event.listen(made, "connect", self._on_connect)
             event.listen(made, "begin", begin)
@@ -241,7 +244,6 @@ class SqliteFile:
     def _on_connect(self, dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own BEGIN is deferred).
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute(f"pragma busy_timeout = {BUSY_TIMEOUT_S * 1000}")
         dbapi_connection.execute("pragma foreign_keys = on")
         # PRAGMA takes no bound parameters; the value is this class's own setting.
         dbapi_connection.execute("pragma synchronous = " + self.synchronous)
