@@ -42,6 +42,13 @@ PAGES: tuple[PageInfo, ...] = (
         "queries.execute",
     ),
     PageInfo(
+        "pages/8_Schema.py",
+        "Schema",
+        ":material/schema:",
+        "ER diagrams from the foreign keys; compare two schemas and get the DDL between them.",
+        "connections.use",
+    ),
+    PageInfo(
         "pages/2_Admin.py",
         "Admin",
         ":material/monitor_heart:",
