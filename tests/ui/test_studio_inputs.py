@@ -124,3 +124,33 @@ def test_export_full_result_from_the_page() -> None:
     assert (fmt, rows) == ("csv", 5000)
     with open(path, encoding="utf-8") as fh:
         assert sum(1 for _ in fh) == 5001  # header + every order
+
+
+@pytest.mark.postgres
+def test_plan_compare_shows_the_scan_that_changed(pg: ConnectionSpec) -> None:
+    """Explain, CREATE INDEX, explain again, compare: the scan of the table is a changed node
+    (sequential before, index after), and the two plans stand side by side."""
+    admin = connect(pg)
+    admin.execute(
+        "drop table if exists ex_events; create table ex_events as select g as id, g % 5000 "
+        "as kind from generate_series(1, 50000) g; analyze ex_events"
+    )
+    connections.add(pg.with_changes(name="pg"))
+    at = studio()
+    at.selectbox(key=f"studio_conn_{active(at).id}").set_value("pg").run()
+    type_and_submit(at, "select count(*) from ex_events where kind = 42")
+    at.checkbox(key="studio_explain_analyze").check().run()
+    at.button(key="studio_explain").click().run()
+    toggle = f"studio_plan_compare_{active(at).id}"
+    assert not [t for t in at.toggle if t.key == toggle]  # one plan: nothing to compare yet
+    admin.execute("create index ex_events_kind on ex_events (kind); analyze ex_events")
+    admin.close()
+    at.button(key="studio_explain").click().run()
+    at.toggle(key=toggle).set_value(True).run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    assert sum("self_share" in f.columns for f in frames) == 2  # both plans, side by side
+    changes = next(f for f in frames if "self_ms_delta" in f.columns)
+    scan = changes[changes["before"].astype(str).str.startswith("Seq Scan on ex_events")]
+    assert scan["change"].tolist() == ["changed"]
+    assert "ex_events" in str(scan["after"].iloc[0])

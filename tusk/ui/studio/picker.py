@@ -11,6 +11,7 @@ from tusk.ui.session import forget
 from tusk.ui.shell import md_escape
 from tusk.ui.studio import tabs as qtabs
 from tusk.ui.studio.catalog import connection_busy, forget_catalog
+from tusk.ui.studio.explain import forget_plans
 
 _PICKS = "studio_conn_pending"  # tab id → connection chosen outside the picker
 _SPECS = "studio_conn_specs"  # connection name → the saved spec this session last used
@@ -46,7 +47,7 @@ def set_connection_of(tab_id: str, name: str) -> None:
                 # Results (and their Export, which runs the statement again) belong to the
                 # connection they came from, never to the one picked now.
                 tab.outcomes = []
-                st.session_state.pop(f"studio_plan_{tab.id}", None)
+                forget_plans(tab.id)
             tab.connection = name
     # A drawn widget's value cannot be set in the same run: the page applies this before it
     # draws the picker next time (popping the key would not do: the browser keeps the old one).
