@@ -6,10 +6,11 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
-from tusk import auth, config, connections, export, queries
+from tusk import auth, config, connections, export, profile, queries
 from tusk.auth import passwords
 from tusk.auth.bootstrap import init
 from tusk.auth.groups import create_group, set_group_permissions
@@ -77,7 +78,21 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
         "queries.export",
         lambda u: export.export(_demo()[1], "select 1 as a", "csv", io.BytesIO(), actor=u),
     ),
+    "profile a saved connection's result": (
+        "connections.use",
+        lambda u: profile.profile(
+            *_memory(),
+            queries.Statement.plain("select 1 as a"),
+            pa.schema([("a", pa.int32())]),
+            actor=u,
+        ),
+    ),
 }
+
+
+def _memory() -> tuple[ConnectionSpec, object]:
+    spec = ConnectionSpec("mem", "duckdb", path=":memory:")
+    return spec, connect(spec)
 
 
 @pytest.mark.parametrize("action", list(ACTIONS))

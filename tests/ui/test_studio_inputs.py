@@ -154,3 +154,28 @@ def test_plan_compare_shows_the_scan_that_changed(pg: ConnectionSpec) -> None:
     scan = changes[changes["before"].astype(str).str.startswith("Seq Scan on ex_events")]
     assert scan["change"].tolist() == ["changed"]
     assert "ex_events" in str(scan["after"].iloc[0])
+
+
+def test_profile_view_profiles_the_full_result() -> None:
+    """The Profile view counts the FULL result (5,000 orders, not the 10-row preview), with
+    the estimate marked; picking a column shows its top values and histogram."""
+    from tusk import config
+
+    config.set_value("default_limit", "10")
+    at = studio()
+    type_and_submit(at, "select id, customer_id, status from orders")
+    assert outcomes(at)[0].result.table.num_rows == 10
+    result_view(at, "Profile")
+    assert not at.exception
+    frame = next(d.value for d in at.dataframe if "null_share" in d.value.columns)
+    rows = {r["column"]: r for r in frame.to_dict("records")}
+    assert set(rows) == {"id", "customer_id", "status"}
+    assert rows["id"]["min"] == "1" and rows["id"]["max"] == "5000"
+    assert rows["id"]["nulls"] == 0 and rows["status"]["distinct"].startswith("≈ ")
+    assert any("5,000 rows profiled" in c.value for c in at.caption)
+    key = f"profile_{active(at).id}_0_column"
+    at.selectbox(key=key).set_value("id").run()
+    assert not at.exception
+    tops = [d.value for d in at.dataframe if list(d.value.columns) == ["value", "rows"]]
+    assert tops and tops[0]["rows"].sum() == 10  # ten of the 5,000 distinct ids, once each
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the histogram

@@ -52,6 +52,8 @@ class PostgresAbilities:
     memory_path: ClassVar[bool] = False
     path_example: ClassVar[str | None] = None
     confined_options: ClassVar[dict[str, str]] = {}
+    approx_distinct: ClassVar[str | None] = None
+    stddev: ClassVar[str | None] = "stddev_samp"
 
 
 class SQLiteAbilities:
@@ -81,6 +83,8 @@ class SQLiteAbilities:
     memory_path: ClassVar[bool] = False
     path_example: ClassVar[str | None] = "/data/app.sqlite"
     confined_options: ClassVar[dict[str, str]] = {}
+    approx_distinct: ClassVar[str | None] = None
+    stddev: ClassVar[str | None] = None
 
 
 class DuckDBAbilities:
@@ -110,6 +114,8 @@ class DuckDBAbilities:
     memory_path: ClassVar[bool] = True
     path_example: ClassVar[str | None] = "/data/warehouse.duckdb"
     confined_options: ClassVar[dict[str, str]] = {}  # DuckDBEngine narrows its extensions
+    approx_distinct: ClassVar[str | None] = "approx_count_distinct"
+    stddev: ClassVar[str | None] = "stddev_samp"
 
 
 class DataFusionAbilities:
@@ -139,6 +145,8 @@ class DataFusionAbilities:
     memory_path: ClassVar[bool] = False
     path_example: ClassVar[str | None] = None
     confined_options: ClassVar[dict[str, str]] = {}
+    approx_distinct: ClassVar[str | None] = "approx_distinct"
+    stddev: ClassVar[str | None] = "stddev"
 
 
 class ClusterAbilities:
@@ -168,6 +176,8 @@ class ClusterAbilities:
     memory_path: ClassVar[bool] = False
     path_example: ClassVar[str | None] = None
     confined_options: ClassVar[dict[str, str]] = {}
+    approx_distinct: ClassVar[str | None] = None
+    stddev: ClassVar[str | None] = "stddev"
 
 
 ABILITIES: dict[str, type[Abilities]] = {

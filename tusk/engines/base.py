@@ -167,6 +167,8 @@ class Abilities(Protocol):
     memory_path: ClassVar[bool]  # ":memory:" is a path it takes
     path_example: ClassVar[str | None]  # a placeholder for the path field
     confined_options: ClassVar[dict[str, str]]  # spec options for a confined session
+    approx_distinct: ClassVar[str | None]  # an estimated count(distinct x) function, if any
+    stddev: ClassVar[str | None]  # the sample standard deviation function, if any
 
 
 class Engine(Abilities, Protocol):

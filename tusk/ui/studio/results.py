@@ -20,6 +20,7 @@ RESULT_VIEWS = (
     ":material/grid_on: Grid",
     ":material/bar_chart: Chart",
     ":material/map: Map",
+    ":material/query_stats: Profile",
     ":material/download: Export",
 )
 RESULT_VIEW_KEY = "studio_view"  # + tab id and statement index: that result's open view
@@ -94,7 +95,7 @@ def _show_outcome(
         st.caption(f"{humanize.count(rows, 'row')} · {took}")
     # Only the open view is drawn (choosing another reruns the page's fragment): a chart's
     # data or a map is built and sent only when the person looks at it.
-    grid_tab, chart_tab, map_tab, export_tab = st.tabs(
+    grid_tab, chart_tab, map_tab, profile_tab, export_tab = st.tabs(
         list(RESULT_VIEWS), key=f"{RESULT_VIEW_KEY}_{tab.id}_{i}", on_change="rerun"
     )
     if grid_tab.open is not False:
@@ -115,6 +116,17 @@ def _show_outcome(
                     statement.sql, statement.params
                 ),
                 on_demand=True,
+            )
+    if profile_tab.open:
+        with profile_tab:
+            from tusk.ui.studio.profile_view import profile_view
+
+            profile_view(
+                spec,
+                o.statement,
+                result.table,
+                truncated=result.truncated,
+                key=f"profile_{tab.id}_{i}",
             )
     if export_tab.open:
         with export_tab:
