@@ -16,18 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from tusk import auth, sqltext
+from tusk import sqltext
 from tusk.completion import quote_name
-from tusk.connections import DEMO_NAME
 from tusk.engines.abilities import engine_abilities
 from tusk.engines.result import is_numeric_text
 from tusk.errors import BadInput
+from tusk.queries import Statement, authorize
 
 if TYPE_CHECKING:
     from tusk.auth.schema import User
     from tusk.engines.base import Connection
     from tusk.engines.spec import ConnectionSpec
-    from tusk.queries import Statement
 
 # SQLite allows 2,000 result columns; a profile asks up to 6 aggregates a column.
 COLUMNS_PER_QUERY = 200
@@ -69,7 +68,7 @@ def profile(
     """Profile every column of the statement's full result (its preview's `schema` says the
     columns and their types). Distinct counts are exact when `exact` (a small result) or the
     engine has no estimate; otherwise the engine's approximation, marked so."""
-    _authorize(spec, actor)
+    authorize(spec, actor)
     names = schema.names
     if len(set(names)) != len(names):
         raise BadInput(
@@ -125,7 +124,7 @@ def top_values(
     limit: int = TOP_VALUES,
 ) -> list[tuple[str | None, int]]:
     """The column's most frequent values (as text; None is NULL) with their counts."""
-    _authorize(spec, actor)
+    authorize(spec, actor)
     col = quote_name(column)
     body = _body(statement.sql, spec.engine)
     sql = (
@@ -148,7 +147,7 @@ def histogram(
     bins: int = HISTOGRAM_BINS,
 ) -> list[tuple[float, float, int]]:
     """Equal-width bins of a numeric column between its min and max: (low, high, count)."""
-    _authorize(spec, actor)
+    authorize(spec, actor)
     lo, hi = _finite(column.minimum), _finite(column.maximum)
     if not column.numeric or lo is None or hi is None:
         return []
@@ -171,16 +170,6 @@ def histogram(
     counts = dict(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
     width = (hi - lo) / bins
     return [(lo + i * width, lo + (i + 1) * width, int(counts.get(i, 0))) for i in range(bins)]
-
-
-def _authorize(spec: ConnectionSpec, actor: User | None) -> None:
-    """The permissions running the statement needs (tusk.queries.run asks the same)."""
-    auth.require(actor, "queries.execute")
-    if spec.name != DEMO_NAME:
-        auth.require(actor, "connections.use")
-    extra = engine_abilities(spec.engine).run_permission
-    if extra is not None:
-        auth.require(actor, extra)
 
 
 def _body(sql: str, engine: str) -> str:

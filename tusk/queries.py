@@ -50,6 +50,18 @@ def bind(text: str, values: Mapping[str, Any], engine: str) -> Statement:
     return Statement(text, sql, driver_params, used)
 
 
+def authorize(spec: ConnectionSpec, actor: User | None) -> None:
+    """What running SQL on `spec` needs: queries.execute, connections.use for a saved
+    connection, and the engine's own permission (the cluster's cluster.submit). Everything
+    that runs a user's statement again (profile, result diff) asks this too."""
+    auth.require(actor, "queries.execute")
+    if spec.name != DEMO_NAME:
+        auth.require(actor, "connections.use")
+    extra = engine_abilities(spec.engine).run_permission
+    if extra is not None:
+        auth.require(actor, extra)
+
+
 def run(
     spec: ConnectionSpec,
     conn: Connection,
@@ -62,12 +74,7 @@ def run(
     """Execute SQL on an open connection and record it in history (needs queries.execute,
     and connections.use for a saved connection: asked at every run, so a permission taken
     away stops the next statement of a session opened before)."""
-    auth.require(actor, "queries.execute")
-    if spec.name != DEMO_NAME:
-        auth.require(actor, "connections.use")
-    extra = engine_abilities(spec.engine).run_permission  # the cluster's: cluster.submit
-    if extra is not None:
-        auth.require(actor, extra)
+    authorize(spec, actor)
     if isinstance(statement, str):
         statement = Statement.plain(statement, driver_params)
     who = actor.username if actor is not None else None
