@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from tests.conftest import ADMIN_PASSWORD, PASSWORD
-from tusk import auth, config, connections, export, profile, queries
+from tusk import auth, config, connections, export, profile, queries, snapshots
 from tusk.auth import passwords
 from tusk.auth.bootstrap import init
 from tusk.auth.groups import create_group, set_group_permissions
@@ -85,6 +85,12 @@ ACTIONS: dict[str, tuple[str, Callable[[object], object]]] = {
             queries.Statement.plain("select 1 as a"),
             pa.schema([("a", pa.int32())]),
             actor=u,
+        ),
+    ),
+    "keep a snapshot of a saved connection's result": (
+        "connections.use",
+        lambda u: snapshots.save(
+            *_memory(), queries.Statement.plain("select 1 as a"), "s", actor=u
         ),
     ),
 }

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 
+from tusk import auth
 from tusk.completion import quote_name
 from tusk.engines.base import Connection
 from tusk.engines.registry import connect
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput
+from tusk.export import write_batches
+
+if TYPE_CHECKING:
+    from tusk.auth.schema import User
 
 SAMPLE_ROWS = 200  # rows of each kind kept for display; exports have all of them
 ONLY_A = "only in A"
@@ -145,6 +151,13 @@ class Comparison:
         yield from self._conn.stream_arrow(
             f"select {columns} from tusk_diff order by {', '.join(keys)}, kind"
         )
+
+    def export(self, fmt: str, target: BinaryIO, *, actor: User | None = None) -> int:
+        """Write every differing row (see `rows`) as `fmt` into `target` (needs
+        queries.export); the number of rows written."""
+        auth.require(actor, "queries.export")
+        rows, _ = write_batches(self.rows(), fmt, target)
+        return rows
 
     # --- the one join --------------------------------------------------------------------------
 

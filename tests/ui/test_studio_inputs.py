@@ -179,3 +179,50 @@ def test_profile_view_profiles_the_full_result() -> None:
     tops = [d.value for d in at.dataframe if list(d.value.columns) == ["value", "rows"]]
     assert tops and tops[0]["rows"].sum() == 10  # ten of the 5,000 distinct ids, once each
     assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")  # the histogram
+
+
+def test_diff_view_compares_a_run_with_its_snapshot(tmp_path) -> None:  # noqa: ANN001
+    """Keep a result as a snapshot, change the table, run again, compare by the detected
+    primary key: one row only in A, one only in B, one changed (its cell highlighted)."""
+    import duckdb
+
+    from tusk import config
+
+    path = tmp_path / "diff.duckdb"
+    with duckdb.connect(str(path)) as raw:
+        raw.execute(
+            "create table t (id integer primary key, v varchar); "
+            "insert into t select i, 'v' || i from range(1, 2001) r(i)"
+        )
+    config.set_value("default_limit", "10")
+    connections.add(ConnectionSpec("d", "duckdb", path=str(path)))
+    at = studio()
+    at.selectbox(key=f"studio_conn_{active(at).id}").set_value("d").run()
+    type_and_submit(at, "select * from t")
+    result_view(at, "Diff")
+    tab_id = active(at).id
+    assert any("Nothing to compare with yet" in i.value for i in at.info)
+    at.text_input(key=f"diff_{tab_id}_0_snap_name").set_value("before").run()
+    at.button(key=f"diff_{tab_id}_0_snap").click().run()
+    assert not at.exception and not at.error
+    type_and_submit(
+        at,
+        "update t set v = 'changed' where id = 3; delete from t where id = 1; "
+        "insert into t values (5000, 'new')",
+    )
+    type_and_submit(at, "select * from t")
+    result_view(at, "Diff")
+    with_key = f"diff_{tab_id}_0_with"
+    snapshot = next(
+        o for o in at.selectbox(key=with_key).options if o.startswith("Snapshot · before")
+    )
+    at.selectbox(key=with_key).set_value(snapshot).run()
+    assert at.multiselect(key=f"diff_{tab_id}_0_key").value == ["id"]  # the detected PK
+    at.button(key=f"diff_{tab_id}_0_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics == {"Only in A": "1", "Only in B": "1", "Changed": "1", "Same": "1,998"}
+    changed = next(d for d in at.dataframe if "v" in d.value.columns and "id" in d.value.columns)
+    assert changed.value.to_dict("records") == [{"id": 3, "v": "v3 → changed"}]
+    at.button(key=f"diff_{tab_id}_0_export").click().run()
+    assert not at.exception

@@ -21,6 +21,7 @@ RESULT_VIEWS = (
     ":material/bar_chart: Chart",
     ":material/map: Map",
     ":material/query_stats: Profile",
+    ":material/difference: Diff",
     ":material/download: Export",
 )
 RESULT_VIEW_KEY = "studio_view"  # + tab id and statement index: that result's open view
@@ -95,7 +96,7 @@ def _show_outcome(
         st.caption(f"{humanize.count(rows, 'row')} · {took}")
     # Only the open view is drawn (choosing another reruns the page's fragment): a chart's
     # data or a map is built and sent only when the person looks at it.
-    grid_tab, chart_tab, map_tab, profile_tab, export_tab = st.tabs(
+    grid_tab, chart_tab, map_tab, profile_tab, diff_tab, export_tab = st.tabs(
         list(RESULT_VIEWS), key=f"{RESULT_VIEW_KEY}_{tab.id}_{i}", on_change="rerun"
     )
     if grid_tab.open is not False:
@@ -128,6 +129,11 @@ def _show_outcome(
                 truncated=result.truncated,
                 key=f"profile_{tab.id}_{i}",
             )
+    if diff_tab.open:
+        with diff_tab:
+            from tusk.ui.studio.diff_view import diff_view
+
+            diff_view(spec, tab, i, o.statement, result.table)
     if export_tab.open:
         with export_tab:
             export_panel(spec, o.statement, key=f"export_{tab.id}_{i}")
