@@ -266,7 +266,8 @@ def _node_label(table: Table, focus: bool) -> str:
         rows.append(
             f'<tr><td port="c{i}" align="left">{marks}</td>'
             f'<td align="left">{name}</td>'
-            f'<td align="left"><font color="#555555">{_h(col.type.lower())}</font></td></tr>'
+            f'<td port="c{i}r" align="left"><font color="#555555">{_h(col.type.lower())}</font>'
+            "</td></tr>"
         )
     if hidden:
         rows.append(
@@ -282,13 +283,14 @@ def _node_label(table: Table, focus: bool) -> str:
     )
 
 
-def _port(table: Table, column: str | None) -> str:
-    """The port of `column` in the table's label, or its title row when it is not drawn."""
+def _port(table: Table, column: str | None, side: str) -> str:
+    """The port of `column`'s row in the table's label on `side` ("" the left cell, "r" the
+    right one), or its title row when the column is not drawn."""
     if column is not None:
         chosen, _ = _shown_columns(table)
         for i in chosen:
             if table.columns[i].name == column:
-                return f"c{i}"
+                return f"c{i}{side}"
     return "title"
 
 
@@ -308,8 +310,10 @@ def to_dot(diagram: Diagram) -> str:
         lines.append(f"  {ids[tid]} [label={_node_label(t, tid == diagram.focus)}];")
     for e in diagram.edges:
         src, dst = by_id[e.source], by_id[e.target]
-        tail = _port(src, e.columns[0] if e.columns else None)
-        head = _port(dst, e.ref_columns[0] if e.ref_columns else None)
+        # Keys leave from the right of the FK column and arrive at the left of the referenced
+        # one: with rankdir=LR that is the short way round.
+        tail = _port(src, e.columns[0] if e.columns else None, "r")
+        head = _port(dst, e.ref_columns[0] if e.ref_columns else None, "")
         lines.append(f"  {ids[e.source]}:{tail} -> {ids[e.target]}:{head} [label=<{_h(e.label)}>];")
     lines.append("}")
     return "\n".join(lines) + "\n"
