@@ -45,7 +45,9 @@ def diagram_tab(spec: ConnectionSpec, catalog: Catalog) -> None:
     try:
         if mode == WHOLE:
             try:
-                picture = er.overview(catalog, schema, name, database=database)
+                picture = er.overview(
+                    catalog, schema, name, database=database, limit=er.OVERVIEW_LIMIT
+                )
             except BadInput as exc:
                 st.info(exc.message, icon=":material/zoom_in_map:")
                 return
@@ -109,7 +111,7 @@ def _focused(catalog: Catalog, tables: list[Table]) -> er.Diagram | None:
             horizontal=True,
             help="How many foreign keys away from the table, in both directions.",
         )
-    return er.neighbourhood(catalog, focus, int(hops))
+    return er.neighbourhood(catalog, focus, int(hops), limit=er.FOCUS_LIMIT)
 
 
 def _draw(spec: ConnectionSpec, picture: er.Diagram) -> None:
