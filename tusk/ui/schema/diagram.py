@@ -213,8 +213,12 @@ def select_sql(tid: TableId) -> str:
     return f"select * from {name} limit 100"  # noqa: S608 - editor text; names quoted above
 
 
-def _focus_on(tid: TableId) -> None:
-    """Callback of "Focus": recenter the focused view on `tid`, filters cleared so it is listed."""
+def _focus_on() -> None:
+    """Callback of "Focus": recenter the focused view on the picked table, filters cleared so
+    it is listed."""
+    # Read from the picker now, not bound when the button was drawn: a pick and a click in
+    # one rerun would focus on the table picked before.
+    tid = st.session_state[PICK_KEY]
     st.session_state[SCHEMA_KEY] = None
     st.session_state[NAME_KEY] = ""
     st.session_state[MODE_KEY] = FOCUSED
@@ -237,7 +241,6 @@ def _click_through(spec: ConnectionSpec, picture: er.Diagram) -> None:
             key=f"{KEY}_focus",
             icon=":material/center_focus_strong:",
             on_click=_focus_on,
-            args=(picked,),
             help="Show this table's neighbours",
         )
     with query_col:
