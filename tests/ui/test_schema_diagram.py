@@ -4,6 +4,8 @@ hostile table name that stays text."""
 
 from __future__ import annotations
 
+import base64
+import re
 import sqlite3
 from pathlib import Path
 
@@ -45,10 +47,14 @@ def open_diagram(connection: str, **state: object) -> AppTest:
 
 
 def picture(at: AppTest) -> str:
-    """The HTML of the drawn diagram."""
+    """The SVG of the drawn diagram (an <img> of a data: URL in the page's HTML)."""
     bodies = [h.proto.body for h in at.get("html") if "tusk-er-diagram" in h.proto.body]
     assert len(bodies) == 1, "no diagram drawn"
-    return bodies[0]
+    found = re.search(
+        r'<img alt="ER diagram" [^>]*src="data:image/svg\+xml;base64,([^"]+)"', bodies[0]
+    )
+    assert found, bodies[0][:300]
+    return base64.b64decode(found.group(1)).decode()
 
 
 def pick(at: AppTest, name: str) -> AppTest:
@@ -126,6 +132,8 @@ def test_hostile_names_stay_text(shop: str) -> None:
     assert "x&quot;; drop table y; &#45;&#45;" in svg
     assert "&lt;b&gt;" in svg and "<b>" not in svg
     assert "<script" not in svg
+    page = next(h.proto.body for h in at.get("html") if "tusk-er-diagram" in h.proto.body)
+    assert "drop table" not in page and "<b>" not in page  # names reach the page only as data
     pick(at, HOSTILE).run()
     assert not at.exception
 

@@ -4,6 +4,7 @@ a table."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
@@ -138,15 +139,23 @@ def _draw(spec: ConnectionSpec, picture: er.Diagram) -> None:
     except TuskError as exc:
         show_error(exc)
     if svg is not None:
-        # st.html runs DOMPurify and no scripts; every name in the SVG is escaped text.
-        st.html(
-            '<div style="overflow:auto;max-height:72vh;border:1px solid rgba(128,128,128,.3);'
-            'border-radius:6px;background:white" data-testid="tusk-er-diagram">'
-            + er.svg_element(svg)
-            + "</div>"
-        )
+        st.html(picture_html(svg))
     _downloads(picture, dot, svg)
     _click_through(spec, picture)
+
+
+def picture_html(svg: str) -> str:
+    """The SVG as an image at its own size in a scrolling frame, for st.html."""
+    # st.html's sanitizer (DOMPurify, HTML profile) drops an inline <svg> whole (Streamlit
+    # 1.67); an <img> of a data: URL passes, and an SVG shown as an image never runs scripts
+    # or loads anything, whatever it holds (its names are escaped text besides).
+    data = base64.b64encode(svg.encode()).decode()
+    return (
+        '<div data-testid="tusk-er-diagram" style="overflow:auto;max-height:72vh;'
+        'border:1px solid rgba(128,128,128,.3);border-radius:6px;background:white">'
+        f'<img alt="ER diagram" style="max-width:none;display:block" '
+        f'src="data:image/svg+xml;base64,{data}"></div>'
+    )
 
 
 def _layout(dot: str) -> str:
