@@ -43,6 +43,7 @@ def diagram_tab(spec: ConnectionSpec, catalog: Catalog) -> None:
     if MODE_KEY not in st.session_state:  # the whole picture first when it is readable
         st.session_state[MODE_KEY] = WHOLE if len(tables) <= er.OVERVIEW_LIMIT else FOCUSED
     mode = st.radio("View", [FOCUSED, WHOLE], key=MODE_KEY, horizontal=True)
+    picture: er.Diagram | None
     try:
         if mode == WHOLE:
             try:
