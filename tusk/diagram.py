@@ -96,7 +96,7 @@ class _Graph:
     near: dict[TableId, set[TableId]]
 
 
-def _ref_id(table: Table, fk: ForeignKey) -> TableId:
+def _ref_id(fk: ForeignKey) -> TableId:
     """The referenced table's id; a key from an attached database stays in that database."""
     return (fk.ref_database, fk.ref_schema, fk.ref_table)
 
@@ -108,7 +108,7 @@ def _graph(catalog: Catalog) -> _Graph:
     near: dict[TableId, set[TableId]] = {tid: set() for tid in tables}
     for tid, t in tables.items():
         for fk in t.foreign_keys:
-            target = _ref_id(t, fk)
+            target = _ref_id(fk)
             if target not in tables:
                 continue  # a key to a table this catalog does not list (no rights, dropped)
             edges.append(Edge(tid, target, fk.columns, fk.ref_columns, fk.name))
