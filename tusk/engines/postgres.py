@@ -226,7 +226,8 @@ class PostgresConnection(ScannerBulkPath):
             admin.execute(_CANCEL_STREAMS, [list(streams)])
 
     def catalog(self) -> Catalog:
-        """Two catalog queries: columns of every relation, then PK/FK constraints."""
+        """Two catalog queries: columns of every relation, then PK/FK constraints (their
+        columns as numbers, named from the first query's rows)."""
         with self._lock:
             try:
                 with self._conn.cursor() as cur:
@@ -235,19 +236,31 @@ class PostgresConnection(ScannerBulkPath):
             except psycopg.Error as exc:
                 raise query_error(exc, self._secret, self._conn) from None
         b = CatalogBuilder()
-        for schema, table, kind, col, type_, nullable, default, rows in cols:
+        relations: dict[int, tuple[str, str]] = {}  # oid → (schema, name)
+        attnames: dict[tuple[int, int], str] = {}  # (oid, attnum) → column name
+        for oid, schema, table, kind, num, col, type_, nullable, default, rows in cols:
             b.add_column(schema, table, kind, col, type_, nullable, default)
-            if kind == "table":
-                b.set_row_estimate(schema, table, rows)
-        for schema, table, contype, name, columns, ref_schema, ref_table, ref_columns in cons:
+            if oid not in relations:
+                relations[oid] = (schema, table)
+                if kind == "table":
+                    b.set_row_estimate(schema, table, rows)
+            if col is not None:
+                attnames[(oid, num)] = col
+        for relid, contype, name, keys, ref_relid, ref_keys in cons:
+            # A constraint of a relation not listed (a partition, a system schema) is skipped,
+            # and so is the copy of a key PostgreSQL keeps for each partition it references.
+            owner = relations.get(relid)
+            if owner is None:
+                continue
+            columns = tuple(attnames.get((relid, k), "?") for k in keys or ())
             if contype == "p":
-                b.set_primary_key(schema, table, tuple(columns))
-            else:
-                b.add_foreign_key(
-                    schema,
-                    table,
-                    ForeignKey(tuple(columns), ref_schema, ref_table, tuple(ref_columns), name),
-                )
+                b.set_primary_key(*owner, columns)
+                continue
+            target = relations.get(ref_relid)
+            if target is None:
+                continue
+            ref_columns = tuple(attnames.get((ref_relid, k), "?") for k in ref_keys or ())
+            b.add_foreign_key(*owner, ForeignKey(columns, *target, ref_columns, name))
         return b.build()
 
     def confine(self, roots: Any, *, write: bool = True) -> None:
@@ -281,10 +294,13 @@ class _NotDeclarable(Exception):
     pass
 
 
+# Constraint columns come as attribute numbers, named from the columns query's rows: naming
+# them in SQL (a subquery per key over pg_attribute) took 200 ms of a 3,000-table catalog read,
+# the numbers take 10 ms (bench/diagram.py).
 _CATALOG_COLUMNS = """
-select n.nspname, c.relname,
+select c.oid, n.nspname, c.relname,
        case when c.relkind in ('v', 'm') then 'view' else 'table' end,
-       a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
+       a.attnum, a.attname, format_type(a.atttypid, a.atttypmod), not a.attnotnull,
        pg_get_expr(d.adbin, d.adrelid), c.reltuples::bigint
 from pg_class c
 join pg_namespace n on n.oid = c.relnamespace
@@ -298,22 +314,10 @@ order by n.nspname, c.relname, a.attnum
 """
 
 _CATALOG_CONSTRAINTS = """
-select n.nspname, c.relname, k.contype, k.conname,
-       array(select a.attname from unnest(k.conkey) with ordinality u(num, ord)
-             join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num
-             order by u.ord)::text[],
-       fn.nspname, fc.relname,
-       array(select a.attname from unnest(k.confkey) with ordinality u(num, ord)
-             join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.num
-             order by u.ord)::text[]
+select k.conrelid, k.contype, k.conname, k.conkey, k.confrelid, k.confkey
 from pg_constraint k
-join pg_class c on c.oid = k.conrelid
-join pg_namespace n on n.oid = c.relnamespace
-left join pg_class fc on fc.oid = k.confrelid
-left join pg_namespace fn on fn.oid = fc.relnamespace
-where k.contype in ('p', 'f')
-  and n.nspname not in ('pg_catalog', 'information_schema')
-order by n.nspname, c.relname, k.conname
+where k.contype in ('p', 'f') and k.conrelid <> 0
+order by k.conname
 """
 
 
