@@ -32,6 +32,7 @@ class PostgresAbilities:
     attachable: ClassVar[bool] = True
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = True
     administrable: ClassVar[bool] = True
     etl_sink: ClassVar[bool] = True
     code_reader: ClassVar[str | None] = "postgres_scanner"
@@ -68,6 +69,7 @@ class SQLiteAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None
@@ -97,6 +99,7 @@ class DuckDBAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = True
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = True
     code_reader: ClassVar[str | None] = "duckdb_file"
@@ -126,6 +129,7 @@ class DataFusionAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = True
+    describes_schema: ClassVar[bool] = False
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None
@@ -155,6 +159,7 @@ class ClusterAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None
