@@ -377,25 +377,28 @@ class _Planner:
         self.add(f"CREATE TABLE {self.q(t.name)} (\n{cols}\n)")
 
     def _alter_columns(self, ta: Table, tb: Table) -> None:
+        """Drops first (a rebuilt generated column may read a column retyped next), then
+        changes, then additions."""
         table = self.q(ta.name)
-        for name, ca, cb in pairs(ta.columns, tb.columns):
-            col = ident(name)
-            if cb is None:
+        columns = pairs(ta.columns, tb.columns)
+        for name, ca, cb in columns:
+            if ca is not None and cb is None:
                 self.add(
-                    f"ALTER TABLE {table} DROP COLUMN {col}",
+                    f"ALTER TABLE {table} DROP COLUMN {ident(name)}",
                     "drops the column and its data (data loss)",
                 )
-            elif ca is None:
-                self._add_column(table, cb)
-            elif _rebuilt(ca, cb):
+            elif ca is not None and cb is not None and _rebuilt(ca, cb):
                 self.add(
-                    f"ALTER TABLE {table} DROP COLUMN {col}",
-                    "the column is made again (a generated column's expression changes): "
-                    "its values, indexes and constraints on it go",
+                    f"ALTER TABLE {table} DROP COLUMN {ident(name)}",
+                    "the column is made again (its generation expression changes): its values "
+                    "and the indexes and constraints on it go",
                 )
-                self._add_column(table, cb)
-            else:
+        for _, ca, cb in columns:
+            if ca is not None and cb is not None and not _rebuilt(ca, cb):
                 self._change_column(table, ca, cb)
+        for _, ca, cb in columns:
+            if cb is not None and (ca is None or _rebuilt(ca, cb)):
+                self._add_column(table, cb)
 
     def _add_column(self, table: str, c: Column) -> None:
         warning = None
