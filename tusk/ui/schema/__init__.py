@@ -1,0 +1,1 @@
+"""The Schema page: ER diagram and schema compare."""
