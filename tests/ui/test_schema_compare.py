@@ -15,16 +15,16 @@ from tests.ui.conftest import open_app, sign_in
 from tusk import connections
 from tusk.engines.spec import ConnectionSpec
 from tusk.ui.schema import compare as view
-from tusk.ui.schema.page import TAB_KEY, TABS
+from tusk.ui.schema import page
 
 SCHEMA = "pages/8_Schema.py"
 A_SCRIPT = """
-create table "Order ""Items""" (id integer primary key, qty integer, gone text);
+create table "Order ""Items"" 2" (id integer primary key, qty integer, gone text);
 create table old (x text);
 insert into old values ('keep me');
 """
 B_SCRIPT = """
-create table "Order ""Items""" (id integer primary key, qty bigint not null, added text);
+create table "Order ""Items"" 2" (id integer primary key, qty bigint not null, added text);
 create table fresh (id integer primary key);
 """
 
@@ -32,7 +32,7 @@ create table fresh (id integer primary key);
 def _build(database: str, script: str) -> None:
     with server_connection(database) as conn:
         conn.execute(sql.SQL("create schema {}").format(sql.Identifier("Shop 1")))
-        conn.execute("set search_path to \"Shop 1\"")
+        conn.execute('set search_path to "Shop 1"')
         conn.execute(script.encode())
 
 
@@ -52,7 +52,7 @@ def open_compare(user: str | None = None) -> AppTest:
     at = open_app()
     if user is not None:
         sign_in(at, user)
-    at.session_state[TAB_KEY] = TABS[1]
+    at.session_state[page.TAB_KEY] = page.TABS[1]
     at.switch_page(SCHEMA).run()
     assert not at.exception
     return at
@@ -78,10 +78,10 @@ def test_differences_side_by_side_and_the_ddl_with_its_warnings(two: tuple[str, 
     at = compared(open_compare())
     frame = at.dataframe[0].value
     assert list(frame.columns) == ["Change", "Kind", "Object", "A", "B"]
-    assert set(frame["Object"]) >= {"fresh", "old", 'Order "Items".qty', 'Order "Items".gone'}
+    assert set(frame["Object"]) >= {"fresh", "old", 'Order "Items" 2.qty', 'Order "Items" 2.gone'}
     assert "🔴 removed" in set(frame["Change"]) and "🟢 added" in set(frame["Change"])
     ddl = at.code[0].value
-    assert 'ALTER TABLE "Shop 1"."Order ""Items""" ADD COLUMN added text;' in ddl
+    assert 'ALTER TABLE "Shop 1"."Order ""Items"" 2" ADD COLUMN added text;' in ddl
     assert "-- WARNING: drops the table and every row in it" in ddl
     assert any("can lose data" in w.value for w in at.warning)
 
@@ -145,7 +145,7 @@ def test_without_connections_use_there_is_no_compare(multi_user: Callable[..., N
     multi_user({"guest": "Viewers"})
     at = open_app()
     sign_in(at, "guest")
-    at.session_state[TAB_KEY] = TABS[1]
+    at.session_state[page.TAB_KEY] = page.TABS[1]
     at.switch_page(SCHEMA).run()
     assert not at.exception
     assert not [b for b in at.button if b.key == f"{view.P}run"]
