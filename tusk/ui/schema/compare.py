@@ -90,9 +90,13 @@ def _side(side: str, title: str, names: list[str]) -> tuple[str, str] | None:
     schemas = _schemas(str(name))
     if schemas is None:
         return None
-    schema_key = f"{key}_schema"
-    if st.session_state.get(schema_key) not in schemas:
+    schema_key, owner_key = f"{key}_schema", f"{key}_schema_of"
+    if st.session_state.get(owner_key) != name:  # another connection: start on its default
         st.session_state.pop(schema_key, None)
+        st.session_state[owner_key] = name
+    typed = st.session_state.get(schema_key)
+    if isinstance(typed, str) and typed and typed not in schemas:
+        schemas = [*schemas, typed]  # a name typed earlier (an empty schema) stays offered
     schema = st.selectbox(
         "Schema",
         schemas,
