@@ -13,7 +13,7 @@ import duckdb
 import pytest
 
 from tests.conftest import pg_spec, server_connection
-from tusk.engines import pg_schema
+from tusk.engines import isolation, pg_schema
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed, PermissionDenied, QueryFailed
 from tusk.schemadiff.comparison import compare_schemas
@@ -94,13 +94,17 @@ create table "Parent ""P""" (id integer primary key, name text);
 create table child (id integer primary key,
                     parent integer references "Parent ""P"""(id), added real default 1.5);
 create table fresh (k text, n int, primary key (k, n));
+create index child_parent on child (parent, id);
+create view "W's" as select 1 as one;
 '''
 
 
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "worker"])
 @pytest.mark.parametrize("make", [_sqlite, _duckdb], ids=["sqlite", "duckdb"])
-def test_file_engines_compare_tables_columns_and_keys(
-    make: Callable[[Path, str], ConnectionSpec], tmp_path: Path
+def test_file_engines_compare_tables_keys_indexes_and_views(
+    make: Callable[[Path, str], ConnectionSpec], isolated: bool, tmp_path: Path
 ) -> None:
+    isolation.enable(isolated)  # the app reads SQLite and DuckDB in worker processes
     a = make(tmp_path / "a.db", SQLITE_A)
     b = make(tmp_path / "b.db", SQLITE_B)
     result = compare_schemas(a, "main", b, "main")
@@ -113,11 +117,19 @@ def test_file_engines_compare_tables_columns_and_keys(
         ("column", "child.added", "added", ""),
         ("column", "child.gone", "removed", ""),
         ("foreign key", "child.child", "added", ""),
+        ("index", "child", "changed", ""),
+        ("view", "v", "removed", ""),
+        ("view", "W's", "added", ""),
     }
-    assert result.note is not None and "need PostgreSQL on both sides" in result.note
+    assert result.note is not None and "as their CREATE statements" in result.note
     text = result.migration.text()
     assert 'FOREIGN KEY (parent) REFERENCES "Parent ""P"""(id)' in text
     assert "CONSTRAINT fresh_pkey PRIMARY KEY (k, n)" in text
+    assert "DROP VIEW main.v;" in text
+    assert "DROP INDEX main.child_parent;" in text
+    assert text.index("DROP INDEX main.child_parent;") < text.index("DROP COLUMN gone")
+    made = text.lower().index("create index child_parent on child")
+    assert made > text.index("ADD COLUMN added")
     assert compare_schemas(b, "main", b, "main").differences == ()
 
 
@@ -129,4 +141,4 @@ def test_postgres_against_sqlite_compares_what_both_catalogs_hold(db: str, tmp_p
     lite = _sqlite(tmp_path / "l.db", "create table t (id integer primary key, n text)")
     result = compare_schemas(pg_spec(db), "public", lite, "main")
     assert {(d.kind, d.aspect) for d in result.differences} == {("column", "type")}
-    assert result.note is not None and "need PostgreSQL on both sides" in result.note
+    assert result.note is not None and "indexes and views need one engine" in result.note

@@ -171,6 +171,8 @@ class Abilities(Protocol):
     file_views: ClassVar[bool]  # CREATE VIEW over a data file (the files panel's workspace)
     registers_files: ClassVar[bool]  # data files registered as tables (connection.register_file)
     describes_schema: ClassVar[bool]  # reads a schema's full definition (describe_schema)
+    schema_objects: ClassVar[str | None]  # else SQL listing a schema's indexes and views as
+    # (kind, name, table, CREATE statement), the schema its one parameter (schema comparison)
     administrable: ClassVar[bool]  # the Admin page and backups work on it
     etl_sink: ClassVar[bool]  # a Data page import target (tusk.etl.sinks.to_table)
     code_reader: ClassVar[str | None]  # how generated Polars code reads a query; None: cannot

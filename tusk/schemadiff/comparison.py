@@ -3,7 +3,7 @@ the DDL from A to B (never run here: it goes to the editor, where queries.execut
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tusk import auth, connections
 from tusk.auth.schema import User
@@ -13,7 +13,7 @@ from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput
 from tusk.schemadiff.ddl import Migration, ident, migrate
 from tusk.schemadiff.diff import Difference, compare
-from tusk.schemadiff.model import Column, Constraint, SchemaSnapshot, Table
+from tusk.schemadiff.model import Column, Constraint, Index, SchemaSnapshot, Table, View
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,21 @@ def compare_schemas(
         conn_b = connections.open_for(spec_b, actor)
         try:
             full = describes_schema(conn_a) and describes_schema(conn_b)
-            a = _read(conn_a, schema_a, full)
-            b = _read(conn_b, schema_b, full)
+            # The same catalog SQL on both sides: one engine, so its CREATE texts compare.
+            query = conn_a.abilities.schema_objects
+            objects = not full and query is not None and query == conn_b.abilities.schema_objects
+            a = _read(conn_a, schema_a, full, objects)
+            b = _read(conn_b, schema_b, full, objects)
             note = None
             if not full:
                 note = (
-                    "Tables, columns, primary and foreign keys were compared (from the "
-                    "engines' catalogs); indexes, views, sequences, checks and unique "
-                    "constraints need PostgreSQL on both sides."
+                    "Tables, columns, primary and foreign keys (from the engines' catalogs) and "
+                    "indexes and views (as their CREATE statements) were compared; checks, "
+                    "unique constraints and sequences need PostgreSQL on both sides."
+                    if objects
+                    else "Tables, columns, primary and foreign keys were compared (from the "
+                    "engines' catalogs); indexes and views need one engine on both sides, checks, "
+                    "unique constraints and sequences need PostgreSQL on both sides."
                 )
                 if not describes_schema(conn_a):
                     note += (
@@ -68,11 +75,29 @@ def compare_schemas(
     return Comparison(a, b, tuple(compare(a, b)), migrate(a, b), note)
 
 
-def _read(conn: Connection, schema: str, full: bool) -> SchemaSnapshot:
-    """A schema's snapshot: its full definition, or what the generic catalog tells."""
+def _read(conn: Connection, schema: str, full: bool, objects: bool) -> SchemaSnapshot:
+    """A schema's snapshot: its full definition, or what the generic catalog tells (with the
+    engine's own CREATE statements of indexes and views when `objects`)."""
     if full and describes_schema(conn):
         return conn.describe_schema(schema)
-    return from_catalog(conn.catalog(), schema)
+    snapshot = from_catalog(conn.catalog(), schema)
+    query = conn.abilities.schema_objects
+    if not objects or query is None:
+        return snapshot
+    table = conn.execute(query, [schema], limit=None).table
+    views, indexes = [], []
+    for kind, name, on, text in zip(*(c.to_pylist() for c in table.columns), strict=True):
+        statement = str(text).strip().removesuffix(";").rstrip()
+        if kind == "view":
+            views.append(View(str(name), statement))
+        else:
+            indexes.append(Index(str(name), str(on), statement))
+    return replace(
+        snapshot,
+        views=tuple(sorted(views, key=lambda v: v.name)),
+        indexes=tuple(sorted(indexes, key=lambda i: i.name)),
+        verbatim=True,
+    )
 
 
 def from_catalog(catalog: Catalog, schema: str) -> SchemaSnapshot:

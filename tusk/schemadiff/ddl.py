@@ -141,6 +141,9 @@ class _Planner:
                     self.retyped.add((ta.name, name))
         self.dropped_keys = self._dropped_keys()
         self.complete = a.complete and b.complete
+        # Views and indexes: read in full (PostgreSQL) or as the engine's CREATE statements.
+        self.verbatim = not self.complete and a.verbatim and b.verbatim
+        self.objects = self.complete or self.verbatim
 
     def q(self, name: str) -> str:
         """A name of A's schema, qualified."""
@@ -151,14 +154,14 @@ class _Planner:
 
     def plan(self) -> Migration:
         self.add(f"SET search_path TO {ident(self.a.schema)}")
-        drop_views, make_views = self._views() if self.complete else ([], [])
+        drop_views, make_views = self._views() if self.objects else ([], [])
         for v in drop_views:
             self.add(f"DROP {_view_word(v)} {self.q(v.name)}")
         dropped_view_names = {v.name for v in drop_views}
         if self.complete:
             self._release_sequences()
         fks_dropped = self._drop_foreign_keys()
-        if self.complete:
+        if self.objects:
             self._drop_indexes(dropped_view_names)
         self._drop_constraints()
         for name in sorted(self.removed):
@@ -177,12 +180,15 @@ class _Planner:
             self._own_sequences()
         self._add_constraints()
         made_views = {v.name for v in make_views}
-        if self.complete:
+        if self.objects:
             self._create_indexes(made_views, on_views=False)
         self._add_foreign_keys(fks_dropped)
         for v in make_views:
-            self.add(f"CREATE {_view_word(v)} {self.q(v.name)} AS\n{v.definition}")
-        if self.complete:
+            if self.verbatim:
+                self.add(v.definition)
+            else:
+                self.add(f"CREATE {_view_word(v)} {self.q(v.name)} AS\n{v.definition}")
+        if self.objects:
             self._create_indexes(made_views, on_views=True)
         self._comments(made_views)
         return Migration(tuple(self.out), self.a.schema)
@@ -368,7 +374,10 @@ class _Planner:
             remade = ib.table in made_views
             if ia is not None and same_index(ia, ib) and not remade:
                 continue
-            self.add(_create_index(ib, ident(name), self.q(ib.table)))
+            if self.verbatim:
+                self.add(ib.definition)
+            else:
+                self.add(_create_index(ib, ident(name), self.q(ib.table)))
 
     # --- tables and columns --------------------------------------------------------------
 

@@ -55,9 +55,10 @@ def compare(a: SchemaSnapshot, b: SchemaSnapshot) -> list[Difference]:
             out.append(Difference("table", name, "added", None, _table_text(tb)))
         elif ta is not None:
             out.append(Difference("table", name, "removed", _table_text(ta), None))
-    if a.complete and b.complete:
+    if (a.complete and b.complete) or (a.verbatim and b.verbatim):
         out += _index_differences(a.indexes, b.indexes)
         out += _view_differences(a.views, b.views)
+    if a.complete and b.complete:
         out += _sequence_differences(a.sequences, b.sequences)
     return out
 
@@ -251,7 +252,9 @@ def _constraint_text(k: Constraint) -> str:
 
 
 def index_text(i: Index) -> str:
-    """An index as `[UNIQUE] ON table USING …`."""
+    """An index as `[UNIQUE] ON table USING …` (or the engine's own CREATE statement)."""
+    if i.definition[:7].upper() == "CREATE ":
+        return _spaced(i.definition)
     return f"{'UNIQUE ' if i.unique else ''}ON {i.table} {i.definition}"
 
 

@@ -100,7 +100,9 @@ class SchemaSnapshot:
     """Everything read about one schema of one connection.
 
     `complete` is False when the engine could only report tables, columns and keys (its
-    generic catalog), so indexes, views' text and sequences are not compared."""
+    generic catalog), so checks, unique constraints and sequences are not compared; then
+    `verbatim` says its views and indexes were read as the engine's own CREATE statements
+    (SQLite, DuckDB), compared as text and written back as they are."""
 
     schema: str
     tables: tuple[Table, ...] = ()
@@ -108,6 +110,7 @@ class SchemaSnapshot:
     indexes: tuple[Index, ...] = ()
     sequences: tuple[Sequence, ...] = ()
     complete: bool = True
+    verbatim: bool = False
 
     def table(self, name: str) -> Table | None:
         """The table called `name`, or None."""
