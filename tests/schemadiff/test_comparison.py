@@ -56,6 +56,8 @@ def test_a_missing_schema_is_bad_input(db: str) -> None:
     spec = pg_spec(db)
     with pytest.raises(BadInput, match="no schema 'nope'"):
         compare_schemas(spec, "public", spec, "nope")
+    with pytest.raises(BadInput, match="NUL"):  # libpq would cut the name at the NUL
+        compare_schemas(spec, "public", spec, "public\x00x")
 
 
 @pytest.mark.postgres
