@@ -127,7 +127,6 @@ class _Planner:
         self.out: list[Statement] = []
         self.table_pairs = pairs(a.tables, b.tables)
         self.removed = {n for n, ta, tb in self.table_pairs if tb is None}
-        self.added = {n for n, ta, tb in self.table_pairs if ta is None}
         self.kept = [(ta, tb) for _, ta, tb in self.table_pairs if ta and tb]
         # Columns dropped, retyped or rebuilt: what rests on them must go first.
         self.retyped: set[tuple[str, str]] = set()
