@@ -32,6 +32,8 @@ class PostgresAbilities:
     attachable: ClassVar[bool] = True
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = True
+    schema_objects: ClassVar[str | None] = None
     administrable: ClassVar[bool] = True
     etl_sink: ClassVar[bool] = True
     code_reader: ClassVar[str | None] = "postgres_scanner"
@@ -70,6 +72,13 @@ class SQLiteAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
+    schema_objects: ClassVar[str | None] = (  # one database: its schema is "main"
+        "with s(name) as (select ?) "
+        "select type, name, tbl_name, sql from sqlite_master "
+        "where type in ('index', 'view') and sql is not null "
+        "and (select name from s) = 'main' order by rowid"
+    )
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None
@@ -101,6 +110,17 @@ class DuckDBAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = True
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
+    schema_objects: ClassVar[str | None] = (  # of the own database, not attached ones
+        "with s(name) as (select ?::varchar) "
+        "select 'index', index_name, table_name, sql from duckdb_indexes() "
+        "where schema_name = (select name from s) and database_name = current_database() "
+        "and sql is not null "
+        "union all "
+        "select 'view', view_name, null, sql from duckdb_views() "
+        "where schema_name = (select name from s) and database_name = current_database() "
+        "and not internal"
+    )
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = True
     code_reader: ClassVar[str | None] = "duckdb_file"
@@ -132,6 +152,8 @@ class DataFusionAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = True
+    describes_schema: ClassVar[bool] = False
+    schema_objects: ClassVar[str | None] = None
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None
@@ -163,6 +185,8 @@ class ClusterAbilities:
     attachable: ClassVar[bool] = False
     file_views: ClassVar[bool] = False
     registers_files: ClassVar[bool] = False
+    describes_schema: ClassVar[bool] = False
+    schema_objects: ClassVar[str | None] = None
     administrable: ClassVar[bool] = False
     etl_sink: ClassVar[bool] = False
     code_reader: ClassVar[str | None] = None

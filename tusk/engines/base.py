@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, TypeGuard, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, TypeGuard, runtime_checkable
 
 import pyarrow as pa
 
@@ -14,6 +14,9 @@ from tusk.catalog import Catalog
 from tusk.engines.result import QueryResult
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import BadInput, ConnectionFailed
+
+if TYPE_CHECKING:
+    from tusk.schemadiff.model import SchemaSnapshot
 
 LoadMode = Literal["create", "append", "replace"]
 Params = Sequence[Any] | dict[str, Any] | None
@@ -125,9 +128,23 @@ class RegistersFiles(Connection, Protocol):
         ...
 
 
+class DescribesSchema(Connection, Protocol):
+    """A connection whose engine `describes_schema` (PostgreSQL): one schema's tables,
+    columns, constraints, indexes, views and sequences, for the schema comparison."""
+
+    def describe_schema(self, schema: str) -> SchemaSnapshot:
+        """The definition of `schema` (BadInput when there is none; a timeout, not a hang)."""
+        ...
+
+
 def attaching(conn: Connection) -> TypeGuard[Attaching]:
     """True when `conn`'s engine attaches databases and files (asked of its abilities)."""
     return conn.abilities.can_attach
+
+
+def describes_schema(conn: Connection) -> TypeGuard[DescribesSchema]:
+    """True when `conn`'s engine reads a schema's full definition (asked of its abilities)."""
+    return conn.abilities.describes_schema
 
 
 def registers_files(conn: Connection) -> TypeGuard[RegistersFiles]:
@@ -153,6 +170,9 @@ class Abilities(Protocol):
     attachable: ClassVar[bool]  # can itself be attached to a session that can_attach
     file_views: ClassVar[bool]  # CREATE VIEW over a data file (the files panel's workspace)
     registers_files: ClassVar[bool]  # data files registered as tables (connection.register_file)
+    describes_schema: ClassVar[bool]  # reads a schema's full definition (describe_schema)
+    schema_objects: ClassVar[str | None]  # else SQL listing a schema's indexes and views as
+    # (kind, name, table, CREATE statement), the schema its one parameter (schema comparison)
     administrable: ClassVar[bool]  # the Admin page and backups work on it
     etl_sink: ClassVar[bool]  # a Data page import target (tusk.etl.sinks.to_table)
     code_reader: ClassVar[str | None]  # how generated Polars code reads a query; None: cannot

@@ -16,7 +16,7 @@ from psycopg import sql as pgsql
 from psycopg.types.string import TextLoader
 
 from tusk.catalog import Catalog, CatalogBuilder, ForeignKey
-from tusk.engines import pg_conninfo
+from tusk.engines import pg_conninfo, pg_schema
 from tusk.engines.abilities import PostgresAbilities
 from tusk.engines.base import (
     CONNECT_TIMEOUT_S,
@@ -31,6 +31,7 @@ from tusk.engines.pg_errors import READ_ONLY_MESSAGE, connect_message, query_err
 from tusk.engines.pg_types import Field, arrow_schema, convert, fields_of, load_as_text
 from tusk.engines.result import QueryResult, empty_table
 from tusk.errors import ConnectionFailed, QueryFailed
+from tusk.schemadiff.model import SchemaSnapshot
 from tusk.sqltext import first_keyword, split
 
 _ROW_RETURNING = {"SELECT", "WITH", "VALUES", "TABLE"}
@@ -262,6 +263,15 @@ class PostgresConnection(ScannerBulkPath):
             ref_columns = tuple(attnames.get((ref_relid, k), "?") for k in ref_keys or ())
             b.add_foreign_key(*owner, ForeignKey(columns, *target, ref_columns, name))
         return b.build()
+
+    def describe_schema(self, schema: str) -> SchemaSnapshot:
+        """One schema's full definition (tusk.engines.pg_schema), under a statement timeout."""
+        check_text(schema, f"The schema name {schema!r}")
+        with self._lock:
+            try:
+                return pg_schema.describe(self._conn, schema)
+            except psycopg.Error as exc:
+                raise query_error(exc, self._secret, self._conn) from None
 
     def confine(self, roots: Any, *, write: bool = True) -> None:
         """Nothing to do: the server reads files only for roles granted pg_read_server_files
