@@ -36,7 +36,7 @@ def render() -> None:
             _diagram(spec)
     if compare.open:
         with compare:
-            from tusk.ui.schema import compare as compare_view
+            import tusk.ui.schema.compare as compare_view
 
             compare_view.compare_tab([s.name for s in specs])
 
@@ -66,7 +66,7 @@ def _pick(specs: list[ConnectionSpec]) -> ConnectionSpec | None:
 def _diagram(spec: ConnectionSpec | None) -> None:
     """The Diagram tab: the connection's catalog (cached with the Studio's) drawn as an ER
     diagram."""
-    from tusk.ui.schema import diagram as diagram_view
+    import tusk.ui.schema.diagram as diagram_view
 
     if spec is None:
         st.info("No connection yet — add one in the Studio.", icon=":material/info:")
