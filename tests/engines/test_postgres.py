@@ -237,3 +237,21 @@ def test_a_cancel_before_the_scanner_starts_stops_the_stream(
     assert isinstance(outcome.get("error"), QueryCancelled), outcome
     assert conn.execute("select 1 as ok").table.to_pylist() == [{"ok": 1}]
     conn.close()
+
+
+@pytest.mark.postgres
+def test_a_catalog_read_past_its_statement_timeout_is_a_query_error(
+    pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema browser's and diagram's catalog read is bounded like the schema compare's:
+    a catalog query that runs too long ends with a readable error, and the connection works."""
+    from tusk.engines import pg_schema, postgres
+
+    monkeypatch.setattr(pg_schema, "STATEMENT_TIMEOUT", "50ms")
+    monkeypatch.setattr(postgres, "_CATALOG_COLUMNS", "select pg_sleep(2)")
+    conn = connect(pg_spec(pg_database))
+    with pytest.raises(QueryFailed) as caught:
+        conn.catalog()
+    assert "statement timeout" in caught.value.message
+    assert conn.execute("select 1 as one").table.column(0).to_pylist() == [1]
+    conn.close()

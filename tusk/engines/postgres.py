@@ -228,10 +228,15 @@ class PostgresConnection(ScannerBulkPath):
 
     def catalog(self) -> Catalog:
         """Two catalog queries: columns of every relation, then PK/FK constraints (their
-        columns as numbers, named from the first query's rows)."""
+        columns as numbers, named from the first query's rows), in one transaction under a
+        statement timeout (a server that stops answering is an error, not a hung page)."""
         with self._lock:
             try:
-                with self._conn.cursor() as cur:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    cur.execute(
+                        "select set_config('statement_timeout', %s, true)",
+                        (pg_schema.STATEMENT_TIMEOUT,),
+                    )
                     cols = cur.execute(_CATALOG_COLUMNS).fetchall()
                     cons = cur.execute(_CATALOG_CONSTRAINTS).fetchall()
             except psycopg.Error as exc:
