@@ -9,6 +9,7 @@ import pyarrow as pa
 import streamlit as st
 
 from tusk import profile
+from tusk.engines.abilities import engine_abilities
 from tusk.engines.spec import ConnectionSpec
 from tusk.errors import TuskError
 from tusk.queries import Statement
@@ -53,7 +54,7 @@ def profile_view(
         return
     st.caption(
         f":material/query_stats: {humanize.count(profiles[0].rows, 'row')} profiled by "
-        f"{spec.engine}; ≈ marks an estimated distinct count."
+        f"{engine_abilities(spec.engine).label}; ≈ marks an estimated distinct count."
     )
     st.dataframe(
         [_row(p) for p in profiles],
